@@ -1,0 +1,3 @@
+from manyoyo_mcp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,331 @@
+"""The one seam to a container engine: the only module that imports `docker`.
+
+Everything here is synchronous (docker-py is); async callers run it in worker threads.
+docker-py exceptions are mapped to the project's own at this boundary and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from manyoyo_mcp.errors import EngineFailure, EngineUnavailable, ImageMissing
+from manyoyo_mcp.runtime import RuntimeProfile
+
+CONTROL_TIMEOUT_S = 120
+
+START_ENGINE_HELP = (
+    "Start it (as root: `dockerd > /var/log/dockerd.log 2>&1 &`, or `sudo systemctl start docker`; "
+    "in a manyoyo-mcp checkout: `tools/engine-up`), or point DOCKER_HOST / MANYOYO_DOCKER_HOST at a "
+    "running engine, then call the tool again."
+)
+
+
+class ObjectNotFound(EngineFailure):
+    """The engine has no object by that id or name."""
+
+
+class ObjectConflict(EngineFailure):
+    """The engine refused because of a conflicting object (usually a name in use)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    source: str
+    target: str
+    kind: Literal["volume", "bind"]
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """A container to create, built by the caller from validated, policy-approved fields only."""
+
+    name: str
+    image: str
+    labels: dict[str, str]
+    environment: dict[str, str]
+    mounts: tuple[Mount, ...]
+    nano_cpus: int
+    memory_bytes: int
+    pids_limit: int
+    profile: RuntimeProfile
+    hostname: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSummary:
+    id: str
+    name: str
+    state: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerDetails:
+    id: str
+    name: str
+    state: str
+    image: str
+    labels: dict[str, str]
+    created: str
+    started_at: str
+    nano_cpus: int
+    memory_bytes: int
+    pids_limit: int
+    mounts: tuple[Mount, ...] = field(default=())
+
+
+@dataclass(slots=True)
+class ExecStream:
+    """A running exec: iterate `chunks` for (stream, bytes) with stream 1 = stdout, 2 = stderr."""
+
+    exec_id: str
+    _stream: Any
+
+    def chunks(self) -> Iterator[tuple[int, bytes]]:
+        for out, err in self._stream:
+            if out:
+                yield 1, out
+            if err:
+                yield 2, err
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stream.close()
+
+
+class Engine:
+    """A host container engine, reached lazily: constructing one never touches the network."""
+
+    def __init__(self, docker_host: str | None = None) -> None:
+        self._docker_host = docker_host
+        self._lock = threading.Lock()
+        self._control: docker.APIClient | None = None
+        self._streaming: docker.APIClient | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return self._docker_host or "DOCKER_HOST or unix:///var/run/docker.sock"
+
+    def _client(self, streaming: bool = False) -> docker.APIClient:
+        with self._lock:
+            if self._control is None:
+                self._control = self._connect(CONTROL_TIMEOUT_S)
+            # Streams (exec output, builds) may stay silent for long: no socket timeout there;
+            # the callers bound them with their own deadlines.
+            if streaming and self._streaming is None:
+                self._streaming = self._connect(None)
+            return self._streaming if streaming else self._control  # type: ignore[return-value]
+
+    def _connect(self, timeout: int | None) -> docker.APIClient:
+        with self._mapped():
+            if self._docker_host:
+                client = docker.DockerClient(base_url=self._docker_host, version="auto", timeout=timeout)
+            else:
+                client = docker.from_env(version="auto", timeout=timeout)
+            return client.api
+
+    @contextlib.contextmanager
+    def _mapped(self) -> Iterator[None]:
+        try:
+            yield
+        except (requests.exceptions.ConnectionError, ConnectionError) as exc:
+            self._forget_clients()
+            raise EngineUnavailable(f"Cannot reach the Docker engine at {self.endpoint}. {START_ENGINE_HELP}") from exc
+        except docker.errors.ImageNotFound as exc:
+            raise ImageMissing(_explanation(exc)) from exc
+        except docker.errors.NotFound as exc:
+            raise ObjectNotFound(_explanation(exc)) from exc
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                raise ObjectConflict(_explanation(exc)) from exc
+            raise EngineFailure(f"the engine refused: {_explanation(exc)}") from exc
+        except docker.errors.DockerException as exc:
+            self._forget_clients()
+            raise EngineUnavailable(
+                f"Cannot reach the Docker engine at {self.endpoint} ({exc}). {START_ENGINE_HELP}"
+            ) from exc
+
+    def _forget_clients(self) -> None:
+        with self._lock:
+            self._control = self._streaming = None
+
+    # -- engine ---------------------------------------------------------------------------
+
+    def ping(self) -> dict[str, str]:
+        with self._mapped():
+            version = self._client().version()
+        return {"version": version.get("Version", "?"), "api_version": version.get("ApiVersion", "?")}
+
+    # -- containers -----------------------------------------------------------------------
+
+    def list_containers(self, labels: dict[str, str]) -> list[ContainerSummary]:
+        """Containers (any state) carrying every one of `labels`."""
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        with self._mapped():
+            rows = self._client().containers(all=True, filters=filters)
+        return [
+            ContainerSummary(
+                id=row["Id"],
+                name=(row.get("Names") or ["/"])[0].lstrip("/"),
+                state=row.get("State", "unknown"),
+                labels=row.get("Labels") or {},
+            )
+            for row in rows
+        ]
+
+    def container_named(self, name: str) -> ContainerSummary | None:
+        """The container whose name is exactly `name`, owned or not (for conflict checks)."""
+        with self._mapped():
+            rows = self._client().containers(all=True, filters={"name": name})
+        for row in rows:
+            names = [n.lstrip("/") for n in row.get("Names") or []]
+            if name in names:
+                return ContainerSummary(row["Id"], name, row.get("State", "unknown"), row.get("Labels") or {})
+        return None
+
+    def inspect_container(self, container_id: str) -> ContainerDetails:
+        with self._mapped():
+            data = self._client().inspect_container(container_id)
+        host = data.get("HostConfig") or {}
+        state = data.get("State") or {}
+        config = data.get("Config") or {}
+        return ContainerDetails(
+            id=data["Id"],
+            name=data["Name"].lstrip("/"),
+            state=state.get("Status", "unknown"),
+            image=config.get("Image", ""),
+            labels=config.get("Labels") or {},
+            created=data.get("Created", ""),
+            started_at=state.get("StartedAt", ""),
+            nano_cpus=host.get("NanoCpus") or 0,
+            memory_bytes=host.get("Memory") or 0,
+            pids_limit=host.get("PidsLimit") or 0,
+            mounts=tuple(
+                Mount(
+                    source=m.get("Name") or m.get("Source", ""),
+                    target=m.get("Destination", ""),
+                    kind="volume" if m.get("Type") == "volume" else "bind",
+                    read_only=not m.get("RW", True),
+                )
+                for m in data.get("Mounts") or []
+            ),
+        )
+
+    def create_container(self, spec: ContainerSpec) -> str:
+        api = self._client()
+        profile = spec.profile
+        with self._mapped():
+            host_config = api.create_host_config(
+                binds={m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in spec.mounts},
+                nano_cpus=spec.nano_cpus,
+                mem_limit=spec.memory_bytes,
+                memswap_limit=spec.memory_bytes,
+                pids_limit=spec.pids_limit,
+                privileged=profile.privileged,
+                cap_add=list(profile.cap_add) or None,
+                security_opt=list(profile.security_opt) or None,
+                device_cgroup_rules=list(profile.device_cgroup_rules) or None,
+                restart_policy={"Name": "no"},
+            )
+            created = api.create_container(
+                image=spec.image,
+                name=spec.name,
+                hostname=spec.hostname,
+                labels=spec.labels,
+                environment=spec.environment,
+                volumes=[m.target for m in spec.mounts],
+                host_config=host_config,
+                detach=True,
+            )
+        return created["Id"]
+
+    def start_container(self, container_id: str) -> None:
+        with self._mapped():
+            self._client().start(container_id)
+
+    def remove_container(self, container_id: str) -> None:
+        """Force-remove a container and its anonymous volumes; gone already is fine."""
+        with contextlib.suppress(ObjectNotFound), self._mapped():
+            self._client().remove_container(container_id, force=True, v=True)
+
+    # -- volumes and images ---------------------------------------------------------------
+
+    def create_volume(self, name: str, labels: dict[str, str]) -> None:
+        with self._mapped():
+            self._client().create_volume(name=name, labels=labels)
+
+    def remove_volume(self, name: str) -> None:
+        with contextlib.suppress(ObjectNotFound), self._mapped():
+            self._client().remove_volume(name, force=True)
+
+    def list_volumes(self, labels: dict[str, str]) -> list[str]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        with self._mapped():
+            found = self._client().volumes(filters=filters)
+        return [v["Name"] for v in (found or {}).get("Volumes") or []]
+
+    def image_present(self, ref: str) -> bool:
+        try:
+            with self._mapped():
+                self._client().inspect_image(ref)
+        except (ImageMissing, ObjectNotFound):
+            return False
+        return True
+
+    def pull_image(self, ref: str) -> None:
+        with self._mapped():
+            self._client().pull(ref)
+
+    def build_image(
+        self, context_dir: str, tag: str, build_args: dict[str, str], no_cache: bool = False
+    ) -> Iterator[str]:
+        """Build from a directory on the engine's host; yields log lines, raises on a failed step."""
+        with self._mapped():
+            events = self._client(streaming=True).build(
+                path=context_dir, tag=tag, buildargs=build_args, nocache=no_cache, rm=True, forcerm=True, decode=True
+            )
+            for event in events:
+                if "error" in event:
+                    raise EngineFailure(f"image build failed: {event['error'].strip()}")
+                text = event.get("stream") or event.get("status")
+                if text:
+                    yield text
+
+    # -- exec -----------------------------------------------------------------------------
+
+    def exec_start(self, container_id: str, argv: list[str], workdir: str | None, env: dict[str, str]) -> ExecStream:
+        api = self._client(streaming=True)
+        with self._mapped():
+            created = api.exec_create(
+                container_id, argv, stdout=True, stderr=True, stdin=False, tty=False, environment=env, workdir=workdir
+            )
+            stream = api.exec_start(created["Id"], stream=True, demux=True)
+        return ExecStream(exec_id=created["Id"], _stream=stream)
+
+    def exec_exit_code(self, exec_id: str) -> int | None:
+        with self._mapped():
+            info = self._client().exec_inspect(exec_id)
+        return None if info.get("Running") else info.get("ExitCode")
+
+    def exec_run(self, container_id: str, argv: list[str]) -> tuple[int, str, str]:
+        """A short command to completion: (exit code, stdout, stderr)."""
+        api = self._client()
+        with self._mapped():
+            created = api.exec_create(container_id, argv, stdout=True, stderr=True)
+            out, err = api.exec_start(created["Id"], demux=True)
+            code = api.exec_inspect(created["Id"]).get("ExitCode")
+        decode = lambda b: (b or b"").decode("utf-8", errors="replace")  # noqa: E731
+        return (code if code is not None else -1), decode(out), decode(err)
+
+
+def _explanation(exc: docker.errors.APIError) -> str:
+    return str(exc.explanation or exc)

@@ -1,0 +1,180 @@
+"""Running a command inside a sandbox: bounded output, live progress, and a real kill.
+
+The command runs under a tiny shell prologue that records its pid. `docker exec` makes that
+process a session leader, so on timeout or cancellation the server kills the whole process
+group and session from a second exec, then checks that nothing of it is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import anyio
+
+from manyoyo_mcp.engine import Engine, ExecStream
+from manyoyo_mcp.errors import InvalidArgument
+from manyoyo_mcp.output import OutputCapture
+from manyoyo_mcp.sandboxes import in_thread, validate_env
+
+log = logging.getLogger(__name__)
+
+PID_DIR = "/run/manyoyo"
+PROGRESS_INTERVAL_S = 0.25
+# After the kill, how long to wait for the output stream to end by itself before closing it
+# (a daemonised grandchild may hold stdout open).
+DRAIN_GRACE_S = 3.0
+
+# $0 is the pid file; "$@" the command. exec keeps the pid, so the pid is the session leader.
+_PROLOGUE = 'mkdir -p "${0%/*}" && echo $$ > "$0" && exec "$@"'
+
+# $1 = the session leader's pid. Kill its group and session, then wait until no live
+# (non-zombie) process of either remains. Prints "gone" or "alive".
+_KILL_SCRIPT = r"""
+p=$1
+alive() { ps -eo pid=,pgid=,sid=,stat= | awk -v p="$p" '($2 == p || $3 == p) && $4 !~ /^Z/' | grep -q .; }
+for i in $(seq 1 50); do
+    kill -KILL -- "-$p" 2>/dev/null
+    pkill -KILL -s "$p" 2>/dev/null
+    alive || { echo gone; exit 0; }
+    sleep 0.1
+done
+echo alive
+"""
+
+ProgressCallback = Callable[[int, str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecRequest:
+    command: str | list[str]
+    workdir: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 600
+
+
+@dataclass(frozen=True, slots=True)
+class ExecOutcome:
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    stdout_bytes: int
+    stderr_bytes: int
+    truncated: bool
+    duration_s: float
+    timed_out: bool
+    killed: bool
+
+
+def command_argv(command: str | list[str]) -> list[str]:
+    """A string runs with `sh -c`; a list is an argv run as it is."""
+    if isinstance(command, str):
+        if not command.strip():
+            raise InvalidArgument("command is empty: give a shell string or a non-empty argv list")
+        argv = ["sh", "-c", command]
+    else:
+        if not command or not command[0]:
+            raise InvalidArgument("command is empty: give a shell string or a non-empty argv list")
+        argv = list(command)
+    if any("\x00" in part for part in argv):
+        raise InvalidArgument("command contains a NUL byte")
+    return argv
+
+
+async def run_exec(
+    engine: Engine,
+    container_id: str,
+    request: ExecRequest,
+    output_cap: int,
+    on_progress: ProgressCallback | None = None,
+) -> ExecOutcome:
+    """Run `request` in the container; kill it at the timeout or when the caller is cancelled."""
+    user_argv = command_argv(request.command)
+    env = validate_env(dict(request.env))
+    pidfile = f"{PID_DIR}/exec-{secrets.token_hex(8)}.pid"
+    argv = ["sh", "-c", _PROLOGUE, pidfile, *user_argv]
+
+    capture = OutputCapture(output_cap)
+    started = time.monotonic()
+    stream: ExecStream = await in_thread(engine.exec_start, container_id, argv, request.workdir, env)
+    timed_out = killed = False
+
+    async def kill() -> None:
+        nonlocal killed
+        killed = await kill_exec(engine, container_id, pidfile)
+
+    async def watchdog() -> None:
+        nonlocal timed_out
+        await anyio.sleep(request.timeout_s)
+        timed_out = True
+        # Shielded: the kill ends the stream, which cancels this task group mid-kill otherwise.
+        with anyio.CancelScope(shield=True):
+            await kill()
+        await anyio.sleep(DRAIN_GRACE_S)
+        stream.close()
+
+    async def report() -> None:
+        while on_progress is not None:
+            await anyio.sleep(PROGRESS_INTERVAL_S)
+            await _report(capture, on_progress)
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(watchdog)
+            tasks.start_soon(report)
+            await anyio.to_thread.run_sync(_drain, stream, capture, abandon_on_cancel=True)
+            tasks.cancel_scope.cancel()
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True):
+            await kill()
+            stream.close()
+            log.warning("exec in %s cancelled by the client; process killed: %s", container_id[:12], killed)
+        raise
+    if on_progress is not None:
+        await _report(capture, on_progress)
+
+    exit_code = await in_thread(engine.exec_exit_code, stream.exec_id)
+    with contextlib.suppress(Exception):
+        await in_thread(engine.exec_run, container_id, ["rm", "-f", pidfile])
+    return ExecOutcome(
+        exit_code=exit_code,
+        stdout=capture.stdout.text(),
+        stderr=capture.stderr.text(),
+        stdout_bytes=capture.stdout.total,
+        stderr_bytes=capture.stderr.total,
+        truncated=capture.truncated,
+        duration_s=round(time.monotonic() - started, 3),
+        timed_out=timed_out,
+        killed=killed,
+    )
+
+
+async def kill_exec(engine: Engine, container_id: str, pidfile: str) -> bool:
+    """Kill the command whose session leader's pid is in `pidfile`; True once verified gone."""
+    # The pid file may lag the exec's start by a moment: wait briefly for it.
+    script = (
+        f"for i in $(seq 1 20); do [ -s {pidfile} ] && break; sleep 0.05; done; "
+        f'p=$(cat {pidfile} 2>/dev/null) || {{ echo gone; exit 0; }}; set -- "$p"; {_KILL_SCRIPT}'
+    )
+    code, out, err = await in_thread(engine.exec_run, container_id, ["sh", "-c", script])
+    if out.strip() != "gone":
+        log.error("could not verify the exec's processes gone in %s: %s %s", container_id[:12], out, err)
+    return code == 0 and out.strip() == "gone"
+
+
+def _drain(stream: ExecStream, capture: OutputCapture) -> None:
+    """Reader thread: copy the exec's output into the bounded capture until the stream ends."""
+    # A stream closed under us (after a kill) ends the same way as one that finished.
+    with contextlib.suppress(Exception):
+        for kind, data in stream.chunks():
+            capture.write(kind, data)
+
+
+async def _report(capture: OutputCapture, on_progress: ProgressCallback) -> None:
+    recent = capture.take_recent()
+    if recent:
+        await on_progress(capture.total, recent)

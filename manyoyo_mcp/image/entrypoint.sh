@@ -1,0 +1,57 @@
+#!/bin/sh
+# Start the sandbox's nested container engine (MANYOYO_ENGINE=docker|podman), then idle.
+# Runs under tini as PID 1's child. Works with or without --privileged, on cgroup v1 and v2.
+set -u
+log=/var/log/manyoyo-engine.log
+mkdir -p /run/manyoyo
+
+say() { echo "manyoyo-entrypoint: $*" | tee -a "$log" >&2; }
+
+writable_cgroups() {
+    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+        # cgroup v2: make the tree writable, move ourselves out of the root so that
+        # controllers can be delegated to the nested engine's children.
+        mount -o remount,rw /sys/fs/cgroup 2>/dev/null || true
+        mkdir -p /sys/fs/cgroup/manyoyo-init
+        while read -r pid; do
+            echo "$pid" > /sys/fs/cgroup/manyoyo-init/cgroup.procs 2>/dev/null || true
+        done < /sys/fs/cgroup/cgroup.procs
+        for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
+            echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+        done
+        return
+    fi
+    # cgroup v1: without --privileged the hierarchies arrive read-only; mount each again rw.
+    for dir in /sys/fs/cgroup/*; do
+        [ -d "$dir" ] || continue
+        name=${dir##*/}
+        touch "$dir/.manyoyo-rw" 2>/dev/null && { rm -f "$dir/.manyoyo-rw"; continue; }
+        case "$name" in
+            systemd) opts="none,name=systemd" ;;
+            unified) continue ;;
+            *) [ -L "$dir" ] && continue; opts="$name" ;;
+        esac
+        umount "$dir" 2>/dev/null
+        mount -t cgroup -o "$opts" cgroup "$dir" 2>>"$log" || say "could not remount cgroup $name"
+    done
+    mount -o remount,rw /sys/fs/cgroup 2>/dev/null || true
+}
+
+start_docker() {
+    rm -f /var/run/docker.pid /var/run/docker.sock
+    dockerd --host=unix:///var/run/docker.sock >>"$log" 2>&1 &
+}
+
+start_podman() {
+    mkdir -p /run/podman
+    podman system service --time=0 unix:///run/podman/podman.sock >>"$log" 2>&1 &
+}
+
+writable_cgroups
+case "${MANYOYO_ENGINE:-docker}" in
+    docker) start_docker ;;
+    podman) start_podman ;;
+    *) say "unknown MANYOYO_ENGINE '${MANYOYO_ENGINE}': expected docker or podman"; exit 2 ;;
+esac
+say "started ${MANYOYO_ENGINE:-docker}"
+exec sleep infinity

@@ -1,0 +1,63 @@
+"""Runtime profiles: the security settings of a sandbox's outer container.
+
+A nested engine needs some privilege in the outer container. Hosts differ in what they allow:
+many refuse `--privileged` (for example when CAP_SYS_RESOURCE is not in the bounding set), while
+the targeted set of `standard` runs on both kinds. The operator picks one by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from manyoyo_mcp.errors import InvalidArgument
+
+# Character devices that nested containers create in their /dev (mknod):
+# mem-class (null, zero, full, random, urandom), tty/console/ptmx, pts, tun, fuse.
+NESTED_DEVICE_RULES = ("c 1:* rwm", "c 5:* rwm", "c 136:* rwm", "c 10:200 rwm", "c 10:229 rwm")
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeProfile:
+    name: str
+    summary: str
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+    device_cgroup_rules: tuple[str, ...] = ()
+
+
+PROFILES: dict[str, RuntimeProfile] = {
+    profile.name: profile
+    for profile in (
+        RuntimeProfile(
+            name="standard",
+            summary=(
+                "Default. Adds CAP_SYS_ADMIN (mounts, cgroups) and CAP_NET_ADMIN (nested networks) to "
+                "Docker's default capabilities, turns off the seccomp and AppArmor profiles of the "
+                "outer container, and allows creating the character devices nested containers need "
+                "(null/zero/random, ttys, tun, fuse). No host devices, no host namespaces. Works on "
+                "hosts that refuse --privileged."
+            ),
+            cap_add=("SYS_ADMIN", "NET_ADMIN"),
+            security_opt=("seccomp=unconfined", "apparmor=unconfined"),
+            device_cgroup_rules=NESTED_DEVICE_RULES,
+        ),
+        RuntimeProfile(
+            name="privileged",
+            summary=(
+                "`--privileged`: every capability, every host device, no seccomp/AppArmor, writable "
+                "/sys and cgroups. Only where `standard` fails; some hosts refuse it outright."
+            ),
+            privileged=True,
+        ),
+    )
+}
+
+
+def runtime_profile(name: str) -> RuntimeProfile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise InvalidArgument(
+            f"unknown runtime profile {name!r}: choose one of {', '.join(sorted(PROFILES))}"
+        ) from None

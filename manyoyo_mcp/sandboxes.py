@@ -1,0 +1,299 @@
+"""Sandbox lifecycle: create (and wait for the nested engine), list, resolve, remove.
+
+Every lookup goes through the owner labels; a sandbox reference is resolved here, once, to a
+full container id, and only that id is ever passed to the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from manyoyo_mcp import ownership
+from manyoyo_mcp.engine import ContainerDetails, ContainerSpec, ContainerSummary, Engine, Mount, ObjectConflict
+from manyoyo_mcp.errors import (
+    ImageMissing,
+    InvalidArgument,
+    SandboxConflict,
+    SandboxNotFound,
+    SandboxNotReady,
+    SandboxNotRunning,
+)
+from manyoyo_mcp.limits import Limits, format_memory, parse_memory, resolve_limits
+from manyoyo_mcp.models import CreateSandboxResult, LimitsView, RemoveSandboxResult, SandboxView
+from manyoyo_mcp.runtime import runtime_profile
+from manyoyo_mcp.settings import InnerEngine, ServerSettings
+
+ENGINE_SOCKETS: dict[str, str] = {"docker": "/var/run/docker.sock", "podman": "/run/podman/podman.sock"}
+ENGINE_STORAGE: dict[str, str] = {"docker": "/var/lib/docker", "podman": "/var/lib/containers"}
+ENGINE_LOG = "/var/log/manyoyo-engine.log"
+WORKSPACE_TARGET = "/workspace"
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+BUILD_HELP = (
+    "build it with `manyoyo-mcp image build` (on a machine with no registry: `tools/base-image`, then "
+    "`manyoyo-mcp image build --base manyoyo-base:bookworm`)"
+)
+
+
+async def in_thread(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """Run a blocking engine call off the event loop; a cancelled caller does not wait for it."""
+    return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), abandon_on_cancel=True)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    name: str | None = None
+    engine: InnerEngine | None = None
+    image: str | None = None
+    workspace: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    cpus: float | None = None
+    memory: str | None = None
+    pids: int | None = None
+
+
+def validate_env(env: dict[str, str]) -> dict[str, str]:
+    for key, value in env.items():
+        if not ENV_NAME.match(key):
+            raise InvalidArgument(
+                f"env name {key!r} is not allowed: use letters, digits and '_', not starting with a digit"
+            )
+        if "\x00" in value:
+            raise InvalidArgument(f"env value of {key} contains a NUL byte")
+    return env
+
+
+def validate_sandbox_name(name: str) -> str:
+    if not ownership.SANDBOX_NAME.match(name):
+        raise InvalidArgument(f"sandbox name {name!r} is not allowed: {ownership.SANDBOX_NAME_RULE}")
+    return name
+
+
+def resolve_workspace(path: str) -> str:
+    """An existing host directory, as an absolute path with symlinks resolved."""
+    if "\x00" in path:
+        raise InvalidArgument("workspace path contains a NUL byte")
+    resolved = Path(os.path.expanduser(path)).resolve()
+    if not resolved.is_dir():
+        raise InvalidArgument(f"workspace {path!r} is not an existing directory on the host")
+    return str(resolved)
+
+
+class SandboxService:
+    def __init__(self, engine: Engine, settings: ServerSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._owner = ownership.owner_labels(settings.scope)
+
+    # -- lookups --------------------------------------------------------------------------
+
+    async def owned(self) -> list[ContainerSummary]:
+        containers = await in_thread(self.engine.list_containers, {**self._owner, ownership.KIND: "sandbox"})
+        return sorted(containers, key=lambda c: c.labels.get(ownership.SANDBOX, ""))
+
+    async def resolve(self, reference: str) -> ContainerSummary:
+        owned = await self.owned()
+        found = ownership.match_reference(reference, owned)
+        if found is None:
+            names = [c.labels.get(ownership.SANDBOX, "?") for c in owned]
+            listing = ", ".join(names) if names else "none yet: create one with create_sandbox"
+            raise SandboxNotFound(
+                f"no sandbox named {reference!r} (references are an exact sandbox name or a full id). "
+                f"Sandboxes: {listing}"
+            )
+        return found
+
+    async def resolve_running(self, reference: str) -> ContainerSummary:
+        found = await self.resolve(reference)
+        if found.state != "running":
+            raise SandboxNotRunning(
+                f"sandbox {reference!r} is {found.state}; call create_sandbox with name {reference!r} to start it again"
+            )
+        return found
+
+    async def list(self) -> list[SandboxView]:
+        views = []
+        for container in await self.owned():
+            details = await in_thread(self.engine.inspect_container, container.id)
+            views.append(_view(details))
+        return views
+
+    # -- create ---------------------------------------------------------------------------
+
+    async def create(self, request: CreateRequest) -> CreateSandboxResult:
+        started = time.monotonic()
+        name = validate_sandbox_name(request.name) if request.name else f"sbx-{secrets.token_hex(3)}"
+        existing = ownership.match_reference(name, await self.owned())
+        if existing is not None:
+            return await self._reuse(existing, request, started)
+
+        engine_kind = request.engine or self.settings.default_engine
+        image = request.image or self.settings.sandbox_image
+        limits = self._limits(request)
+        env = validate_env(dict(request.env))
+        workspace = resolve_workspace(request.workspace) if request.workspace else None
+        profile = runtime_profile(self.settings.runtime_profile)
+
+        if not await in_thread(self.engine.image_present, image):
+            raise ImageMissing(f"sandbox image {image!r} is not on the engine: {BUILD_HELP}")
+        cname = ownership.container_name(self.settings.scope, name)
+        if await in_thread(self.engine.container_named, cname) is not None:
+            raise SandboxConflict(
+                f"a container named {cname!r} already exists on the host and is not a sandbox of this "
+                "server; choose another sandbox name"
+            )
+
+        labels = {**self._owner, ownership.SANDBOX: name, ownership.ENGINE: engine_kind, ownership.MODE: "dind"}
+        volume = ownership.engine_volume_name(self.settings.scope, name)
+        mounts = [Mount(volume, ENGINE_STORAGE[engine_kind], "volume")]
+        if workspace:
+            mounts.append(Mount(workspace, WORKSPACE_TARGET, "bind"))
+            labels[ownership.WORKSPACE] = workspace
+        spec = ContainerSpec(
+            name=cname,
+            image=image,
+            hostname=name,
+            labels={**labels, ownership.KIND: "sandbox"},
+            environment={**env, "MANYOYO_ENGINE": engine_kind, "MANYOYO_SANDBOX": name},
+            mounts=tuple(mounts),
+            nano_cpus=int(limits.cpus * 1e9),
+            memory_bytes=limits.memory_bytes,
+            pids_limit=limits.pids,
+            profile=profile,
+        )
+
+        await in_thread(self.engine.create_volume, volume, {**labels, ownership.KIND: "engine-storage"})
+        try:
+            container_id = await in_thread(self.engine.create_container, spec)
+        except ObjectConflict as exc:
+            # A concurrent create_sandbox of the same name won the race: hand back its sandbox.
+            winner = ownership.match_reference(name, await self.owned())
+            if winner is not None:
+                return await self._reuse(winner, request, started)
+            raise SandboxConflict(f"sandbox name {name!r} is taken: {exc}") from exc
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await in_thread(self.engine.remove_volume, volume)
+            raise
+        try:
+            await in_thread(self.engine.start_container, container_id)
+            version = await self._wait_ready(container_id, engine_kind)
+        except BaseException:
+            # Nothing half-done: a sandbox whose engine never answered is removed with its storage.
+            with anyio.CancelScope(shield=True):
+                await in_thread(self.engine.remove_container, container_id)
+                await in_thread(self.engine.remove_volume, volume)
+            raise
+
+        details = await in_thread(self.engine.inspect_container, container_id)
+        return CreateSandboxResult(
+            **_view(details).model_dump(),
+            created=True,
+            ready_s=round(time.monotonic() - started, 3),
+            engine_version=version,
+        )
+
+    async def _reuse(self, existing: ContainerSummary, request: CreateRequest, started: float) -> CreateSandboxResult:
+        name = existing.labels.get(ownership.SANDBOX, "")
+        engine_kind = existing.labels.get(ownership.ENGINE, "docker")
+        if request.engine and request.engine != engine_kind:
+            raise SandboxConflict(
+                f"sandbox {name!r} exists with engine {engine_kind!r}; use it as it is, or remove_sandbox "
+                f"and create it again with engine {request.engine!r}"
+            )
+        if existing.state != "running":
+            await in_thread(self.engine.start_container, existing.id)
+        version = await self._wait_ready(existing.id, engine_kind)
+        details = await in_thread(self.engine.inspect_container, existing.id)
+        return CreateSandboxResult(
+            **_view(details).model_dump(),
+            created=False,
+            ready_s=round(time.monotonic() - started, 3),
+            engine_version=version,
+        )
+
+    def _limits(self, request: CreateRequest) -> Limits:
+        s = self.settings
+        return resolve_limits(
+            cpus=request.cpus,
+            memory=request.memory,
+            pids=request.pids,
+            defaults=Limits(s.default_cpus, parse_memory(s.default_memory), s.default_pids),
+            ceilings=Limits(s.max_cpus, parse_memory(s.max_memory), s.max_pids),
+        )
+
+    async def _wait_ready(self, container_id: str, engine_kind: str) -> str:
+        """Poll the nested engine's API (GET /version on its socket) until it answers."""
+        probe = [
+            "curl", "-sf", "--max-time", "2", "--unix-socket", ENGINE_SOCKETS[engine_kind], "http://localhost/version",
+        ]  # fmt: skip
+        deadline = time.monotonic() + self.settings.ready_timeout_s
+        while True:
+            code, out, _ = await in_thread(self.engine.exec_run, container_id, probe)
+            if code == 0:
+                try:
+                    return str(json.loads(out).get("Version", "unknown"))
+                except ValueError:
+                    return "unknown"
+            if time.monotonic() > deadline:
+                _, log, _ = await in_thread(self.engine.exec_run, container_id, ["tail", "-n", "20", ENGINE_LOG])
+                raise SandboxNotReady(
+                    f"the nested {engine_kind} engine did not answer within {self.settings.ready_timeout_s:g}s. "
+                    f"Last lines of {ENGINE_LOG}:\n{log.strip()}\nIf it reports read-only cgroups or missing "
+                    "permissions, the operator may need another runtime profile (see README, runtime profiles)."
+                )
+            await anyio.sleep(0.1)
+
+    # -- remove ---------------------------------------------------------------------------
+
+    async def remove(self, reference: str) -> RemoveSandboxResult:
+        found = await self.resolve(reference)
+        name = found.labels.get(ownership.SANDBOX, "")
+        await in_thread(self.engine.remove_container, found.id)
+        volumes = await in_thread(
+            self.engine.list_volumes, {**self._owner, ownership.SANDBOX: name, ownership.KIND: "engine-storage"}
+        )
+        for volume in volumes:
+            await in_thread(self.engine.remove_volume, volume)
+        return RemoveSandboxResult(name=name, id=found.id, removed_volumes=volumes)
+
+
+def _view(details: ContainerDetails) -> SandboxView:
+    labels = details.labels
+    created = _parse_time(details.created)
+    return SandboxView(
+        name=labels.get(ownership.SANDBOX, details.name),
+        id=details.id,
+        engine=labels.get(ownership.ENGINE, "docker"),  # type: ignore[arg-type]
+        mode=labels.get(ownership.MODE, "dind"),  # type: ignore[arg-type]
+        state=details.state,
+        image=details.image,
+        workspace=labels.get(ownership.WORKSPACE),
+        limits=LimitsView(
+            cpus=details.nano_cpus / 1e9,
+            memory=format_memory(details.memory_bytes),
+            memory_bytes=details.memory_bytes,
+            pids=details.pids_limit,
+        ),
+        created_at=created.isoformat() if created else details.created,
+        age_s=round((datetime.now(UTC) - created).total_seconds(), 1) if created else 0.0,
+    )
+
+
+def _parse_time(value: str) -> datetime | None:
+    # Docker gives nanoseconds ("2026-11-29T04:32:06.916434760Z"); Python takes microseconds.
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$", value)
+    if not match:
+        return None
+    fraction = (match.group(2) or ".0")[:7]
+    return datetime.fromisoformat(match.group(1) + fraction).replace(tzinfo=UTC)

@@ -1,0 +1,73 @@
+"""Server settings: what the operator decides, never the agent.
+
+Read from MANYOYO_* environment variables and `serve` flags. Later configuration sources
+(user and project files) produce the same model.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from manyoyo_mcp.errors import InvalidArgument
+
+InnerEngine = Literal["docker", "podman"]
+DEFAULT_IMAGE = "manyoyo-sandbox:latest"
+
+
+class ServerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    docker_host: str | None = None
+    """Host engine endpoint (e.g. unix:///var/run/docker.sock); None uses DOCKER_HOST or the default."""
+
+    scope: str = Field("default", pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
+    """Ownership scope: a server sees only the sandboxes created under its own scope."""
+
+    sandbox_image: str = DEFAULT_IMAGE
+    """Image for new sandboxes, built by `manyoyo-mcp image build`."""
+
+    default_engine: InnerEngine = "docker"
+    """Engine started inside a sandbox when the agent does not choose one."""
+
+    runtime_profile: str = "standard"
+    """Security settings of the outer container: see manyoyo_mcp.runtime.PROFILES."""
+
+    default_cpus: float = Field(2.0, gt=0)
+    max_cpus: float = Field(float(os.cpu_count() or 1), gt=0)
+    default_memory: str = "4g"
+    max_memory: str = "16g"
+    default_pids: int = Field(4096, ge=64)
+    max_pids: int = Field(32768, ge=64)
+
+    exec_timeout_s: float = Field(600, gt=0)
+    """Timeout of `exec` when the agent gives none."""
+    max_exec_timeout_s: float = Field(3600, gt=0)
+    """The longest `exec` timeout an agent may ask for."""
+
+    output_cap_bytes: int = Field(1024 * 1024, ge=1024)
+    """Per stream: output beyond this keeps its head and tail with a marker between."""
+
+    ready_timeout_s: float = Field(120, gt=0)
+    """How long create_sandbox waits for the nested engine to answer."""
+
+
+ENV_PREFIX = "MANYOYO_"
+
+
+def settings_from_env(environ: dict[str, str] | None = None, **overrides: object) -> ServerSettings:
+    """Settings from MANYOYO_<FIELD> variables, then explicit overrides (serve flags) on top."""
+    environ = dict(os.environ if environ is None else environ)
+    values: dict[str, object] = {}
+    for field in ServerSettings.model_fields:
+        raw = environ.get(ENV_PREFIX + field.upper())
+        if raw is not None and raw != "":
+            values[field] = raw
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return ServerSettings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise InvalidArgument(f"invalid server settings: {problems}") from exc
