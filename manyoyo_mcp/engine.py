@@ -7,6 +7,8 @@ docker-py exceptions are mapped to the project's own at this boundary and nowher
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -100,6 +102,10 @@ class ExecStream:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._stream.close()
+        # CancellableStream.close() skips a stream that already ended; its connection (and
+        # socket) stays open until garbage collection unless the response is closed too.
+        with contextlib.suppress(Exception):
+            self._stream._response.close()
 
 
 class Engine:
@@ -107,7 +113,7 @@ class Engine:
 
     def __init__(self, docker_host: str | None = None) -> None:
         self._docker_host = docker_host
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered when a failed connect forgets the clients
         self._control: docker.APIClient | None = None
         self._streaming: docker.APIClient | None = None
 
@@ -126,12 +132,28 @@ class Engine:
             return self._streaming if streaming else self._control  # type: ignore[return-value]
 
     def _connect(self, timeout: int | None) -> docker.APIClient:
+        self._probe_unix_socket()
         with self._mapped():
             if self._docker_host:
                 client = docker.DockerClient(base_url=self._docker_host, version="auto", timeout=timeout)
             else:
                 client = docker.from_env(version="auto", timeout=timeout)
             return client.api
+
+    def _probe_unix_socket(self) -> None:
+        """Fail early, and without leaking a socket (docker-py does on a failed unix connect)."""
+        url = self._docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        if not url.startswith("unix://"):
+            return
+        path = url.removeprefix("unix://")
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(5)
+                probe.connect(path)
+        except OSError as exc:
+            raise EngineUnavailable(
+                f"Cannot reach the Docker engine at {url} ({exc.strerror or exc}). {START_ENGINE_HELP}"
+            ) from exc
 
     @contextlib.contextmanager
     def _mapped(self) -> Iterator[None]:
@@ -156,7 +178,15 @@ class Engine:
 
     def _forget_clients(self) -> None:
         with self._lock:
-            self._control = self._streaming = None
+            clients, self._control, self._streaming = (self._control, self._streaming), None, None
+        for client in clients:
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
+
+    def close(self) -> None:
+        """Close the engine connections (a later call reconnects)."""
+        self._forget_clients()
 
     # -- engine ---------------------------------------------------------------------------
 

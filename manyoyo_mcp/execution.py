@@ -131,9 +131,10 @@ async def run_exec(
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             await kill()
-            stream.close()
             log.warning("exec in %s cancelled by the client; process killed: %s", container_id[:12], killed)
         raise
+    finally:
+        stream.close()
     if on_progress is not None:
         await _report(capture, on_progress)
 

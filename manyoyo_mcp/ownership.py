@@ -20,9 +20,9 @@ MODE = LABEL_PREFIX + "mode"
 WORKSPACE = LABEL_PREFIX + "workspace"
 KIND = LABEL_PREFIX + "kind"
 
-SANDBOX_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+SANDBOX_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
 SANDBOX_NAME_RULE = "1-40 characters: lowercase ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
-_FULL_ID = re.compile(r"^[0-9a-f]{64}$")
+_FULL_ID = re.compile(r"[0-9a-f]{64}")
 
 
 def owner_labels(scope: str) -> dict[str, str]:
@@ -44,6 +44,6 @@ def match_reference(reference: str, owned: Iterable[ContainerSummary]) -> Contai
     for container in owned:
         if container.labels.get(SANDBOX) == reference:
             return container
-        if _FULL_ID.match(reference) and container.id == reference:
+        if _FULL_ID.fullmatch(reference) and container.id == reference:
             return container
     return None

@@ -38,7 +38,7 @@ ENGINE_SOCKETS: dict[str, str] = {"docker": "/var/run/docker.sock", "podman": "/
 ENGINE_STORAGE: dict[str, str] = {"docker": "/var/lib/docker", "podman": "/var/lib/containers"}
 ENGINE_LOG = "/var/log/manyoyo-engine.log"
 WORKSPACE_TARGET = "/workspace"
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 BUILD_HELP = (
     "build it with `manyoyo-mcp image build` (on a machine with no registry: `tools/base-image`, then "
     "`manyoyo-mcp image build --base manyoyo-base:bookworm`)"
@@ -64,7 +64,7 @@ class CreateRequest:
 
 def validate_env(env: dict[str, str]) -> dict[str, str]:
     for key, value in env.items():
-        if not ENV_NAME.match(key):
+        if not ENV_NAME.fullmatch(key):
             raise InvalidArgument(
                 f"env name {key!r} is not allowed: use letters, digits and '_', not starting with a digit"
             )
@@ -74,7 +74,7 @@ def validate_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def validate_sandbox_name(name: str) -> str:
-    if not ownership.SANDBOX_NAME.match(name):
+    if not ownership.SANDBOX_NAME.fullmatch(name):
         raise InvalidArgument(f"sandbox name {name!r} is not allowed: {ownership.SANDBOX_NAME_RULE}")
     return name
 

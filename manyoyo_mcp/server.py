@@ -5,11 +5,10 @@ function, and returns a pydantic model (structured output). Errors the agent can
 tool errors with the service's message; anything else is a crash the SDK hides.
 """
 
-
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -56,9 +55,22 @@ def agent_errors() -> Iterator[None]:
 
 
 def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPServer:
+    """The MCP server. An `engine` passed in stays open (the caller owns it); one made here is closed on exit."""
+    owns_engine = engine is None
     engine = engine or Engine(settings.docker_host)
     sandboxes = SandboxService(engine, settings)
-    server = MCPServer("manyoyo-mcp", version=__version__, instructions=INSTRUCTIONS, log_level="INFO")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owns_engine:
+                engine.close()
+
+    server = MCPServer(
+        "manyoyo-mcp", version=__version__, instructions=INSTRUCTIONS, log_level="INFO", lifespan=lifespan
+    )
 
     @server.tool(
         title="Create a sandbox",

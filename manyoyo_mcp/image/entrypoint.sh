@@ -37,8 +37,14 @@ writable_cgroups() {
     mount -o remount,rw /sys/fs/cgroup 2>/dev/null || true
 }
 
+# /run lives in the container's writable layer: after a stop and start it still holds the last
+# run's pid files and sockets, which stop the engines from starting again.
+clear_stale_run_state() {
+    rm -rf /run/docker /run/docker.pid /run/docker.sock /run/containerd \
+        /run/podman /run/containers /run/libpod /run/crun /run/manyoyo/exec-*.pid
+}
+
 start_docker() {
-    rm -f /var/run/docker.pid /var/run/docker.sock
     dockerd --host=unix:///var/run/docker.sock >>"$log" 2>&1 &
 }
 
@@ -48,6 +54,7 @@ start_podman() {
 }
 
 writable_cgroups
+clear_stale_run_state
 case "${MANYOYO_ENGINE:-docker}" in
     docker) start_docker ;;
     podman) start_podman ;;

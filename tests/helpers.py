@@ -1,0 +1,37 @@
+"""Small helpers for driving the server as an agent would."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+from mcp import Client
+
+TESTBOX = "manyoyo-busybox:latest"
+
+
+async def call(client: Client, tool: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Call a tool that must succeed; return its structured result."""
+    result = await client.call_tool(tool, arguments or {}, **kwargs)
+    assert not result.is_error, f"{tool} failed: {result.content}"
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def tool_error(client: Client, tool: str, arguments: dict[str, Any] | None = None) -> str:
+    """Call a tool that must fail with a tool error; return the message the agent reads."""
+    result = await client.call_tool(tool, arguments or {})
+    assert result.is_error, f"{tool} unexpectedly succeeded: {result.structured_content}"
+    return " ".join(getattr(block, "text", "") for block in result.content)
+
+
+def docker(*args: str, input: bytes | None = None) -> str:
+    """The host's docker CLI, for test set-up and for checking what really happened on the host."""
+    done = subprocess.run(["docker", *args], input=input, capture_output=True, check=True)
+    return done.stdout.decode()
+
+
+def load_testbox(sandbox_container: str, engine: str) -> None:
+    """Copy the busybox test image from the host engine into a sandbox's nested engine."""
+    image = subprocess.run(["docker", "save", TESTBOX], capture_output=True, check=True).stdout
+    docker("exec", "-i", sandbox_container, engine, "load", input=image)

@@ -1,0 +1,33 @@
+import pytest
+
+from manyoyo_mcp.errors import InvalidArgument
+from manyoyo_mcp.runtime import PROFILES, runtime_profile
+from manyoyo_mcp.settings import settings_from_env
+
+
+def test_settings_come_from_manyoyo_variables_with_flags_on_top():
+    settings = settings_from_env(
+        {"MANYOYO_SCOPE": "team", "MANYOYO_DEFAULT_ENGINE": "podman", "MANYOYO_EXEC_TIMEOUT_S": "30"},
+        default_engine="docker",
+        scope=None,
+    )
+    assert settings.scope == "team"
+    assert settings.default_engine == "docker"
+    assert settings.exec_timeout_s == 30
+
+
+def test_a_bad_setting_names_the_variable():
+    with pytest.raises(InvalidArgument, match="MANYOYO_DEFAULT_ENGINE"):
+        settings_from_env({"MANYOYO_DEFAULT_ENGINE": "lxc"})
+
+
+def test_the_default_profile_works_without_privileged():
+    profile = runtime_profile("standard")
+    assert not profile.privileged
+    assert set(profile.cap_add) == {"SYS_ADMIN", "NET_ADMIN"}
+
+
+def test_an_unknown_profile_lists_the_known_ones():
+    with pytest.raises(InvalidArgument, match="privileged, standard"):
+        runtime_profile("loose")
+    assert set(PROFILES) == {"privileged", "standard"}
