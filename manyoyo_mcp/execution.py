@@ -1,8 +1,8 @@
 """Running a command inside a sandbox: bounded output, live progress, and a real kill.
 
-The command runs under a tiny shell prologue that records its pid. `docker exec` makes that
-process a session leader, so on timeout or cancellation the server kills the whole process
-group and session from a second exec, then checks that nothing of it is left.
+Each command runs with a marker variable, MANYOYO_EXEC_ID, that its descendants inherit. On
+timeout or cancellation the server kills, from a second exec, every process carrying the marker
+(process groups and sessions do not matter) and checks that none is left.
 """
 
 from __future__ import annotations
@@ -23,25 +23,26 @@ from manyoyo_mcp.sandboxes import in_thread, validate_env
 
 log = logging.getLogger(__name__)
 
-PID_DIR = "/run/manyoyo"
+EXEC_MARKER = "MANYOYO_EXEC_ID"
 PROGRESS_INTERVAL_S = 0.25
-# After the kill, how long to wait for the output stream to end by itself before closing it
-# (a daemonised grandchild may hold stdout open).
+# After the kill, how long to wait for the output stream to end by itself before closing it.
 DRAIN_GRACE_S = 3.0
 
-# $0 is the pid file; "$@" the command. exec keeps the pid, so the pid is the session leader.
-_PROLOGUE = 'mkdir -p "${0%/*}" && echo $$ > "$0" && exec "$@"'
-
-# $1 = the session leader's pid. Kill its group and session, then wait until no live
-# (non-zombie) process of either remains. Prints "gone" or "alive".
+# $1 = the exec id. Kill every live (non-zombie) process whose environment carries the marker,
+# until none is left. Prints "gone" or "alive".
 _KILL_SCRIPT = r"""
-p=$1
-alive() { ps -eo pid=,pgid=,sid=,stat= | awk -v p="$p" '($2 == p || $3 == p) && $4 !~ /^Z/' | grep -q .; }
-for i in $(seq 1 50); do
-    kill -KILL -- "-$p" 2>/dev/null
-    pkill -KILL -s "$p" 2>/dev/null
-    alive || { echo gone; exit 0; }
-    sleep 0.1
+marker="MANYOYO_EXEC_ID=$1"
+for round in $(seq 1 50); do
+    found=0
+    for dir in /proc/[0-9]*; do
+        grep -qszx "$marker" "$dir/environ" || continue
+        state=$(awk '/^State:/ {print $2}' "$dir/status" 2>/dev/null)
+        [ "$state" = Z ] && continue
+        kill -KILL "${dir#/proc/}" 2>/dev/null
+        found=1
+    done
+    [ "$found" = 0 ] && { echo gone; exit 0; }
+    sleep 0.05
 done
 echo alive
 """
@@ -93,10 +94,9 @@ async def run_exec(
     on_progress: ProgressCallback | None = None,
 ) -> ExecOutcome:
     """Run `request` in the container; kill it at the timeout or when the caller is cancelled."""
-    user_argv = command_argv(request.command)
-    env = validate_env(dict(request.env))
-    pidfile = f"{PID_DIR}/exec-{secrets.token_hex(8)}.pid"
-    argv = ["sh", "-c", _PROLOGUE, pidfile, *user_argv]
+    argv = command_argv(request.command)
+    exec_id = secrets.token_hex(8)
+    env = {**validate_env(dict(request.env)), EXEC_MARKER: exec_id}
 
     capture = OutputCapture(output_cap)
     started = time.monotonic()
@@ -105,7 +105,7 @@ async def run_exec(
 
     async def kill() -> None:
         nonlocal killed
-        killed = await kill_exec(engine, container_id, pidfile)
+        killed = await kill_exec(engine, container_id, exec_id)
 
     async def watchdog() -> None:
         nonlocal timed_out
@@ -139,8 +139,6 @@ async def run_exec(
         await _report(capture, on_progress)
 
     exit_code = await in_thread(engine.exec_exit_code, stream.exec_id)
-    with contextlib.suppress(Exception):
-        await in_thread(engine.exec_run, container_id, ["rm", "-f", pidfile])
     return ExecOutcome(
         exit_code=exit_code,
         stdout=capture.stdout.text(),
@@ -154,14 +152,9 @@ async def run_exec(
     )
 
 
-async def kill_exec(engine: Engine, container_id: str, pidfile: str) -> bool:
-    """Kill the command whose session leader's pid is in `pidfile`; True once verified gone."""
-    # The pid file may lag the exec's start by a moment: wait briefly for it.
-    script = (
-        f"for i in $(seq 1 20); do [ -s {pidfile} ] && break; sleep 0.05; done; "
-        f'p=$(cat {pidfile} 2>/dev/null) || {{ echo gone; exit 0; }}; set -- "$p"; {_KILL_SCRIPT}'
-    )
-    code, out, err = await in_thread(engine.exec_run, container_id, ["sh", "-c", script])
+async def kill_exec(engine: Engine, container_id: str, exec_id: str) -> bool:
+    """Kill every process of the exec `exec_id` in the container; True once verified gone."""
+    code, out, err = await in_thread(engine.exec_run, container_id, ["sh", "-c", _KILL_SCRIPT, "kill", exec_id])
     if out.strip() != "gone":
         log.error("could not verify the exec's processes gone in %s: %s %s", container_id[:12], out, err)
     return code == 0 and out.strip() == "gone"

@@ -63,9 +63,9 @@ async def test_a_stdio_session_creates_execs_lists_and_removes(scope, mode):
     assert {"create_sandbox", "exec", "list_sandboxes", "remove_sandbox"} <= tools
     assert created["created"] and created["name"] == name
     assert ran["stdout"] == "Linux\nlinux\n"
-    assert [s["name"] for s in listed["sandboxes"]] == [name]
+    assert name in [s["name"] for s in listed["sandboxes"]]
     assert removed["id"] == created["id"]
-    assert after["sandboxes"] == []
+    assert name not in [s["name"] for s in after["sandboxes"]]
 
 
 async def test_over_stdio_a_timeout_and_a_cancellation_each_kill_their_process(scope):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -19,16 +20,17 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
-def shared_sandbox(settings: ServerSettings, engine: Engine) -> str:
+def shared_sandbox(settings: ServerSettings, engine: Engine) -> Iterator[str]:
     """One docker-engine sandbox for the exec tests of this module."""
     name = "exec-" + secrets.token_hex(3)
 
-    async def create() -> None:
+    async def use(tool: str, arguments: dict[str, str]) -> None:
         async with Client(build_server(settings, engine)) as client:
-            await call(client, "create_sandbox", {"name": name, "memory": "1g"})
+            await call(client, tool, arguments)
 
-    anyio.run(create)
-    return name
+    anyio.run(use, "create_sandbox", {"name": name, "memory": "1g"})
+    yield name
+    anyio.run(use, "remove_sandbox", {"sandbox": name})
 
 
 @pytest.fixture
@@ -113,14 +115,12 @@ async def test_exec_streams_output_as_progress_while_it_runs(client_server, shar
 
 
 async def test_a_command_past_its_timeout_is_killed_with_its_children(client_server, shared_sandbox):
+    # A background child, and one that left the session with setsid: both must go.
+    command = "echo started; sleep 301 & setsid sleep 302 & sleep 303"
     async with Client(client_server) as client:
-        result = await call(
-            client,
-            "exec",
-            {"sandbox": shared_sandbox, "command": "echo started; sleep 301 & sleep 302", "timeout_s": 1},
-        )
+        result = await call(client, "exec", {"sandbox": shared_sandbox, "command": command, "timeout_s": 1})
         left = await call(
-            client, "exec", {"sandbox": shared_sandbox, "command": "ps -eo args | grep -c '^sleep 30[12]'"}
+            client, "exec", {"sandbox": shared_sandbox, "command": "ps -eo args | grep -c '^sleep 30[123]'"}
         )
     assert result["timed_out"] and result["killed"]
     assert result["stdout"] == "started\n"

@@ -3,7 +3,6 @@
 # Runs under tini as PID 1's child. Works with or without --privileged, on cgroup v1 and v2.
 set -u
 log=/var/log/manyoyo-engine.log
-mkdir -p /run/manyoyo
 
 say() { echo "manyoyo-entrypoint: $*" | tee -a "$log" >&2; }
 
@@ -41,7 +40,7 @@ writable_cgroups() {
 # run's pid files and sockets, which stop the engines from starting again.
 clear_stale_run_state() {
     rm -rf /run/docker /run/docker.pid /run/docker.sock /run/containerd \
-        /run/podman /run/containers /run/libpod /run/crun /run/manyoyo/exec-*.pid
+        /run/podman /run/containers /run/libpod /run/crun
 }
 
 start_docker() {
