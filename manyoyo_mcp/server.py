@@ -7,9 +7,10 @@ tool errors with the service's message; anything else is a crash the SDK hides.
 
 import contextlib
 import dataclasses
+import inspect
 import logging
-from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Literal
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -38,6 +39,8 @@ without touching the host. Start with create_sandbox (reuse a name to get the sa
 back), then exec commands in it; the host directory given as `workspace` is at /workspace.
 Remove sandboxes you no longer need with remove_sandbox."""
 
+ToolFn = TypeVar("ToolFn", bound=Callable[..., Any])
+
 SandboxRef = Annotated[
     str,
     Field(description="The sandbox's exact name (as returned by create_sandbox / list_sandboxes) or its full id."),
@@ -52,6 +55,36 @@ def agent_errors() -> Iterator[None]:
     except ManyoyoError as exc:
         log.info("tool error: %s", exc)
         raise ToolError(str(exc)) from exc
+
+
+def agent_tool(
+    server: MCPServer,
+    *,
+    title: str,
+    read_only: bool,
+    destructive: bool,
+    idempotent: bool,
+    open_world: bool = False,
+    name: str | None = None,
+) -> Callable[[ToolFn], ToolFn]:
+    """Register a tool with its annotations; its docstring (dedented) is the agent's description."""
+
+    def register(fn: ToolFn) -> ToolFn:
+        server.add_tool(
+            fn,
+            name=name,
+            title=title,
+            description=inspect.cleandoc(fn.__doc__ or ""),
+            annotations=ToolAnnotations(
+                read_only_hint=read_only,
+                destructive_hint=destructive,
+                idempotent_hint=idempotent,
+                open_world_hint=open_world,
+            ),
+        )
+        return fn
+
+    return register
 
 
 def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPServer:
@@ -72,10 +105,7 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
         "manyoyo-mcp", version=__version__, instructions=INSTRUCTIONS, log_level="INFO", lifespan=lifespan
     )
 
-    @server.tool(
-        title="Create a sandbox",
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True),
-    )
+    @agent_tool(server, title="Create a sandbox", read_only=False, destructive=False, idempotent=True)
     async def create_sandbox(
         name: Annotated[
             str | None,
@@ -120,10 +150,14 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
         with agent_errors():
             return await sandboxes.create(request)
 
-    @server.tool(
+    @agent_tool(
+        server,
         name="exec",
         title="Run a command in a sandbox",
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False),
+        read_only=False,
+        destructive=True,
+        idempotent=False,
+        open_world=True,  # commands may reach the network
     )
     async def exec_(
         sandbox: SandboxRef,
@@ -171,19 +205,13 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
             )
             return ExecResult(sandbox=sandbox, **dataclasses.asdict(outcome))
 
-    @server.tool(
-        title="List sandboxes",
-        annotations=ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True),
-    )
+    @agent_tool(server, title="List sandboxes", read_only=True, destructive=False, idempotent=True)
     async def list_sandboxes() -> ListSandboxesResult:
         """List the sandboxes this server created, with state, engine, mode, age and limits."""
         with agent_errors():
             return ListSandboxesResult(sandboxes=await sandboxes.list())
 
-    @server.tool(
-        title="Remove a sandbox",
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False),
-    )
+    @agent_tool(server, title="Remove a sandbox", read_only=False, destructive=True, idempotent=False)
     async def remove_sandbox(sandbox: SandboxRef) -> RemoveSandboxResult:
         """Stop and remove a sandbox with everything inside it (nested containers, images, volumes)."""
         with agent_errors():

@@ -1,8 +1,10 @@
+from pathlib import Path
+
 import pytest
 
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.runtime import PROFILES, runtime_profile
-from manyoyo_mcp.settings import settings_from_env
+from manyoyo_mcp.settings import ServerSettings, settings_from_env
 
 
 def test_settings_come_from_manyoyo_variables_with_flags_on_top():
@@ -31,3 +33,10 @@ def test_an_unknown_profile_lists_the_known_ones():
     with pytest.raises(InvalidArgument, match="privileged, standard"):
         runtime_profile("loose")
     assert set(PROFILES) == {"privileged", "standard"}
+
+
+def test_the_example_env_file_is_the_full_list_of_settings_and_loads():
+    lines = (Path(__file__).parent.parent / "configs" / "server.env").read_text().splitlines()
+    environ = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    assert {key.removeprefix("MANYOYO_").lower() for key in environ} == set(ServerSettings.model_fields)
+    assert settings_from_env(environ) == settings_from_env({})

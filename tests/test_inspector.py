@@ -1,0 +1,43 @@
+"""A client that is not the project's own: the reference MCP Inspector (CLI mode, npm)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+SERVER = str(Path(sys.executable).with_name("manyoyo-mcp"))
+INSPECTOR = ["npx", "-y", "@modelcontextprotocol/inspector@2", "--cli"]
+
+
+def inspector(scope: str, *args: str) -> dict:
+    done = subprocess.run(
+        [*INSPECTOR, SERVER, "serve", "--scope", scope, *args], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
+    return json.loads(done.stdout)
+
+
+def call(scope: str, tool: str, **arguments: str) -> dict:
+    flags = [f"--tool-arg={key}={value}" for key, value in arguments.items()]
+    result = inspector(scope, "--method", "tools/call", "--tool-name", tool, *flags)
+    assert not result.get("isError"), result
+    return result["structuredContent"]
+
+
+def test_the_reference_inspector_lists_and_drives_the_tools(scope):
+    listed = inspector(scope, "--method", "tools/list")["tools"]
+    name = "insp-" + secrets.token_hex(2)
+    created = call(scope, "create_sandbox", name=name)
+    ran = call(scope, "exec", sandbox=name, command="docker info --format {{.Driver}}")
+    sandboxes = call(scope, "list_sandboxes")["sandboxes"]
+    removed = call(scope, "remove_sandbox", sandbox=name)
+    by_name = {tool["name"]: tool for tool in listed}
+    assert set(by_name) == {"create_sandbox", "exec", "list_sandboxes", "remove_sandbox"}
+    assert all("outputSchema" in tool and "annotations" in tool for tool in listed)
+    assert created["name"] == name and created["mode"] == "dind"
+    assert ran["exit_code"] == 0 and ran["stdout"] == "overlay2\n"
+    assert name in [s["name"] for s in sandboxes]
+    assert removed["id"] == created["id"]
