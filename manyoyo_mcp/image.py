@@ -36,4 +36,5 @@ def build_sandbox_image(
     """Build the sandbox image `tag` on `base`, passing each build log line to `on_line`."""
     ensure_base(engine, base)
     for line in engine.build_image(image_context(), tag, {"BASE_IMAGE": base}, no_cache=no_cache):
-        on_line(line.rstrip("\n"))
+        if line.strip():
+            on_line(line.rstrip("\n"))
