@@ -138,7 +138,7 @@ class SandboxService:
             return await self._reuse(existing, request, started)
 
         engine_kind = request.engine or self.settings.default_engine
-        image = request.image or self.settings.sandbox_image
+        image = self._image(request.image)
         limits = self._limits(request)
         env = validate_env(dict(request.env))
         workspace = resolve_workspace(request.workspace) if request.workspace else None
@@ -221,6 +221,17 @@ class SandboxService:
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
         )
+
+    def _image(self, requested: str | None) -> str:
+        allowed = (self.settings.sandbox_image, *self.settings.extra_sandbox_images)
+        if requested is None:
+            return self.settings.sandbox_image
+        if requested not in allowed:
+            raise InvalidArgument(
+                f"image {requested!r} is not allowed for sandboxes: use one of {', '.join(allowed)} "
+                "(the operator adds others with MANYOYO_EXTRA_SANDBOX_IMAGES)"
+            )
+        return requested
 
     def _limits(self, request: CreateRequest) -> Limits:
         s = self.settings

@@ -27,6 +27,7 @@ from manyoyo_mcp.models import (
     ListSandboxesResult,
     RemoveSandboxResult,
 )
+from manyoyo_mcp.ownership import SANDBOX
 from manyoyo_mcp.sandboxes import CreateRequest, SandboxService
 from manyoyo_mcp.settings import ServerSettings
 
@@ -119,7 +120,11 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
             Field(description="Container engine inside the sandbox. Default: the operator's choice (usually docker)."),
         ] = None,
         image: Annotated[
-            str | None, Field(description="Sandbox image. Omit to use the operator's manyoyo sandbox image.")
+            str | None,
+            Field(
+                description="Sandbox image. Omit to use the operator's manyoyo sandbox image; other images "
+                "must be on the operator's list (the error names them)."
+            ),
         ] = None,
         workspace: Annotated[
             str | None,
@@ -203,7 +208,7 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
                 settings.output_cap_bytes,
                 on_progress=progress,
             )
-            return ExecResult(sandbox=sandbox, **dataclasses.asdict(outcome))
+            return ExecResult(sandbox=target.labels.get(SANDBOX, sandbox), **dataclasses.asdict(outcome))
 
     @agent_tool(server, title="List sandboxes", read_only=True, destructive=False, idempotent=True)
     async def list_sandboxes() -> ListSandboxesResult:

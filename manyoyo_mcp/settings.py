@@ -29,6 +29,9 @@ class ServerSettings(BaseModel):
     sandbox_image: str = DEFAULT_IMAGE
     """Image for new sandboxes, built by `manyoyo-mcp image build`."""
 
+    extra_sandbox_images: tuple[str, ...] = ()
+    """Other images an agent may ask create_sandbox for (comma-separated in the environment)."""
+
     default_engine: InnerEngine = "docker"
     """Engine started inside a sandbox when the agent does not choose one."""
 
@@ -55,6 +58,7 @@ class ServerSettings(BaseModel):
 
 
 ENV_PREFIX = "MANYOYO_"
+_LIST_FIELDS = {"extra_sandbox_images"}
 
 
 def settings_from_env(environ: dict[str, str] | None = None, **overrides: object) -> ServerSettings:
@@ -64,7 +68,7 @@ def settings_from_env(environ: dict[str, str] | None = None, **overrides: object
     for field in ServerSettings.model_fields:
         raw = environ.get(ENV_PREFIX + field.upper())
         if raw is not None and raw != "":
-            values[field] = raw
+            values[field] = tuple(filter(None, map(str.strip, raw.split(",")))) if field in _LIST_FIELDS else raw
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return ServerSettings.model_validate(values)

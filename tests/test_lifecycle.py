@@ -126,11 +126,19 @@ async def test_containers_the_server_did_not_create_are_never_listed_touched_or_
         docker("rm", "-f", impostor, other_scope)
 
 
-async def test_a_missing_image_says_how_to_build_it(server):
-    async with Client(server) as client:
+async def test_a_missing_image_says_how_to_build_it(settings, engine):
+    allowing = settings.model_copy(update={"extra_sandbox_images": ("manyoyo-absent:0",)})
+    async with Client(build_server(allowing, engine)) as client:
         message = await tool_error(client, "create_sandbox", {"name": unique("img"), "image": "manyoyo-absent:0"})
     assert "'manyoyo-absent:0' is not on the engine" in message
     assert "manyoyo-mcp image build" in message
+
+
+async def test_an_image_the_operator_did_not_allow_is_refused_naming_the_allowed_ones(server, settings):
+    async with Client(server) as client:
+        message = await tool_error(client, "create_sandbox", {"name": unique("img"), "image": TESTBOX})
+    assert f"image '{TESTBOX}' is not allowed" in message
+    assert settings.sandbox_image in message and "MANYOYO_EXTRA_SANDBOX_IMAGES" in message
 
 
 @pytest.mark.parametrize(

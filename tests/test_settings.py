@@ -18,6 +18,11 @@ def test_settings_come_from_manyoyo_variables_with_flags_on_top():
     assert settings.exec_timeout_s == 30
 
 
+def test_list_settings_are_comma_separated_in_the_environment():
+    settings = settings_from_env({"MANYOYO_EXTRA_SANDBOX_IMAGES": "a:1, b:2,,"})
+    assert settings.extra_sandbox_images == ("a:1", "b:2")
+
+
 def test_a_bad_setting_names_the_variable():
     with pytest.raises(InvalidArgument, match="MANYOYO_DEFAULT_ENGINE"):
         settings_from_env({"MANYOYO_DEFAULT_ENGINE": "lxc"})
