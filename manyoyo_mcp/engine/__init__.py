@@ -1,4 +1,4 @@
-"""The one seam to a container engine: the only module that imports `docker`.
+"""The one seam to container engines: the only package that imports `docker`.
 
 Everything here is synchronous (docker-py is); async callers run it in worker threads.
 docker-py exceptions are mapped to the project's own at this boundary and nowhere else.
@@ -18,6 +18,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from manyoyo_mcp.engine.exec_transport import nested_api_client
 from manyoyo_mcp.errors import EngineFailure, EngineUnavailable, ImageMissing
 from manyoyo_mcp.runtime import RuntimeProfile
 
@@ -346,6 +347,10 @@ class Engine:
             info = self._client().exec_inspect(exec_id)
         return None if info.get("Running") else info.get("ExitCode")
 
+    def nested(self, container_id: str, socket_path: str) -> NestedEngine:
+        """The engine inside a sandbox, reached through an exec tunnel (see exec_transport)."""
+        return NestedEngine(nested_api_client(self._client(), container_id, socket_path), self)
+
     def exec_run(self, container_id: str, argv: list[str]) -> tuple[int, str, str]:
         """A short command to completion: (exit code, stdout, stderr)."""
         api = self._client()
@@ -355,6 +360,33 @@ class Engine:
             code = api.exec_inspect(created["Id"]).get("ExitCode")
         decode = lambda b: (b or b"").decode("utf-8", errors="replace")  # noqa: E731
         return (code if code is not None else -1), decode(out), decode(err)
+
+
+class NestedEngine:
+    """A sandbox's own engine (docker, or podman's Docker-compatible API). Close it after use."""
+
+    def __init__(self, api: docker.APIClient, host: Engine) -> None:
+        self._api = api
+        self._host = host
+
+    def version(self) -> dict[str, str]:
+        with self._host._mapped():
+            version = self._api.version()
+        return {"version": version.get("Version", "?"), "api_version": version.get("ApiVersion", "?")}
+
+    def container_names(self) -> list[str]:
+        with self._host._mapped():
+            rows = self._api.containers(all=True)
+        return sorted(name.lstrip("/") for row in rows for name in row.get("Names") or [])
+
+    def image_tags(self) -> list[str]:
+        with self._host._mapped():
+            rows = self._api.images()
+        return sorted(tag for row in rows for tag in row.get("RepoTags") or [])
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._api.close()
 
 
 def _explanation(exc: docker.errors.APIError) -> str:
