@@ -54,3 +54,40 @@ class ExecResult(BaseModel):
     duration_s: float
     timed_out: bool = Field(description="true if the command ran past timeout_s and was killed.")
     killed: bool = Field(description="true if the server killed the command's processes (and verified them gone).")
+
+
+class NestedContainerView(BaseModel):
+    id: str
+    name: str
+    image: str
+    state: str = Field(description="running, exited, created, ...")
+    status: str = Field(description="The engine's own summary, e.g. 'Exited (0) 5 seconds ago'.")
+    created_at: str
+    exit_code: int | None = Field(description="Exit code of an exited container; null otherwise.")
+    ports: list[str] = Field(description="'ip:public->private/proto' when published, else 'private/proto'.")
+
+
+class NestedImageView(BaseModel):
+    id: str
+    tags: list[str]
+    size_bytes: int
+    created_at: str
+
+
+class NestedVolumeView(BaseModel):
+    name: str
+    driver: str
+
+
+class NestedNetworkView(BaseModel):
+    name: str
+    driver: str
+
+
+class ListNestedResult(BaseModel):
+    sandbox: str
+    engine: Literal["docker", "podman"]
+    containers: list[NestedContainerView]
+    images: list[NestedImageView]
+    volumes: list[NestedVolumeView]
+    networks: list[NestedNetworkView]

@@ -17,13 +17,14 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from manyoyo_mcp import __version__
+from manyoyo_mcp import __version__, nested
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
 from manyoyo_mcp.execution import ExecRequest, run_exec
 from manyoyo_mcp.models import (
     CreateSandboxResult,
     ExecResult,
+    ListNestedResult,
     ListSandboxesResult,
     RemoveSandboxResult,
 )
@@ -215,6 +216,13 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
         """List the sandboxes this server created, with state, engine, mode, age and limits."""
         with agent_errors():
             return ListSandboxesResult(sandboxes=await sandboxes.list())
+
+    @agent_tool(server, title="List what is inside a sandbox", read_only=True, destructive=False, idempotent=True)
+    async def list_nested(sandbox: SandboxRef) -> ListNestedResult:
+        """List the containers (any state, with image, ports, exit code), images, volumes and networks
+        of a sandbox's own engine. The host's engine is never consulted."""
+        with agent_errors():
+            return await nested.list_nested(engine, await sandboxes.resolve_running(sandbox))
 
     @agent_tool(server, title="Remove a sandbox", read_only=False, destructive=True, idempotent=False)
     async def remove_sandbox(sandbox: SandboxRef) -> RemoveSandboxResult:

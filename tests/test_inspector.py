@@ -35,7 +35,7 @@ def test_the_reference_inspector_lists_and_drives_the_tools(scope):
     sandboxes = call(scope, "list_sandboxes")["sandboxes"]
     removed = call(scope, "remove_sandbox", sandbox=name)
     by_name = {tool["name"]: tool for tool in listed}
-    assert set(by_name) == {"create_sandbox", "exec", "list_sandboxes", "remove_sandbox"}
+    assert set(by_name) == {"create_sandbox", "exec", "list_sandboxes", "list_nested", "remove_sandbox"}
     assert all("outputSchema" in tool and "annotations" in tool for tool in listed)
     assert created["name"] == name and created["mode"] == "dind"
     assert ran["exit_code"] == 0 and ran["stdout"] == "overlay2\n"

@@ -41,12 +41,13 @@ def client_server(settings: ServerSettings, engine: Engine):
 async def test_the_agent_sees_each_tool_annotated_with_an_output_schema(client_server):
     async with Client(client_server) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert set(tools) == {"create_sandbox", "exec", "list_sandboxes", "remove_sandbox"}
+    assert set(tools) == {"create_sandbox", "exec", "list_sandboxes", "list_nested", "remove_sandbox"}
     hints = {name: (t.annotations.read_only_hint, t.annotations.destructive_hint) for name, t in tools.items()}
     assert hints == {
         "create_sandbox": (False, False),
         "exec": (False, True),
         "list_sandboxes": (True, False),
+        "list_nested": (True, False),
         "remove_sandbox": (False, True),
     }
     assert tools["create_sandbox"].annotations.idempotent_hint is True
@@ -206,3 +207,17 @@ async def test_create_applies_limits_and_mounts_the_workspace(client_server, tmp
     assert created["workspace"] == str(tmp_path)
     assert seen["stdout"] == "from the host\n1\n"
     assert (tmp_path / "out.txt").read_text() == "made\n"
+
+
+async def test_only_the_sandbox_network_sysctls_are_writable_not_the_host_kernel(client_server, shared_sandbox):
+    async with Client(client_server) as client:
+        kernel = await call(
+            client, "exec", {"sandbox": shared_sandbox, "command": "echo core > /proc/sys/kernel/core_pattern"}
+        )
+        net = await call(
+            client,
+            "exec",
+            {"sandbox": shared_sandbox, "command": "cat /proc/sys/net/ipv4/ip_forward > /proc/sys/net/ipv4/ip_forward"},
+        )
+    assert kernel["exit_code"] != 0 and "Read-only file system" in kernel["stderr"]
+    assert net["exit_code"] == 0, net["stderr"]

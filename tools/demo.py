@@ -75,6 +75,12 @@ async def main() -> None:
         ran = await call(client, "exec", {"sandbox": name, "command": NESTED_BUILD, "timeout_s": 120})
         show(ran["stdout"] + ran["stderr"])
 
+        step("list_nested: the sandbox's own engine, read through its API")
+        inside = await call(client, "list_nested", {"sandbox": name})
+        for image in inside["images"]:
+            print(f"   image {', '.join(image['tags']) or image['id'][:19]}: {image['size_bytes']} bytes")
+        print(f"   {len(inside['containers'])} containers, networks {[n['name'] for n in inside['networks']]}")
+
         step("exec: output streams as progress while the command runs")
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:

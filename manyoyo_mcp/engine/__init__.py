@@ -362,6 +362,47 @@ class Engine:
         return (code if code is not None else -1), decode(out), decode(err)
 
 
+@dataclass(frozen=True, slots=True)
+class NestedContainer:
+    id: str
+    name: str
+    image: str
+    state: str
+    status: str
+    created: int
+    exit_code: int | None
+    ports: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NestedImage:
+    id: str
+    tags: tuple[str, ...]
+    size: int
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class NestedVolume:
+    name: str
+    driver: str
+
+
+@dataclass(frozen=True, slots=True)
+class NestedNetwork:
+    name: str
+    driver: str
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NestedInventory:
+    containers: tuple[NestedContainer, ...]
+    images: tuple[NestedImage, ...]
+    volumes: tuple[NestedVolume, ...]
+    networks: tuple[NestedNetwork, ...]
+
+
 class NestedEngine:
     """A sandbox's own engine (docker, or podman's Docker-compatible API). Close it after use."""
 
@@ -374,15 +415,51 @@ class NestedEngine:
             version = self._api.version()
         return {"version": version.get("Version", "?"), "api_version": version.get("ApiVersion", "?")}
 
-    def container_names(self) -> list[str]:
+    def inventory(self) -> NestedInventory:
+        """Everything the nested engine holds: containers (any state), images, volumes, networks."""
         with self._host._mapped():
-            rows = self._api.containers(all=True)
-        return sorted(name.lstrip("/") for row in rows for name in row.get("Names") or [])
-
-    def image_tags(self) -> list[str]:
-        with self._host._mapped():
-            rows = self._api.images()
-        return sorted(tag for row in rows for tag in row.get("RepoTags") or [])
+            containers = self._api.containers(all=True)
+            exit_codes = {
+                row["Id"]: (self._api.inspect_container(row["Id"]).get("State") or {}).get("ExitCode")
+                for row in containers
+                if row.get("State") == "exited"
+            }
+            images = self._api.images()
+            volumes = (self._api.volumes() or {}).get("Volumes") or []
+            networks = self._api.networks()
+        return NestedInventory(
+            containers=tuple(
+                NestedContainer(
+                    id=row["Id"],
+                    name=(row.get("Names") or ["/"])[0].lstrip("/"),
+                    image=row.get("Image", ""),
+                    state=row.get("State", "unknown"),
+                    status=row.get("Status", ""),
+                    created=int(row.get("Created") or 0),
+                    exit_code=exit_codes.get(row["Id"]),
+                    ports=tuple(
+                        f"{p.get('IP') or '0.0.0.0'}:{p['PublicPort']}->{p['PrivatePort']}/{p.get('Type', 'tcp')}"
+                        if p.get("PublicPort")
+                        else f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')}"
+                        for p in row.get("Ports") or []
+                    ),
+                )
+                for row in containers
+            ),
+            images=tuple(
+                NestedImage(
+                    id=row["Id"],
+                    tags=tuple(t for t in row.get("RepoTags") or [] if t != "<none>:<none>"),
+                    size=int(row.get("Size") or 0),
+                    created=int(row.get("Created") or 0),
+                )
+                for row in images
+            ),
+            volumes=tuple(NestedVolume(name=v["Name"], driver=v.get("Driver", "")) for v in volumes),
+            networks=tuple(
+                NestedNetwork(name=n["Name"], driver=n.get("Driver", ""), id=n.get("Id", "")) for n in networks
+            ),
+        )
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -43,6 +43,16 @@ clear_stale_run_state() {
         /run/podman /run/containers /run/libpod /run/crun
 }
 
+# Nested networks (podman's netavark above all) set sysctls under /proc/sys/net, which an
+# unprivileged outer container gets read-only. Those belong to the sandbox's own network
+# namespace, so only that subtree is made writable; the rest of /proc/sys stays read-only.
+writable_net_sysctls() {
+    touch /proc/sys/net/ipv4/ip_forward 2>/dev/null && return
+    mount --bind /proc/sys/net /proc/sys/net 2>>"$log" \
+        && mount -o remount,rw,bind /proc/sys/net 2>>"$log" \
+        || say "could not make /proc/sys/net writable; nested port publishing may fail"
+}
+
 start_docker() {
     dockerd --host=unix:///var/run/docker.sock >>"$log" 2>&1 &
 }
@@ -53,6 +63,7 @@ start_podman() {
 }
 
 writable_cgroups
+writable_net_sysctls
 clear_stale_run_state
 case "${MANYOYO_ENGINE:-docker}" in
     docker) start_docker ;;
