@@ -9,6 +9,8 @@
     ├── ImageMissing             the sandbox image (or its base) is not on the engine; says how to build it
     ├── EngineUnavailable        the host's container engine cannot be reached; says how to start it
     └── EngineFailure            the engine refused or failed an operation
+        ├── ObjectNotFound       no object by that id or name
+        └── ObjectConflict       a conflicting object (usually a name in use)
 
 Only `manyoyo_mcp.engine` turns docker-py exceptions into these.
 """
@@ -48,3 +50,11 @@ class EngineUnavailable(ManyoyoError):
 
 class EngineFailure(ManyoyoError):
     pass
+
+
+class ObjectNotFound(EngineFailure):
+    """The engine has no object by that id or name."""
+
+
+class ObjectConflict(EngineFailure):
+    """The engine refused because of a conflicting object (usually a name in use)."""

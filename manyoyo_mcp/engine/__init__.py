@@ -10,16 +10,33 @@ import contextlib
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import docker
 import docker.errors
 import requests.exceptions
+import urllib3.exceptions
 
 from manyoyo_mcp.engine.exec_transport import nested_api_client
-from manyoyo_mcp.errors import EngineFailure, EngineUnavailable, ImageMissing
+from manyoyo_mcp.engine.nested import (
+    BuildStream,
+    DiskUsage,
+    LogStream,
+    NestedContainer,
+    NestedContainerState,
+    NestedEngine,
+    NestedImage,
+    NestedInventory,
+    NestedMount,
+    NestedNetwork,
+    NestedPort,
+    NestedRunSpec,
+    NestedVolume,
+    PruneReport,
+)
+from manyoyo_mcp.errors import EngineFailure, EngineUnavailable, ImageMissing, ObjectConflict, ObjectNotFound
 from manyoyo_mcp.runtime import RuntimeProfile
 
 CONTROL_TIMEOUT_S = 120
@@ -29,14 +46,6 @@ START_ENGINE_HELP = (
     "in a manyoyo-mcp checkout: `tools/engine-up`), or point DOCKER_HOST / MANYOYO_DOCKER_HOST at a "
     "running engine, then call the tool again."
 )
-
-
-class ObjectNotFound(EngineFailure):
-    """The engine has no object by that id or name."""
-
-
-class ObjectConflict(EngineFailure):
-    """The engine refused because of a conflicting object (usually a name in use)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,19 +172,18 @@ class Engine:
         except (requests.exceptions.ConnectionError, ConnectionError) as exc:
             self._forget_clients()
             raise EngineUnavailable(f"Cannot reach the Docker engine at {self.endpoint}. {START_ENGINE_HELP}") from exc
-        except docker.errors.ImageNotFound as exc:
-            raise ImageMissing(_explanation(exc)) from exc
-        except docker.errors.NotFound as exc:
-            raise ObjectNotFound(_explanation(exc)) from exc
-        except docker.errors.APIError as exc:
-            if exc.status_code == 409:
-                raise ObjectConflict(_explanation(exc)) from exc
-            raise EngineFailure(f"the engine refused: {_explanation(exc)}") from exc
         except docker.errors.DockerException as exc:
-            self._forget_clients()
-            raise EngineUnavailable(
-                f"Cannot reach the Docker engine at {self.endpoint} ({exc}). {START_ENGINE_HELP}"
-            ) from exc
+            raise _mapped_api_error(exc, self) from exc
+
+    @contextlib.contextmanager
+    def _mapped_nested(self) -> Iterator[None]:
+        """For a sandbox's engine: a lost tunnel is that call's failure, not the host engine's."""
+        try:
+            yield
+        except docker.errors.DockerException as exc:  # first: APIError is a requests exception too
+            raise _mapped_api_error(exc, None) from exc
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, ConnectionError) as exc:
+            raise EngineFailure(f"the connection to the sandbox's engine was lost ({exc})") from exc
 
     def _forget_clients(self) -> None:
         with self._lock:
@@ -347,9 +355,45 @@ class Engine:
             info = self._client().exec_inspect(exec_id)
         return None if info.get("Running") else info.get("ExitCode")
 
-    def nested(self, container_id: str, socket_path: str) -> NestedEngine:
+    def nested(self, container_id: str, socket_path: str, kind: str = "docker") -> NestedEngine:
         """The engine inside a sandbox, reached through an exec tunnel (see exec_transport)."""
-        return NestedEngine(nested_api_client(self._client(), container_id, socket_path), self)
+        with self._mapped():
+            host_api = self._client()
+        return NestedEngine(nested_api_client(host_api, container_id, socket_path), self._mapped_nested, kind)
+
+    # -- files and image archives ---------------------------------------------------------
+
+    def read_archive(self, container_id: str, path: str) -> Iterator[bytes]:
+        """A tar stream of `path` inside the container (its last path component is the top entry)."""
+        with self._mapped():
+            chunks, _ = self._client(streaming=True).get_archive(container_id, path, chunk_size=1 << 20)
+        return _mapped_iter(self._mapped, chunks)
+
+    def write_archive(self, container_id: str, directory: str, tar: bytes) -> None:
+        """Unpack a tar archive into `directory` (which must exist) inside the container."""
+        with self._mapped():
+            self._client().put_archive(container_id, directory, tar)
+
+    def export_image(self, ref: str) -> Iterator[bytes]:
+        """The image as a `docker save` tar stream."""
+        with self._mapped():
+            chunks = self._client(streaming=True).get_image(ref, chunk_size=1 << 20)
+        return _mapped_iter(self._mapped, chunks)
+
+    def image_tags(self, ref: str) -> tuple[str, tuple[str, ...]] | None:
+        """(id, tags) of a host image, or None if the host engine has no such image."""
+        try:
+            with self._mapped():
+                data = self._client().inspect_image(ref)
+        except (ImageMissing, ObjectNotFound):
+            return None
+        return data["Id"], tuple(data.get("RepoTags") or ())
+
+    def image_names(self) -> list[str]:
+        """Every tag the host engine holds (for matching the operator's loadable patterns)."""
+        with self._mapped():
+            rows = self._client().images()
+        return sorted({tag for row in rows for tag in row.get("RepoTags") or [] if tag != "<none>:<none>"})
 
     def exec_run(self, container_id: str, argv: list[str]) -> tuple[int, str, str]:
         """A short command to completion: (exit code, stdout, stderr)."""
@@ -362,109 +406,54 @@ class Engine:
         return (code if code is not None else -1), decode(out), decode(err)
 
 
-@dataclass(frozen=True, slots=True)
-class NestedContainer:
-    id: str
-    name: str
-    image: str
-    state: str
-    status: str
-    created: int
-    exit_code: int | None
-    ports: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class NestedImage:
-    id: str
-    tags: tuple[str, ...]
-    size: int
-    created: int
-
-
-@dataclass(frozen=True, slots=True)
-class NestedVolume:
-    name: str
-    driver: str
-
-
-@dataclass(frozen=True, slots=True)
-class NestedNetwork:
-    name: str
-    driver: str
-    id: str
-
-
-@dataclass(frozen=True, slots=True)
-class NestedInventory:
-    containers: tuple[NestedContainer, ...]
-    images: tuple[NestedImage, ...]
-    volumes: tuple[NestedVolume, ...]
-    networks: tuple[NestedNetwork, ...]
-
-
-class NestedEngine:
-    """A sandbox's own engine (docker, or podman's Docker-compatible API). Close it after use."""
-
-    def __init__(self, api: docker.APIClient, host: Engine) -> None:
-        self._api = api
-        self._host = host
-
-    def version(self) -> dict[str, str]:
-        with self._host._mapped():
-            version = self._api.version()
-        return {"version": version.get("Version", "?"), "api_version": version.get("ApiVersion", "?")}
-
-    def inventory(self) -> NestedInventory:
-        """Everything the nested engine holds: containers (any state), images, volumes, networks."""
-        with self._host._mapped():
-            containers = self._api.containers(all=True)
-            exit_codes = {
-                row["Id"]: (self._api.inspect_container(row["Id"]).get("State") or {}).get("ExitCode")
-                for row in containers
-                if row.get("State") == "exited"
-            }
-            images = self._api.images()
-            volumes = (self._api.volumes() or {}).get("Volumes") or []
-            networks = self._api.networks()
-        return NestedInventory(
-            containers=tuple(
-                NestedContainer(
-                    id=row["Id"],
-                    name=(row.get("Names") or ["/"])[0].lstrip("/"),
-                    image=row.get("Image", ""),
-                    state=row.get("State", "unknown"),
-                    status=row.get("Status", ""),
-                    created=int(row.get("Created") or 0),
-                    exit_code=exit_codes.get(row["Id"]),
-                    ports=tuple(
-                        f"{p.get('IP') or '0.0.0.0'}:{p['PublicPort']}->{p['PrivatePort']}/{p.get('Type', 'tcp')}"
-                        if p.get("PublicPort")
-                        else f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')}"
-                        for p in row.get("Ports") or []
-                    ),
-                )
-                for row in containers
-            ),
-            images=tuple(
-                NestedImage(
-                    id=row["Id"],
-                    tags=tuple(t for t in row.get("RepoTags") or [] if t != "<none>:<none>"),
-                    size=int(row.get("Size") or 0),
-                    created=int(row.get("Created") or 0),
-                )
-                for row in images
-            ),
-            volumes=tuple(NestedVolume(name=v["Name"], driver=v.get("Driver", "")) for v in volumes),
-            networks=tuple(
-                NestedNetwork(name=n["Name"], driver=n.get("Driver", ""), id=n.get("Id", "")) for n in networks
-            ),
-        )
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._api.close()
+def _mapped_api_error(exc: docker.errors.DockerException, host: Engine | None) -> Exception:
+    """The project's error for a docker-py error; `host` is forgotten when it cannot be reached."""
+    if isinstance(exc, docker.errors.ImageNotFound):
+        return ImageMissing(_explanation(exc))
+    if isinstance(exc, docker.errors.NotFound):
+        return ObjectNotFound(_explanation(exc))
+    if isinstance(exc, docker.errors.APIError):
+        if exc.status_code == 409:
+            return ObjectConflict(_explanation(exc))
+        return EngineFailure(f"the engine refused: {_explanation(exc)}")
+    if host is None:
+        return EngineFailure(f"the sandbox's engine failed: {exc}")
+    host._forget_clients()
+    return EngineUnavailable(f"Cannot reach the Docker engine at {host.endpoint} ({exc}). {START_ENGINE_HELP}")
 
 
 def _explanation(exc: docker.errors.APIError) -> str:
     return str(exc.explanation or exc)
+
+
+def _mapped_iter(
+    mapped: Callable[[], contextlib.AbstractContextManager[None]], chunks: Iterator[bytes]
+) -> Iterator[bytes]:
+    with mapped():
+        yield from chunks
+
+
+__all__ = [
+    "BuildStream",
+    "ContainerDetails",
+    "ContainerSpec",
+    "ContainerSummary",
+    "DiskUsage",
+    "Engine",
+    "ExecStream",
+    "LogStream",
+    "Mount",
+    "NestedContainer",
+    "NestedContainerState",
+    "NestedEngine",
+    "NestedImage",
+    "NestedInventory",
+    "NestedMount",
+    "NestedNetwork",
+    "NestedPort",
+    "NestedRunSpec",
+    "NestedVolume",
+    "ObjectConflict",
+    "ObjectNotFound",
+    "PruneReport",
+]

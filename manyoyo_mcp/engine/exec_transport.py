@@ -11,9 +11,11 @@ three zero bytes, big-endian length); requests go up raw. `_FrameReader` strips 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
 import struct
+import weakref
 from typing import Any
 
 import docker
@@ -21,7 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection
 from urllib3.connectionpool import HTTPConnectionPool
 
-_HEADER = struct.Struct(">BxxxL")
+FRAME_HEADER = struct.Struct(">BxxxL")
 _STDERR = 2
 
 
@@ -51,10 +53,10 @@ class _FrameReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         while self._left == 0:
-            header = self._read_exactly(_HEADER.size)
+            header = self._read_exactly(FRAME_HEADER.size)
             if header is None:
                 return 0
-            stream, size = _HEADER.unpack(header)
+            stream, size = FRAME_HEADER.unpack(header)
             if stream == _STDERR:
                 self._read_exactly(size)
                 continue
@@ -94,8 +96,15 @@ class _ExecSocket:
         self._sock.close()
         self._response.close()
 
+    def shutdown(self) -> None:
+        """Wake any thread blocked reading this connection: it sees the end of the stream."""
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
 
-def _connection_class(host_api: docker.APIClient, container_id: str, socket_path: str) -> type[HTTPConnection]:
+
+def _connection_class(
+    host_api: docker.APIClient, container_id: str, socket_path: str, opened: weakref.WeakSet[_ExecSocket]
+) -> type[HTTPConnection]:
     class ExecConnection(HTTPConnection):
         def connect(self) -> None:
             created = host_api.exec_create(
@@ -111,15 +120,22 @@ def _connection_class(host_api: docker.APIClient, container_id: str, socket_path
             )
             raw = host_api._get_raw_response_socket(response)
             self.sock = _ExecSocket(getattr(raw, "_sock", raw), response)  # type: ignore[assignment]
+            opened.add(self.sock)  # type: ignore[arg-type]
 
     return ExecConnection
 
 
 class _ExecAdapter(HTTPAdapter):
-    def __init__(self, connection_class: type[HTTPConnection]) -> None:
+    def __init__(self, host_api: docker.APIClient, container_id: str, socket_path: str) -> None:
         super().__init__()
+        self._opened: weakref.WeakSet[_ExecSocket] = weakref.WeakSet()
         self._pool = HTTPConnectionPool("nested", maxsize=4)
-        self._pool.ConnectionCls = connection_class
+        self._pool.ConnectionCls = _connection_class(host_api, container_id, socket_path, self._opened)
+
+    def abort(self) -> None:
+        """End every connection of this client, including ones a thread is blocked reading."""
+        for sock in list(self._opened):
+            sock.shutdown()
 
     def get_connection_with_tls_context(self, *args: Any, **kwargs: Any) -> HTTPConnectionPool:
         return self._pool
@@ -127,6 +143,8 @@ class _ExecAdapter(HTTPAdapter):
     def close(self) -> None:
         self._pool.close()
         super().close()
+        for sock in list(self._opened):  # connections dropped mid-response never return to the pool
+            sock.close()
 
 
 NESTED_URL = "tcp://nested:2375"
@@ -135,5 +153,12 @@ NESTED_URL = "tcp://nested:2375"
 def nested_api_client(host_api: docker.APIClient, container_id: str, socket_path: str) -> docker.APIClient:
     """A docker-py client for the engine listening on `socket_path` inside `container_id`."""
     client = docker.APIClient(base_url=NESTED_URL, version="1.41", timeout=None)
-    client.mount("http://nested:2375", _ExecAdapter(_connection_class(host_api, container_id, socket_path)))
+    client.mount("http://nested:2375", _ExecAdapter(host_api, container_id, socket_path))
     return client
+
+
+def abort_connections(client: docker.APIClient) -> None:
+    """Cut every connection of a client made by `nested_api_client` (a stuck build, a log stream)."""
+    adapter = client.get_adapter("http://nested:2375")
+    if isinstance(adapter, _ExecAdapter):
+        adapter.abort()

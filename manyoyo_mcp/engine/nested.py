@@ -1,0 +1,481 @@
+"""A sandbox's own engine, through its Docker-compatible API (dockerd, or podman's compat API).
+
+The client comes from `exec_transport` (an exec tunnel); errors are mapped by the host Engine's
+`_mapped`, passed in. Where the two inner engines differ (podman cannot prune unused images
+through the compat API, and keeps no separate build cache) the difference is handled here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, Literal
+
+import docker
+
+from manyoyo_mcp.engine.exec_transport import FRAME_HEADER, abort_connections
+from manyoyo_mcp.errors import EngineFailure, ImageMissing, ObjectNotFound
+
+Mapped = Callable[[], contextlib.AbstractContextManager[None]]
+LIBPOD = "/v4.0.0/libpod"
+
+
+@dataclass(frozen=True, slots=True)
+class NestedContainer:
+    id: str
+    name: str
+    image: str
+    image_id: str
+    state: str
+    status: str
+    created: int
+    exit_code: int | None
+    ports: tuple[str, ...]
+    volumes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NestedImage:
+    id: str
+    tags: tuple[str, ...]
+    size: int
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class NestedVolume:
+    name: str
+    driver: str
+
+
+@dataclass(frozen=True, slots=True)
+class NestedNetwork:
+    name: str
+    driver: str
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NestedInventory:
+    containers: tuple[NestedContainer, ...]
+    images: tuple[NestedImage, ...]
+    volumes: tuple[NestedVolume, ...]
+    networks: tuple[NestedNetwork, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NestedPort:
+    container_port: int
+    protocol: Literal["tcp", "udp"] = "tcp"
+    host_port: int | None = None
+    host_ip: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NestedMount:
+    source: str  # a nested volume name, or an absolute path inside the sandbox
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NestedRunSpec:
+    """A nested container to create, from validated fields only."""
+
+    image: str
+    command: tuple[str, ...] | None
+    name: str | None
+    env: dict[str, str]
+    labels: dict[str, str]
+    ports: tuple[NestedPort, ...]
+    mounts: tuple[NestedMount, ...]
+    workdir: str | None
+    network: str | None
+    nano_cpus: int
+    memory_bytes: int
+    pids_limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class NestedContainerState:
+    id: str
+    name: str
+    image: str
+    state: str
+    exit_code: int | None
+    oom_killed: bool
+    ports: tuple[str, ...]
+    ip_addresses: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    removed: tuple[str, ...] = ()
+    bytes_reclaimed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    """Per-object sizes from the engine's /system/df (unique bytes for images)."""
+
+    image_bytes: dict[str, int] = field(default_factory=dict)
+    volume_bytes: dict[str, int] = field(default_factory=dict)
+    build_cache: tuple[tuple[str, int], ...] = ()  # (id, bytes) of entries not in use
+
+
+class BuildStream:
+    """The decoded JSON events of a build in progress. `abort()` (any thread) stops reading."""
+
+    def __init__(self, response: Any, api: docker.APIClient, mapped: Mapped) -> None:
+        self._response = response
+        self._api = api
+        self._mapped = mapped
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        with self._mapped():
+            for line in self._response.iter_lines():
+                if line.strip():
+                    yield json.loads(line)
+
+    def abort(self) -> None:
+        abort_connections(self._api)
+
+
+class LogStream:
+    """A container's output as (stream, bytes), stream 1 = stdout and 2 = stderr."""
+
+    def __init__(self, response: Any, mapped: Mapped) -> None:
+        self._response = response
+        self._mapped = mapped
+
+    def frames(self) -> Iterator[tuple[int, bytes]]:
+        read = self._response.raw.read
+        with self._mapped():
+            while True:
+                header = read(FRAME_HEADER.size)
+                if len(header) < FRAME_HEADER.size:
+                    return
+                stream, size = FRAME_HEADER.unpack(header)
+                payload = read(size) if size else b""
+                yield (2 if stream == 2 else 1), payload
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._response.close()
+
+
+class NestedEngine:
+    """A sandbox's own engine (docker, or podman's Docker-compatible API). Close it after use."""
+
+    def __init__(self, api: docker.APIClient, mapped: Mapped, kind: str = "docker") -> None:
+        self._api = api
+        self._mapped = mapped
+        self.kind = kind
+
+    # -- reading --------------------------------------------------------------------------
+
+    def version(self) -> dict[str, str]:
+        with self._mapped():
+            version = self._api.version()
+        return {"version": version.get("Version", "?"), "api_version": version.get("ApiVersion", "?")}
+
+    def inventory(self) -> NestedInventory:
+        """Everything the nested engine holds: containers (any state), images, volumes, networks."""
+        with self._mapped():
+            containers = self._api.containers(all=True)
+            exit_codes = {
+                row["Id"]: (self._api.inspect_container(row["Id"]).get("State") or {}).get("ExitCode")
+                for row in containers
+                if row.get("State") == "exited"
+            }
+            images = self._api.images()
+            volumes = (self._api.volumes() or {}).get("Volumes") or []
+            networks = self._api.networks()
+        return NestedInventory(
+            containers=tuple(_container(row, exit_codes.get(row["Id"])) for row in containers),
+            images=tuple(
+                NestedImage(
+                    id=_image_id(row["Id"]),
+                    tags=_tags(row.get("RepoTags")),
+                    size=int(row.get("Size") or 0),
+                    created=int(row.get("Created") or 0),
+                )
+                for row in images
+            ),
+            volumes=tuple(NestedVolume(name=v["Name"], driver=v.get("Driver", "")) for v in volumes),
+            networks=tuple(
+                NestedNetwork(name=n["Name"], driver=n.get("Driver", ""), id=n.get("Id", "")) for n in networks
+            ),
+        )
+
+    def image(self, ref: str) -> NestedImage | None:
+        try:
+            with self._mapped():
+                data = self._api.inspect_image(ref)
+        except (ImageMissing, ObjectNotFound):
+            return None
+        return NestedImage(
+            id=_image_id(data["Id"]),
+            tags=_tags(data.get("RepoTags")),
+            size=int(data.get("Size") or 0),
+            created=0,
+        )
+
+    def disk_usage(self) -> DiskUsage:
+        with self._mapped():
+            df = self._api.df()
+        return DiskUsage(
+            image_bytes={
+                _image_id(row["Id"]): max(0, int(row.get("Size") or 0) - max(0, int(row.get("SharedSize") or 0)))
+                for row in df.get("Images") or []
+            },
+            volume_bytes={
+                row["Name"]: max(0, int((row.get("UsageData") or {}).get("Size") or 0))
+                for row in df.get("Volumes") or []
+            },
+            build_cache=tuple(
+                (row.get("ID", ""), int(row.get("Size") or 0))
+                for row in df.get("BuildCache") or []
+                if not row.get("InUse")
+            ),
+        )
+
+    # -- images ---------------------------------------------------------------------------
+
+    def build(
+        self,
+        context_tar: IO[bytes],
+        *,
+        dockerfile: str,
+        tag: str | None,
+        build_args: dict[str, str],
+        target: str | None,
+        no_cache: bool,
+    ) -> BuildStream:
+        """Start a build from a tar context; read its events from the returned stream."""
+        params: dict[str, Any] = {"dockerfile": dockerfile, "rm": "1", "forcerm": "1", "nocache": int(no_cache)}
+        if tag:
+            params["t"] = tag
+        if build_args:
+            params["buildargs"] = json.dumps(build_args)
+        if target:
+            params["target"] = target
+        with self._mapped():
+            response = self._api._post(
+                self._api._url("/build"),
+                data=context_tar,
+                params=params,
+                headers={"Content-Type": "application/x-tar"},
+                stream=True,
+            )
+            self._api._raise_for_status(response)
+        return BuildStream(response, self._api, self._mapped)
+
+    def load(self, chunks: Iterable[bytes]) -> list[str]:
+        """Load a `docker save` tar stream; returns the names (or ids) the engine reports loaded."""
+        with self._mapped():
+            response = self._api._post(
+                self._api._url("/images/load"),
+                data=chunks,
+                params={"quiet": "1"},
+                headers={"Content-Type": "application/x-tar"},
+                stream=True,
+            )
+            self._api._raise_for_status(response)
+            loaded = []
+            for line in response.iter_lines():
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if "error" in event:
+                    raise EngineFailure(f"the sandbox's engine could not load the image: {event['error']}")
+                for text in (event.get("stream") or "").splitlines():
+                    for prefix in ("Loaded image: ", "Loaded image ID: ", "Loaded image(s): "):
+                        if text.startswith(prefix):
+                            loaded.extend(n.strip() for n in text.removeprefix(prefix).split(","))
+        return loaded
+
+    # -- containers -----------------------------------------------------------------------
+
+    def network_exists(self, name: str) -> bool:
+        with self._mapped():
+            return any(n.get("Name") == name for n in self._api.networks(names=[name]))
+
+    def create_network(self, name: str, labels: dict[str, str]) -> None:
+        with self._mapped():
+            self._api.create_network(name, driver="bridge", labels=labels)
+
+    def run(self, spec: NestedRunSpec) -> str:
+        """Create and start a container; a container that cannot start is removed again."""
+        api = self._api
+        with self._mapped():
+            host_config = api.create_host_config(
+                port_bindings={
+                    f"{p.container_port}/{p.protocol}": (p.host_ip, p.host_port) if p.host_ip else p.host_port
+                    for p in spec.ports
+                    if p.host_port is not None
+                }
+                or None,
+                publish_all_ports=False,
+                binds={m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in spec.mounts}
+                or None,
+                nano_cpus=spec.nano_cpus,
+                mem_limit=spec.memory_bytes,
+                memswap_limit=spec.memory_bytes,
+                pids_limit=spec.pids_limit,
+                network_mode=spec.network,
+                restart_policy={"Name": "no"},
+            )
+            created = api.create_container(
+                image=spec.image,
+                command=list(spec.command) if spec.command else None,
+                name=spec.name,
+                environment=spec.env,
+                labels=spec.labels,
+                working_dir=spec.workdir,
+                ports=[(p.container_port, p.protocol) for p in spec.ports] or None,
+                volumes=[m.target for m in spec.mounts] or None,
+                host_config=host_config,
+                detach=True,
+            )
+        try:
+            with self._mapped():
+                api.start(created["Id"])
+        except BaseException:
+            self.remove(created["Id"], force=True)
+            raise
+        return created["Id"]
+
+    def state(self, ref: str) -> NestedContainerState:
+        with self._mapped():
+            data = self._api.inspect_container(ref)
+        state = data.get("State") or {}
+        settings = data.get("NetworkSettings") or {}
+        status = state.get("Status", "unknown")
+        return NestedContainerState(
+            id=data["Id"],
+            name=data.get("Name", "").lstrip("/"),
+            image=(data.get("Config") or {}).get("Image", ""),
+            state=status,
+            exit_code=state.get("ExitCode") if status in ("exited", "dead", "stopped") else None,
+            oom_killed=bool(state.get("OOMKilled")),
+            ports=tuple(
+                f"{b.get('HostIp') or '0.0.0.0'}:{b['HostPort']}->{private}"
+                for private, bindings in (settings.get("Ports") or {}).items()
+                for b in bindings or []
+                if b.get("HostPort")
+            ),
+            ip_addresses={
+                name: net["IPAddress"]
+                for name, net in (settings.get("Networks") or {}).items()
+                if net and net.get("IPAddress")
+            },
+        )
+
+    def logs(self, ref: str, *, follow: bool, tail: int | None = None, since: int | None = None) -> LogStream:
+        params: dict[str, Any] = {"stdout": 1, "stderr": 1, "follow": int(follow)}
+        params["tail"] = "all" if tail is None else tail
+        if since is not None:
+            params["since"] = since
+        with self._mapped():
+            response = self._api._get(self._api._url("/containers/{0}/logs", ref), params=params, stream=True)
+            self._api._raise_for_status(response)
+        return LogStream(response, self._mapped)
+
+    def wait(self, ref: str) -> int | None:
+        with self._mapped():
+            return self._api.wait(ref).get("StatusCode")
+
+    def kill(self, ref: str) -> None:
+        """SIGKILL a running container; one that already stopped is fine."""
+        try:
+            with self._mapped():
+                self._api.kill(ref)
+        except EngineFailure:
+            if self.state(ref).state == "running":
+                raise
+
+    def stop(self, ref: str, timeout_s: int) -> None:
+        with self._mapped():
+            self._api.stop(ref, timeout=timeout_s)
+
+    def remove(self, ref: str, *, force: bool) -> None:
+        with self._mapped():
+            self._api.remove_container(ref, force=force, v=True)
+
+    # -- pruning --------------------------------------------------------------------------
+
+    def prune_containers(self) -> PruneReport:
+        with self._mapped():
+            done = self._api.prune_containers()
+        return PruneReport(tuple(done.get("ContainersDeleted") or ()), int(done.get("SpaceReclaimed") or 0))
+
+    def prune_images(self, *, unused: bool) -> PruneReport:
+        """Dangling images, or with `unused` every image no container uses."""
+        with self._mapped():
+            if unused and self.kind == "podman":
+                # podman 4's compat endpoint rejects dangling=false; its own API prunes them.
+                response = self._api._post(self._api.base_url + f"{LIBPOD}/images/prune", params={"all": "true"})
+                reports = self._api._result(response, True) or []
+                failed = [r["Err"] for r in reports if r.get("Err")]
+                if failed:
+                    raise EngineFailure(f"the sandbox's engine could not prune every image: {failed[0]}")
+                return PruneReport(
+                    tuple(_image_id(r["Id"]) for r in reports), sum(int(r.get("Size") or 0) for r in reports)
+                )
+            done = self._api.prune_images(filters={"dangling": False} if unused else None)
+        removed = tuple(_image_id(row["Deleted"]) for row in done.get("ImagesDeleted") or [] if row.get("Deleted"))
+        return PruneReport(removed, int(done.get("SpaceReclaimed") or 0))
+
+    def prune_volumes(self) -> PruneReport:
+        with self._mapped():
+            done = self._api.prune_volumes()
+        return PruneReport(tuple(done.get("VolumesDeleted") or ()), int(done.get("SpaceReclaimed") or 0))
+
+    def prune_build_cache(self) -> PruneReport:
+        if self.kind == "podman":
+            return PruneReport()  # podman keeps build layers as images; they are pruned with images
+        with self._mapped():
+            done = self._api.prune_builds()
+        return PruneReport(tuple(done.get("CachesDeleted") or ()), int(done.get("SpaceReclaimed") or 0))
+
+    # -- connections ----------------------------------------------------------------------
+
+    def abort(self) -> None:
+        """Cut this client's connections (a stuck stream ends; docker cancels a build in progress)."""
+        abort_connections(self._api)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._api.close()
+
+
+def _image_id(image_id: str) -> str:
+    """podman gives image ids without the digest algorithm; docker with."""
+    return image_id if ":" in image_id else f"sha256:{image_id}"
+
+
+def _tags(tags: list[str] | None) -> tuple[str, ...]:
+    return tuple(t for t in tags or () if t not in ("<none>:<none>", "<none>"))
+
+
+def _container(row: dict[str, Any], exit_code: int | None) -> NestedContainer:
+    return NestedContainer(
+        id=row["Id"],
+        name=(row.get("Names") or ["/"])[0].lstrip("/"),
+        image=row.get("Image", ""),
+        image_id=_image_id(row.get("ImageID", "")) if row.get("ImageID") else "",
+        state=row.get("State", "unknown"),
+        status=row.get("Status", ""),
+        created=int(row.get("Created") or 0),
+        exit_code=exit_code,
+        ports=tuple(
+            f"{p.get('IP') or '0.0.0.0'}:{p['PublicPort']}->{p['PrivatePort']}/{p.get('Type', 'tcp')}"
+            if p.get("PublicPort")
+            else f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')}"
+            for p in row.get("Ports") or []
+        ),
+        volumes=tuple(m["Name"] for m in row.get("Mounts") or [] if m.get("Type") == "volume" and m.get("Name")),
+    )
