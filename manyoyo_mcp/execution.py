@@ -19,7 +19,8 @@ import anyio
 from manyoyo_mcp.engine import Engine, ExecStream
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.output import OutputCapture
-from manyoyo_mcp.sandboxes import in_thread, validate_env
+from manyoyo_mcp.sandboxes import validate_env
+from manyoyo_mcp.threads import in_thread
 
 log = logging.getLogger(__name__)
 

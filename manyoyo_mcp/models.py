@@ -31,6 +31,7 @@ class CreateSandboxResult(SandboxView):
     created: bool = Field(description="false when an existing sandbox of that name was returned.")
     ready_s: float = Field(description="Seconds this call took until the nested engine answered.")
     engine_version: str = Field(description="Version reported by the nested engine's API.")
+    preloaded: list[str] = Field(description="Host images the operator has copied into every new sandbox.")
 
 
 class ListSandboxesResult(BaseModel):
@@ -91,3 +92,90 @@ class ListNestedResult(BaseModel):
     images: list[NestedImageView]
     volumes: list[NestedVolumeView]
     networks: list[NestedNetworkView]
+
+
+class BuildImageResult(BaseModel):
+    sandbox: str
+    engine: Literal["docker", "podman"]
+    image_id: str = Field(description="The built image's id (use it, or a tag, as `image` in run_container).")
+    tags: list[str] = Field(description="The image's tags as the sandbox's engine reports them.")
+    size_bytes: int
+    duration_s: float
+    steps: int = Field(description="Dockerfile steps the build went through.")
+    log_tail: str = Field(description="The last lines of the build log.")
+    log_path: str = Field(
+        description="The full build log, a file inside the sandbox: read it with exec, e.g. `cat <log_path>`."
+    )
+
+
+class RunContainerResult(BaseModel):
+    sandbox: str
+    id: str = Field(description="The nested container's id.")
+    name: str
+    image: str
+    state: str = Field(description="running, exited, ... at the time of the answer.")
+    detached: bool
+    exit_code: int | None = Field(description="Exit code once the container ended; null while it runs.")
+    stdout: str = Field(description="Output of an attached run (bounded: head and tail kept); empty when detached.")
+    stderr: str
+    truncated: bool = Field(description="true if stdout or stderr exceeded the cap.")
+    duration_s: float
+    timed_out: bool = Field(description="true if an attached run passed timeout_s and was killed.")
+    oom_killed: bool = Field(description="true if the container was killed for exceeding its memory limit.")
+    removed: bool = Field(description="true if the container was removed after it ended (remove=true).")
+    ports: list[str] = Field(description="Published ports 'ip:port->port/proto', reachable from inside the sandbox.")
+    ip_addresses: dict[str, str] = Field(description="The container's address on each nested network.")
+    network_created: bool = Field(description="true if the named network did not exist and was created for this run.")
+    limits: LimitsView
+
+
+class ContainerLogsResult(BaseModel):
+    sandbox: str
+    container: str
+    state: str
+    stdout: str
+    stderr: str
+    stdout_bytes: int
+    stderr_bytes: int
+    truncated: bool
+
+
+class StopContainerResult(BaseModel):
+    sandbox: str
+    id: str
+    name: str
+    state: str
+    exit_code: int | None
+
+
+class RemoveContainerResult(BaseModel):
+    sandbox: str
+    id: str
+    name: str
+
+
+class PrunedItem(BaseModel):
+    kind: Literal["container", "image", "volume", "build_cache"]
+    id: str
+    name: str = Field(description="A name or tag when the object has one.")
+    size_bytes: int | None = Field(description="The engine's size estimate (dry runs); null when unknown.")
+
+
+class PruneResult(BaseModel):
+    sandbox: str
+    engine: Literal["docker", "podman"]
+    dry_run: bool
+    items: list[PrunedItem] = Field(description="What went (or, in a dry run, what would go).")
+    bytes_reclaimed: int = Field(description="Bytes the engine reports freed (a dry run: the estimate).")
+    bytes_by_kind: dict[str, int]
+    notes: list[str] = Field(description="What was skipped and why, if anything.")
+
+
+class LoadImageResult(BaseModel):
+    sandbox: str
+    image: str = Field(description="The host image that was copied.")
+    image_id: str
+    loaded: list[str] = Field(description="Names the sandbox's engine reports loaded.")
+    size_bytes: int
+    bytes_transferred: int
+    duration_s: float

@@ -13,11 +13,9 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 
 import anyio
-import anyio.to_thread
 
 from manyoyo_mcp import ownership
 from manyoyo_mcp.engine import ContainerDetails, ContainerSpec, ContainerSummary, Engine, Mount, ObjectConflict
@@ -29,25 +27,20 @@ from manyoyo_mcp.errors import (
     SandboxNotReady,
     SandboxNotRunning,
 )
+from manyoyo_mcp.image import ENGINE_LOG, ENGINE_SOCKETS, ENGINE_STORAGE
 from manyoyo_mcp.limits import Limits, format_memory, parse_memory, resolve_limits
 from manyoyo_mcp.models import CreateSandboxResult, LimitsView, RemoveSandboxResult, SandboxView
 from manyoyo_mcp.runtime import runtime_profile
 from manyoyo_mcp.settings import InnerEngine, ServerSettings
+from manyoyo_mcp.threads import in_thread
+from manyoyo_mcp.transfer import copy_image
 
-ENGINE_SOCKETS: dict[str, str] = {"docker": "/var/run/docker.sock", "podman": "/run/podman/podman.sock"}
-ENGINE_STORAGE: dict[str, str] = {"docker": "/var/lib/docker", "podman": "/var/lib/containers"}
-ENGINE_LOG = "/var/log/manyoyo-engine.log"
 WORKSPACE_TARGET = "/workspace"
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 BUILD_HELP = (
     "build it with `manyoyo-mcp image build` (on a machine with no registry: `tools/base-image`, then "
     "`manyoyo-mcp image build --base manyoyo-base:bookworm`)"
 )
-
-
-async def in_thread(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-    """Run a blocking engine call off the event loop; a cancelled caller does not wait for it."""
-    return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), abandon_on_cancel=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +114,9 @@ class SandboxService:
             )
         return found
 
+    async def details(self, sandbox: ContainerSummary) -> ContainerDetails:
+        return await in_thread(self.engine.inspect_container, sandbox.id)
+
     async def list(self) -> list[SandboxView]:
         views = []
         for container in await self.owned():
@@ -146,6 +142,12 @@ class SandboxService:
 
         if not await in_thread(self.engine.image_present, image):
             raise ImageMissing(f"sandbox image {image!r} is not on the engine: {BUILD_HELP}")
+        for ref in self.settings.preload_images:
+            if await in_thread(self.engine.image_tags, ref) is None:
+                raise ImageMissing(
+                    f"the operator's preload image {ref!r} (MANYOYO_PRELOAD_IMAGES) is not on the host engine: "
+                    "the operator must build or pull it, or remove it from the preload list"
+                )
         cname = ownership.container_name(self.settings.scope, name)
         if await in_thread(self.engine.container_named, cname) is not None:
             raise SandboxConflict(
@@ -188,6 +190,8 @@ class SandboxService:
         try:
             await in_thread(self.engine.start_container, container_id)
             version = await self._wait_ready(container_id, engine_kind)
+            for ref in self.settings.preload_images:
+                await in_thread(copy_image, self.engine, container_id, engine_kind, ref)
         except BaseException:
             # Nothing half-done: a sandbox whose engine never answered is removed with its storage.
             with anyio.CancelScope(shield=True):
@@ -201,6 +205,7 @@ class SandboxService:
             created=True,
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
+            preloaded=list(self.settings.preload_images),
         )
 
     async def _reuse(self, existing: ContainerSummary, request: CreateRequest, started: float) -> CreateSandboxResult:
@@ -220,6 +225,7 @@ class SandboxService:
             created=False,
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
+            preloaded=[],
         )
 
     def _image(self, requested: str | None) -> str:

@@ -17,16 +17,24 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from manyoyo_mcp import __version__, nested
+from manyoyo_mcp import __version__, builds, nested, nested_containers, transfer
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
 from manyoyo_mcp.execution import ExecRequest, run_exec
+from manyoyo_mcp.limits import Limits, parse_memory
 from manyoyo_mcp.models import (
+    BuildImageResult,
+    ContainerLogsResult,
     CreateSandboxResult,
     ExecResult,
     ListNestedResult,
     ListSandboxesResult,
+    LoadImageResult,
+    PruneResult,
+    RemoveContainerResult,
     RemoveSandboxResult,
+    RunContainerResult,
+    StopContainerResult,
 )
 from manyoyo_mcp.ownership import SANDBOX
 from manyoyo_mcp.sandboxes import CreateRequest, SandboxService
@@ -39,6 +47,10 @@ manyoyo-mcp gives you sandboxes: containers with their own container engine insi
 (Docker-in-Docker). Inside a sandbox you may run commands, build images and run containers
 without touching the host. Start with create_sandbox (reuse a name to get the same sandbox
 back), then exec commands in it; the host directory given as `workspace` is at /workspace.
+Inside a sandbox, build_image builds from a directory in it (e.g. /workspace), run_container runs
+what you built (attached: waits and returns the output; detached: keeps a service running),
+list_nested shows what is there, and prune cleans up. Sandboxes cannot pull from a registry
+unless the operator's network allows it: load_image copies allowed images from the host.
 Remove sandboxes you no longer need with remove_sandbox."""
 
 ToolFn = TypeVar("ToolFn", bound=Callable[..., Any])
@@ -46,6 +58,9 @@ ToolFn = TypeVar("ToolFn", bound=Callable[..., Any])
 SandboxRef = Annotated[
     str,
     Field(description="The sandbox's exact name (as returned by create_sandbox / list_sandboxes) or its full id."),
+]
+NestedContainerRef = Annotated[
+    str, Field(description="A container inside the sandbox: its name or id (as list_nested shows them).")
 ]
 
 
@@ -229,5 +244,300 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
         """Stop and remove a sandbox with everything inside it (nested containers, images, volumes)."""
         with agent_errors():
             return await sandboxes.remove(sandbox)
+
+    def timeout_within_limits(timeout_s: float | None) -> float:
+        timeout = settings.exec_timeout_s if timeout_s is None else timeout_s
+        if timeout > settings.max_exec_timeout_s:
+            raise InvalidArgument(f"timeout_s may be at most {settings.max_exec_timeout_s:g}; got {timeout:g}")
+        return timeout
+
+    timeout_field = Field(
+        gt=0,
+        description=f"Stop after this many seconds. Default {settings.exec_timeout_s:g}, "
+        f"at most {settings.max_exec_timeout_s:g}.",
+    )
+
+    @agent_tool(
+        server,
+        title="Build an image in a sandbox",
+        read_only=False,
+        destructive=False,
+        idempotent=False,
+        open_world=True,
+    )
+    async def build_image(
+        sandbox: SandboxRef,
+        ctx: Context,
+        context: Annotated[
+            str,
+            Field(
+                description="Build context: a directory inside the sandbox. Relative paths start at /workspace "
+                "(where the host workspace is mounted). A .dockerignore in it is honoured."
+            ),
+        ] = "/workspace",
+        dockerfile: Annotated[
+            str | None,
+            Field(
+                description="Either a path inside the context (default 'Dockerfile'), or the Dockerfile's text "
+                "itself (recognised by a line break, or a first line starting with FROM, ARG or #)."
+            ),
+        ] = None,
+        tag: Annotated[
+            str | None,
+            Field(description="Image name and tag, e.g. 'myapp:test'. Recommended; pass it to run_container."),
+        ] = None,
+        build_args: Annotated[
+            dict[str, str] | None, Field(description="Values for the Dockerfile's ARG instructions.")
+        ] = None,
+        target: Annotated[
+            str | None, Field(description="Build only up to this stage of a multi-stage Dockerfile.")
+        ] = None,
+        no_cache: Annotated[bool, Field(description="Build every step again, ignoring cached layers.")] = False,
+        timeout_s: Annotated[float | None, timeout_field] = None,
+    ) -> BuildImageResult:
+        """Build an image with the sandbox's own engine (docker or podman), from a context inside the sandbox.
+
+        Each build step streams as a progress notification. The result gives the image id, tags, size,
+        duration and the last log lines; the full log is a file inside the sandbox (`log_path`), readable
+        with exec. A failing step is a tool error naming the step with its output. Base images must already
+        be in the sandbox: see load_image.
+        """
+        with agent_errors():
+            timeout = timeout_within_limits(timeout_s)
+            target_sandbox = await sandboxes.resolve_running(sandbox)
+
+            async def progress(step: int, text: str) -> None:
+                await ctx.report_progress(step, None, text)
+
+            return await builds.build_image(
+                engine,
+                target_sandbox,
+                builds.BuildRequest(
+                    context=context,
+                    dockerfile=dockerfile,
+                    tag=tag,
+                    build_args=build_args or {},
+                    target=target,
+                    no_cache=no_cache,
+                    timeout_s=timeout,
+                ),
+                max_context_bytes=parse_memory(settings.max_build_context),
+                on_progress=progress,
+            )
+
+    @agent_tool(
+        server,
+        title="Run a container in a sandbox",
+        read_only=False,
+        destructive=False,
+        idempotent=False,
+        open_world=True,
+    )
+    async def run_container(
+        sandbox: SandboxRef,
+        image: Annotated[
+            str, Field(description="An image in the sandbox's engine: a tag such as 'myapp:test', or an id.")
+        ],
+        ctx: Context,
+        command: Annotated[
+            str | list[str] | None,
+            Field(description="A shell string (run with `sh -c`), an argv list, or omitted for the image's default."),
+        ] = None,
+        name: Annotated[str | None, Field(description="Container name (ASCII letters, digits, '_', '.', '-').")] = None,
+        env: Annotated[dict[str, str] | None, Field(description="Environment variables of the container.")] = None,
+        ports: Annotated[
+            list[str] | None,
+            Field(
+                description="Ports to publish on the sandbox, e.g. ['8080:80']: then reachable inside the sandbox "
+                "(exec `curl localhost:8080`). Forms: 'PORT', 'SANDBOX_PORT:PORT', 'IP:SANDBOX_PORT:PORT', "
+                "optionally with '/udp'."
+            ),
+        ] = None,
+        volumes: Annotated[
+            list[str] | None,
+            Field(
+                description="Mounts: 'VOLUME:/path' (a nested volume, created if missing) or '/sandbox/dir:/path' "
+                "(a directory of the sandbox, e.g. under /workspace); add ':ro' for read-only."
+            ),
+        ] = None,
+        workdir: Annotated[str | None, Field(description="Working directory inside the container.")] = None,
+        network: Annotated[
+            str | None,
+            Field(
+                description="A nested network to join (created if missing). Containers on the same named network "
+                "reach each other by container name."
+            ),
+        ] = None,
+        detach: Annotated[
+            bool,
+            Field(
+                description="false (default): wait for the container to exit and return its exit code and output. "
+                "true: start it, return at once, and leave it running (a service)."
+            ),
+        ] = False,
+        remove: Annotated[
+            bool, Field(description="Remove the container after an attached run ends (like --rm).")
+        ] = False,
+        timeout_s: Annotated[
+            float | None,
+            Field(
+                gt=0,
+                description=f"Attached runs only: kill the container after this many seconds. Default "
+                f"{settings.exec_timeout_s:g}, at most {settings.max_exec_timeout_s:g}.",
+            ),
+        ] = None,
+        cpus: Annotated[
+            float | None,
+            Field(description=f"CPU cores. Default {settings.nested_default_cpus:g}; at most the sandbox's own."),
+        ] = None,
+        memory: Annotated[
+            str | None,
+            Field(
+                description=f"Memory limit, e.g. '512m'. Default {settings.nested_default_memory}; "
+                "at most the sandbox's."
+            ),
+        ] = None,
+        pids: Annotated[
+            int | None,
+            Field(description=f"Maximum processes. Default {settings.nested_default_pids}; at most the sandbox's."),
+        ] = None,
+    ) -> RunContainerResult:
+        """Run a container inside a sandbox with the sandbox's own engine (never the host's).
+
+        Attached (default): waits until the container exits; output streams as progress and the result has
+        the exit code and the output (head and tail kept beyond the cap). At timeout_s it is killed.
+        Detached: returns once started, with its ports and addresses; see container_logs, stop_container.
+        """
+        with agent_errors():
+            timeout = timeout_within_limits(timeout_s)
+            target_sandbox = await sandboxes.resolve_running(sandbox)
+            details = await sandboxes.details(target_sandbox)
+
+            async def progress(done: int, text: str) -> None:
+                await ctx.report_progress(done, None, text)
+
+            return await nested_containers.run_container(
+                engine,
+                target_sandbox,
+                nested_containers.RunRequest(
+                    image=image,
+                    command=command,
+                    name=name,
+                    env=env or {},
+                    ports=ports or [],
+                    volumes=volumes or [],
+                    workdir=workdir,
+                    network=network,
+                    detach=detach,
+                    remove=remove,
+                    timeout_s=timeout,
+                    cpus=cpus,
+                    memory=memory,
+                    pids=pids,
+                ),
+                defaults=Limits(
+                    settings.nested_default_cpus,
+                    parse_memory(settings.nested_default_memory),
+                    settings.nested_default_pids,
+                ),
+                sandbox_limits=Limits(
+                    details.nano_cpus / 1e9 or settings.max_cpus,
+                    details.memory_bytes or parse_memory(settings.max_memory),
+                    details.pids_limit or settings.max_pids,
+                ),
+                output_cap=settings.output_cap_bytes,
+                loadable=settings.loadable_images,
+                on_progress=progress,
+            )
+
+    @agent_tool(server, title="Read a nested container's logs", read_only=True, destructive=False, idempotent=True)
+    async def container_logs(
+        sandbox: SandboxRef,
+        container: NestedContainerRef,
+        tail: Annotated[int | None, Field(ge=0, le=100_000, description="Only the last N lines (default 200).")] = 200,
+        since: Annotated[
+            str | float | None,
+            Field(description="Only output since this: seconds ago (e.g. 60) or an ISO 8601 time with zone."),
+        ] = None,
+    ) -> ContainerLogsResult:
+        """The output (stdout and stderr) of a container inside a sandbox, bounded by the operator's cap."""
+        with agent_errors():
+            return await nested_containers.container_logs(
+                engine,
+                await sandboxes.resolve_running(sandbox),
+                container,
+                tail=tail,
+                since=since,
+                output_cap=settings.output_cap_bytes,
+            )
+
+    @agent_tool(server, title="Stop a nested container", read_only=False, destructive=False, idempotent=True)
+    async def stop_container(
+        sandbox: SandboxRef,
+        container: NestedContainerRef,
+        timeout_s: Annotated[
+            int, Field(ge=0, le=300, description="Seconds to wait after SIGTERM before SIGKILL.")
+        ] = 10,
+    ) -> StopContainerResult:
+        """Stop a running container inside a sandbox (SIGTERM, then SIGKILL after timeout_s). It stays listed
+        until removed or pruned."""
+        with agent_errors():
+            return await nested_containers.stop_container(
+                engine, await sandboxes.resolve_running(sandbox), container, timeout_s=timeout_s
+            )
+
+    @agent_tool(server, title="Remove a nested container", read_only=False, destructive=True, idempotent=False)
+    async def remove_container(
+        sandbox: SandboxRef,
+        container: NestedContainerRef,
+        force: Annotated[bool, Field(description="Kill and remove it even if it is running.")] = False,
+    ) -> RemoveContainerResult:
+        """Remove a container inside a sandbox (with its anonymous volumes)."""
+        with agent_errors():
+            return await nested_containers.remove_container(
+                engine, await sandboxes.resolve_running(sandbox), container, force=force
+            )
+
+    @agent_tool(server, title="Clean up a sandbox's engine", read_only=False, destructive=True, idempotent=False)
+    async def prune(
+        sandbox: SandboxRef,
+        containers: Annotated[bool, Field(description="Remove stopped containers.")] = True,
+        images: Annotated[
+            Literal["none", "dangling", "unused"],
+            Field(description="'dangling': untagged images; 'unused': every image no remaining container uses."),
+        ] = "dangling",
+        volumes: Annotated[bool, Field(description="Remove volumes no remaining container uses.")] = False,
+        build_cache: Annotated[bool, Field(description="Remove the build cache (docker).")] = True,
+        dry_run: Annotated[bool, Field(description="Only list what would go, with size estimates.")] = False,
+    ) -> PruneResult:
+        """Free space in one sandbox's own engine: stopped containers, unused images and volumes, build cache.
+
+        Never reaches beyond that sandbox. The result lists what went and the bytes the engine reports
+        reclaimed; with dry_run=true nothing is removed and the result lists what would go.
+        """
+        with agent_errors():
+            return await nested.prune(
+                engine,
+                await sandboxes.resolve_running(sandbox),
+                nested.PruneRequest(
+                    containers=containers, images=images, volumes=volumes, build_cache=build_cache, dry_run=dry_run
+                ),
+            )
+
+    loadable = ", ".join(settings.loadable_images) or "none (the operator has not allowed any)"
+
+    @agent_tool(server, title="Copy a host image into a sandbox", read_only=False, destructive=False, idempotent=True)
+    async def load_image(
+        sandbox: SandboxRef,
+        image: Annotated[str, Field(description=f"A host image the operator allows: {loadable}.")],
+    ) -> LoadImageResult:
+        """Copy an image from the host's engine into a sandbox's own engine (sandboxes may have no registry).
+
+        Only images the operator allows can be copied; they become usable as build bases and by run_container.
+        """
+        with agent_errors():
+            return await transfer.load_image(
+                engine, await sandboxes.resolve_running(sandbox), image, settings.loadable_images
+            )
 
     return server

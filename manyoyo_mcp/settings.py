@@ -56,9 +56,23 @@ class ServerSettings(BaseModel):
     ready_timeout_s: float = Field(120, gt=0)
     """How long create_sandbox waits for the nested engine to answer."""
 
+    nested_default_cpus: float = Field(1.0, gt=0)
+    nested_default_memory: str = "1g"
+    nested_default_pids: int = Field(1024, ge=64)
+    """Limits of a nested container (run_container) when the agent gives none; never above the sandbox's."""
+
+    max_build_context: str = "2g"
+    """The largest build context build_image sends to a sandbox's engine."""
+
+    loadable_images: tuple[str, ...] = ()
+    """Host images load_image may copy into sandboxes: tags or shell patterns, e.g. 'node:*' (comma-separated)."""
+
+    preload_images: tuple[str, ...] = ()
+    """Host images copied into every new sandbox (comma-separated); each must exist on the host."""
+
 
 ENV_PREFIX = "MANYOYO_"
-_LIST_FIELDS = {"extra_sandbox_images"}
+_LIST_FIELDS = {"extra_sandbox_images", "loadable_images", "preload_images"}
 
 
 def settings_from_env(environ: dict[str, str] | None = None, **overrides: object) -> ServerSettings:

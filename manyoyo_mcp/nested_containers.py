@@ -1,0 +1,348 @@
+"""Containers inside a sandbox's own engine: run (attached or detached), logs, stop, remove.
+
+An attached run follows the container's output (bounded, streamed as progress) until it exits;
+at `timeout_s`, or when the call is cancelled, the container is killed through the nested API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import anyio
+
+from manyoyo_mcp import nested_specs, ownership
+from manyoyo_mcp.engine import (
+    ContainerSummary,
+    Engine,
+    LogStream,
+    NestedContainerState,
+    NestedEngine,
+    NestedRunSpec,
+)
+from manyoyo_mcp.errors import ImageMissing, InvalidArgument, ManyoyoError, ObjectConflict, ObjectNotFound
+from manyoyo_mcp.image import ENGINE_SOCKETS
+from manyoyo_mcp.limits import Limits, format_memory, parse_memory, resolve_limits
+from manyoyo_mcp.models import (
+    ContainerLogsResult,
+    LimitsView,
+    RemoveContainerResult,
+    RunContainerResult,
+    StopContainerResult,
+)
+from manyoyo_mcp.output import OutputCapture
+from manyoyo_mcp.sandboxes import validate_env
+from manyoyo_mcp.threads import in_thread
+
+ProgressCallback = Callable[[int, str], Awaitable[None]]
+NESTED_LABELS = {ownership.LABEL_PREFIX + "run-by": "manyoyo-mcp"}
+DRAIN_GRACE_S = 3.0
+
+
+class ContainerNotFound(ManyoyoError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    image: str
+    command: str | list[str] | None = None
+    name: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    ports: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    workdir: str | None = None
+    network: str | None = None
+    detach: bool = False
+    remove: bool = False
+    timeout_s: float = 600
+    cpus: float | None = None
+    memory: str | None = None
+    pids: int | None = None
+
+
+@contextlib.asynccontextmanager
+async def nested_engine(engine: Engine, sandbox: ContainerSummary) -> AsyncIterator[NestedEngine]:
+    kind = sandbox.labels.get(ownership.ENGINE, "docker")
+    nested: NestedEngine = await in_thread(engine.nested, sandbox.id, ENGINE_SOCKETS[kind], kind)
+    try:
+        yield nested
+    finally:
+        with anyio.CancelScope(shield=True):
+            await in_thread(nested.close)
+
+
+def missing_image_help(image: str, sandbox: str, loadable: tuple[str, ...]) -> str:
+    allowed = ", ".join(loadable) if loadable else "none are configured (MANYOYO_LOADABLE_IMAGES)"
+    return (
+        f"image {image!r} is not in sandbox {sandbox!r}: build it there with build_image, copy it from the "
+        f"host with load_image (host images the operator allows: {allowed}), or pull it with exec "
+        "(`docker pull` / `podman pull`) if the sandbox can reach a registry"
+    )
+
+
+def command_argv(command: str | list[str] | None) -> tuple[str, ...] | None:
+    if command is None:
+        return None
+    if isinstance(command, str):
+        if not command.strip():
+            raise InvalidArgument("command is empty: give a shell string, an argv list, or leave it out")
+        nested_specs.check_no_nul("command", command)
+        return ("sh", "-c", command)
+    if not command or not command[0]:
+        raise InvalidArgument("command is empty: give a shell string, an argv list, or leave it out")
+    for part in command:
+        nested_specs.check_no_nul("command", part)
+    return tuple(command)
+
+
+def nested_limits(request: RunRequest, defaults: Limits, sandbox_limits: Limits) -> Limits:
+    """The agent's limits or the operator's defaults, never above what the sandbox itself has."""
+    return resolve_limits(
+        cpus=request.cpus, memory=request.memory, pids=request.pids, defaults=defaults, ceilings=sandbox_limits
+    )
+
+
+async def run_container(
+    engine: Engine,
+    sandbox: ContainerSummary,
+    request: RunRequest,
+    *,
+    defaults: Limits,
+    sandbox_limits: Limits,
+    output_cap: int,
+    loadable: tuple[str, ...],
+    on_progress: ProgressCallback | None = None,
+) -> RunContainerResult:
+    name = sandbox.labels.get(ownership.SANDBOX, "")
+    limits = nested_limits(request, defaults, sandbox_limits)
+    spec = NestedRunSpec(
+        image=nested_specs.image_ref(request.image),
+        command=command_argv(request.command),
+        name=nested_specs.container_name(request.name) if request.name else None,
+        env=validate_env(dict(request.env)),
+        labels=dict(NESTED_LABELS),
+        ports=tuple(nested_specs.port(p) for p in request.ports),
+        mounts=tuple(nested_specs.volume(v) for v in request.volumes),
+        workdir=nested_specs.sandbox_path("workdir", request.workdir, "/") if request.workdir else None,
+        network=nested_specs.network_name(request.network) if request.network else None,
+        nano_cpus=int(limits.cpus * 1e9),
+        memory_bytes=limits.memory_bytes,
+        pids_limit=limits.pids,
+    )
+    if request.remove and request.detach:
+        raise InvalidArgument(
+            "remove=true applies to attached runs only; remove a detached container with remove_container"
+        )
+
+    async with nested_engine(engine, sandbox) as nested:
+        if await in_thread(nested.image, spec.image) is None:
+            raise ImageMissing(missing_image_help(spec.image, name, loadable))
+        network_created = False
+        if spec.network and spec.network != "bridge" and not await in_thread(nested.network_exists, spec.network):
+            await in_thread(nested.create_network, spec.network, dict(NESTED_LABELS))
+            network_created = True
+        taken = ObjectConflict(
+            f"a container named {spec.name!r} already exists in sandbox {name!r}: choose another name, or "
+            "remove_container it first"
+        )
+        if spec.name and await _exists(nested, spec.name):
+            raise taken  # podman answers a taken name with a 500, not a conflict: ask first
+        started = time.monotonic()
+        try:
+            container_id = await in_thread(nested.run, spec)
+        except ObjectConflict as exc:
+            raise taken from exc
+
+        capture = OutputCapture(output_cap)
+        timed_out = removed = False
+        exit_code: int | None = None
+        if not request.detach:
+            timed_out = await _follow(nested, container_id, capture, request.timeout_s, on_progress)
+            exit_code = await in_thread(nested.wait, container_id)
+        state = await in_thread(nested.state, container_id)
+        if request.remove and not request.detach:
+            await in_thread(nested.remove, container_id, force=True)
+            removed = True
+
+    return RunContainerResult(
+        sandbox=name,
+        id=state.id,
+        name=state.name,
+        image=spec.image,
+        state="removed" if removed else state.state,
+        detached=request.detach,
+        exit_code=exit_code if exit_code is not None else state.exit_code,
+        stdout=capture.stdout.text(),
+        stderr=capture.stderr.text(),
+        truncated=capture.truncated,
+        duration_s=round(time.monotonic() - started, 3),
+        timed_out=timed_out,
+        oom_killed=state.oom_killed,
+        removed=removed,
+        ports=list(state.ports),
+        ip_addresses=state.ip_addresses,
+        network_created=network_created,
+        limits=LimitsView(
+            cpus=limits.cpus,
+            memory=format_memory(limits.memory_bytes),
+            memory_bytes=limits.memory_bytes,
+            pids=limits.pids,
+        ),
+    )
+
+
+async def _follow(
+    nested: NestedEngine,
+    container_id: str,
+    capture: OutputCapture,
+    timeout_s: float,
+    on_progress: ProgressCallback | None,
+) -> bool:
+    """Copy the container's output into `capture` until it exits; kill it at the timeout. True if timed out."""
+    stream: LogStream = await in_thread(nested.logs, container_id, follow=True)
+    timed_out = False
+
+    def drain() -> None:
+        with contextlib.suppress(ManyoyoError):  # a stream cut after a kill ends like a finished one
+            for kind, data in stream.frames():
+                capture.write(kind, data)
+
+    async def watchdog() -> None:
+        nonlocal timed_out
+        await anyio.sleep(timeout_s)
+        timed_out = True
+        with anyio.CancelScope(shield=True):
+            await in_thread(nested.kill, container_id)
+        await anyio.sleep(DRAIN_GRACE_S)
+        stream.close()
+
+    async def report() -> None:
+        while on_progress is not None:
+            await anyio.sleep(0.25)
+            recent = capture.take_recent()
+            if recent:
+                await on_progress(capture.total, recent)
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(watchdog)
+            tasks.start_soon(report)
+            await anyio.to_thread.run_sync(drain, abandon_on_cancel=True)
+            tasks.cancel_scope.cancel()
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True):
+            await in_thread(nested.kill, container_id)
+        raise
+    finally:
+        stream.close()
+    if on_progress is not None and (recent := capture.take_recent()):
+        await on_progress(capture.total, recent)
+    return timed_out
+
+
+async def _exists(nested: NestedEngine, container: str) -> bool:
+    try:
+        await in_thread(nested.state, container)
+    except ObjectNotFound:
+        return False
+    return True
+
+
+async def _resolve(nested: NestedEngine, sandbox: str, container: str) -> NestedContainerState:
+    nested_specs.check_no_nul("container", container)
+    try:
+        return await in_thread(nested.state, container)
+    except ObjectNotFound as exc:
+        inventory = await in_thread(nested.inventory)
+        names = ", ".join(c.name for c in inventory.containers) or "none"
+        raise ContainerNotFound(
+            f"no container {container!r} in sandbox {sandbox!r} (give its name or id). Containers there: {names}"
+        ) from exc
+
+
+def since_epoch(since: str | float | None) -> int | None:
+    """'30' or 30 -> 30 seconds ago; an ISO 8601 timestamp -> that moment."""
+    if since is None:
+        return None
+    if isinstance(since, int | float) or since.replace(".", "", 1).isdigit():
+        seconds = float(since)
+        if seconds < 0:
+            raise InvalidArgument("since may not be negative")
+        return int(time.time() - seconds)
+    try:
+        moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidArgument(
+            f"since {since!r} is not understood: give seconds ago (e.g. 60) or an ISO 8601 time "
+            "(e.g. 2026-11-29T10:00:00Z)"
+        ) from exc
+    if moment.tzinfo is None:
+        raise InvalidArgument(f"since {since!r} has no time zone: add 'Z' or an offset like '+00:00'")
+    return int(moment.timestamp())
+
+
+async def container_logs(
+    engine: Engine,
+    sandbox: ContainerSummary,
+    container: str,
+    *,
+    tail: int | None,
+    since: str | float | None,
+    output_cap: int,
+) -> ContainerLogsResult:
+    name = sandbox.labels.get(ownership.SANDBOX, "")
+    since_ts = since_epoch(since)
+    capture = OutputCapture(output_cap)
+    async with nested_engine(engine, sandbox) as nested:
+        state = await _resolve(nested, name, container)
+        stream = await in_thread(nested.logs, state.id, follow=False, tail=tail, since=since_ts)
+        try:
+            for kind, data in await in_thread(lambda: list(stream.frames())):
+                capture.write(kind, data)
+        finally:
+            stream.close()
+    return ContainerLogsResult(
+        sandbox=name,
+        container=state.name,
+        state=state.state,
+        stdout=capture.stdout.text(),
+        stderr=capture.stderr.text(),
+        stdout_bytes=capture.stdout.total,
+        stderr_bytes=capture.stderr.total,
+        truncated=capture.truncated,
+    )
+
+
+async def stop_container(
+    engine: Engine, sandbox: ContainerSummary, container: str, *, timeout_s: int
+) -> StopContainerResult:
+    name = sandbox.labels.get(ownership.SANDBOX, "")
+    async with nested_engine(engine, sandbox) as nested:
+        state = await _resolve(nested, name, container)
+        if state.state == "running":
+            await in_thread(nested.stop, state.id, timeout_s)
+            state = await in_thread(nested.state, state.id)
+    return StopContainerResult(sandbox=name, id=state.id, name=state.name, state=state.state, exit_code=state.exit_code)
+
+
+async def remove_container(
+    engine: Engine, sandbox: ContainerSummary, container: str, *, force: bool
+) -> RemoveContainerResult:
+    name = sandbox.labels.get(ownership.SANDBOX, "")
+    async with nested_engine(engine, sandbox) as nested:
+        state = await _resolve(nested, name, container)
+        if state.state == "running" and not force:
+            raise InvalidArgument(
+                f"container {state.name!r} is running: stop_container it first, or pass force=true to kill and "
+                "remove it"
+            )
+        await in_thread(nested.remove, state.id, force=force)
+    return RemoveContainerResult(sandbox=name, id=state.id, name=state.name)
+
+
+def limits_from(cpus: float, memory: str, pids: int) -> Limits:
+    return Limits(cpus, parse_memory(memory), pids)

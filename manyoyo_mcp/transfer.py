@@ -1,0 +1,82 @@
+"""load_image: copy an image from the host engine into a sandbox's own engine.
+
+The host's `docker save` stream goes straight into the nested engine's load API (through the
+exec tunnel), never to disk. Which host images may be copied is the operator's choice.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+
+from manyoyo_mcp import nested_specs, ownership
+from manyoyo_mcp.engine import ContainerSummary, Engine, NestedEngine
+from manyoyo_mcp.errors import ImageMissing, InvalidArgument
+from manyoyo_mcp.image import ENGINE_SOCKETS
+from manyoyo_mcp.models import LoadImageResult
+from manyoyo_mcp.threads import in_thread
+
+
+def normalized(ref: str) -> str:
+    """'busybox' -> 'busybox:latest' (the form the host engine lists tags in)."""
+    last = ref.rsplit("/", 1)[-1]
+    return ref if ":" in last or "@" in ref else f"{ref}:latest"
+
+
+def loadable(ref: str, patterns: tuple[str, ...]) -> bool:
+    """Whether the operator's patterns (shell-style, e.g. 'node:*') allow the host image `ref`."""
+    return any(fnmatch.fnmatchcase(normalized(ref), normalized(p)) for p in patterns)
+
+
+def check_loadable(ref: str, patterns: tuple[str, ...]) -> str:
+    nested_specs.image_ref(ref)
+    if not loadable(ref, patterns):
+        allowed = ", ".join(patterns) if patterns else "none (the operator lists them in MANYOYO_LOADABLE_IMAGES)"
+        raise InvalidArgument(f"host image {ref!r} may not be loaded into sandboxes; allowed: {allowed}")
+    return normalized(ref)
+
+
+class _Counted:
+    """Chunks passed through, counting bytes."""
+
+    def __init__(self, chunks) -> None:  # type: ignore[no-untyped-def]
+        self._chunks = chunks
+        self.total = 0
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for chunk in self._chunks:
+            self.total += len(chunk)
+            yield chunk
+
+
+def copy_image(engine: Engine, sandbox_id: str, kind: str, ref: str) -> tuple[list[str], int, str, int]:
+    """Blocking: (names loaded, bytes sent, image id, size) of `ref` copied into the sandbox."""
+    found = engine.image_tags(ref)
+    if found is None:
+        raise ImageMissing(f"the host engine has no image {ref!r}: build or pull it on the host first")
+    nested: NestedEngine = engine.nested(sandbox_id, ENGINE_SOCKETS[kind], kind)
+    try:
+        chunks = _Counted(engine.export_image(ref))
+        loaded = nested.load(chunks)
+        image = nested.image(ref) or nested.image(found[0])
+    finally:
+        nested.close()
+    return loaded, chunks.total, image.id if image else found[0], image.size if image else 0
+
+
+async def load_image(
+    engine: Engine, sandbox: ContainerSummary, image: str, patterns: tuple[str, ...]
+) -> LoadImageResult:
+    ref = check_loadable(image, patterns)
+    kind = sandbox.labels.get(ownership.ENGINE, "docker")
+    started = time.monotonic()
+    loaded, sent, image_id, size = await in_thread(copy_image, engine, sandbox.id, kind, ref)
+    return LoadImageResult(
+        sandbox=sandbox.labels.get(ownership.SANDBOX, ""),
+        image=ref,
+        image_id=image_id,
+        loaded=loaded,
+        size_bytes=size,
+        bytes_transferred=sent,
+        duration_s=round(time.monotonic() - started, 3),
+    )
