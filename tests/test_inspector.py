@@ -13,8 +13,9 @@ INSPECTOR = ["npx", "-y", "@modelcontextprotocol/inspector@2", "--cli"]
 
 
 def inspector(scope: str, *args: str) -> dict:
+    server_env = ["-e", "MANYOYO_LOADABLE_IMAGES=manyoyo-busybox:latest"]
     done = subprocess.run(
-        [*INSPECTOR, SERVER, "serve", "--scope", scope, *args], capture_output=True, text=True, timeout=300
+        [*INSPECTOR, *server_env, SERVER, "serve", "--scope", scope, *args], capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
     return json.loads(done.stdout)
@@ -35,9 +36,26 @@ def test_the_reference_inspector_lists_and_drives_the_tools(scope):
     sandboxes = call(scope, "list_sandboxes")["sandboxes"]
     removed = call(scope, "remove_sandbox", sandbox=name)
     by_name = {tool["name"]: tool for tool in listed}
-    assert set(by_name) == {"create_sandbox", "exec", "list_sandboxes", "list_nested", "remove_sandbox"}
+    assert {"create_sandbox", "exec", "build_image", "run_container", "prune", "load_image"} <= set(by_name)
     assert all("outputSchema" in tool and "annotations" in tool for tool in listed)
     assert created["name"] == name and created["mode"] == "dind"
     assert ran["exit_code"] == 0 and ran["stdout"] == "overlay2\n"
     assert name in [s["name"] for s in sandboxes]
     assert removed["id"] == created["id"]
+
+
+def test_the_inspector_replays_the_seed_multi_stage_build_on_podman(scope):
+    name = "insp-p-" + secrets.token_hex(2)
+    dockerfile = (
+        "FROM manyoyo-busybox:latest AS build\nRUN mkdir /dist && echo hello-from-stage-one > /dist/index.html\n"
+        "FROM manyoyo-busybox:latest\nCOPY --from=build /dist /www\nCMD cat /www/index.html\n"
+    )
+    call(scope, "create_sandbox", name=name, engine="podman")
+    try:
+        loaded = call(scope, "load_image", sandbox=name, image="manyoyo-busybox:latest")
+        built = call(scope, "build_image", sandbox=name, dockerfile=dockerfile, tag="webapp:test")
+        ran = call(scope, "run_container", sandbox=name, image="webapp:test")
+    finally:
+        call(scope, "remove_sandbox", sandbox=name)
+    assert loaded["loaded"] and built["steps"] == 5
+    assert ran["exit_code"] == 0 and ran["stdout"] == "hello-from-stage-one\n"
