@@ -1,8 +1,9 @@
 """A real MCP session over stdio: what an agent does with manyoyo-mcp, step by step.
 
 Starts `manyoyo-mcp serve` the way an agent's MCP config does, then creates a sandbox, runs
-commands in it (a nested image build and run included), watches output stream, hits a timeout,
-lists and removes the sandbox. Run through `tools/demo`, which sets everything up first.
+commands in it, replays the seed guide's CI and multi-stage flows with the nested tools (load a
+base image, build, run attached and detached, logs, prune), watches output stream, hits a
+timeout, lists and removes the sandbox. Run through `tools/demo`, which sets everything up first.
 """
 
 from __future__ import annotations
@@ -20,12 +21,21 @@ from mcp import Client, StdioServerParameters
 
 SERVER = str(Path(sys.executable).with_name("manyoyo-mcp"))
 
-NESTED_BUILD = """\
-mkdir -p /tmp/hello && cd /tmp/hello && cp /bin/busybox .
-printf 'FROM scratch\\nCOPY busybox /bin/busybox\\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\\n' > Dockerfile
-docker build -q -t hello:demo .
-docker run --rm hello:demo sh -c 'echo "hello from a nested container on $(hostname)"'
-docker images hello:demo --format 'nested image {{.Repository}}:{{.Tag}} is {{.Size}}'"""
+BASE = "manyoyo-busybox:latest"  # made by tools/setup; there is no registry to pull from here
+PROJECT = f"""\
+mkdir -p /workspace/webapp/src && cd /workspace/webapp
+echo '<h1>hello from a nested container</h1>' > src/index.html
+echo 'test -s src/index.html && echo "unit tests: ok"' > test.sh
+cat > Dockerfile <<'EOF'
+FROM {BASE} AS build
+WORKDIR /app
+COPY . .
+RUN sh test.sh && mkdir dist && cp src/index.html dist/
+
+FROM {BASE}
+COPY --from=build /app/dist /www
+CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]
+EOF"""
 
 
 def step(title: str) -> None:
@@ -48,6 +58,7 @@ async def call(client: Client, tool: str, arguments: dict[str, Any], **kwargs: A
 
 async def main() -> None:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")}
+    env["MANYOYO_LOADABLE_IMAGES"] = BASE  # the operator's choice of host images agents may copy in
     params = StdioServerParameters(command=SERVER, args=["serve", "--scope", "demo"], env=env)
     name = f"demo-{secrets.token_hex(2)}"
     async with Client(params) as client:
@@ -71,9 +82,46 @@ async def main() -> None:
         )
         show(ran["stdout"])
 
-        step("exec: build an image and run it inside the sandbox's own engine")
-        ran = await call(client, "exec", {"sandbox": name, "command": NESTED_BUILD, "timeout_s": 120})
-        show(ran["stdout"] + ran["stderr"])
+        step(f"load_image {BASE}: copy a base image from the host (sandboxes cannot pull here)")
+        loaded = await call(client, "load_image", {"sandbox": name, "image": BASE})
+        print(f"   {loaded['loaded']}: {loaded['bytes_transferred']} bytes in {loaded['duration_s']}s")
+
+        step("exec: write a small project with a multi-stage Dockerfile")
+        await call(client, "exec", {"sandbox": name, "command": PROJECT})
+
+        step("build_image: steps stream while the sandbox's own engine builds")
+
+        async def on_step(progress: float, total: float | None, message: str | None) -> None:
+            show(message or "")
+
+        built = await call(
+            client,
+            "build_image",
+            {"sandbox": name, "context": "webapp", "tag": "webapp:test"},
+            progress_callback=on_step,
+        )
+        print(f"   {built['tags']} {built['image_id'][:19]}, {built['size_bytes']} bytes, {built['steps']} steps")
+        print(f"   full log inside the sandbox: {built['log_path']}")
+
+        step("run_container (attached): the CI step, run the tests in the image")
+        tested = await call(
+            client, "run_container", {"sandbox": name, "image": "webapp:test", "command": "ls /www", "remove": True}
+        )
+        print(f"   exit_code={tested['exit_code']} output={tested['stdout'].strip()!r} limits={tested['limits']}")
+
+        step("run_container (detached) with a published port, then curl it from the sandbox")
+        web = await call(
+            client,
+            "run_container",
+            {"sandbox": name, "image": "webapp:test", "name": "web", "ports": ["8080:80"], "detach": True},
+        )
+        print(f"   {web['name']} is {web['state']}, ports {web['ports']}")
+        page = await call(
+            client, "exec", {"sandbox": name, "command": "curl -s --retry 10 --retry-connrefused localhost:8080"}
+        )
+        show(page["stdout"])
+        logs = await call(client, "container_logs", {"sandbox": name, "container": "web"})
+        show(logs["stderr"] or logs["stdout"] or "(no log lines yet)")
 
         step("list_nested: the sandbox's own engine, read through its API")
         inside = await call(client, "list_nested", {"sandbox": name})
@@ -96,6 +144,15 @@ async def main() -> None:
         step("exec: a command past its timeout is killed, children included")
         ran = await call(client, "exec", {"sandbox": name, "command": "sleep 600 & sleep 601", "timeout_s": 1})
         print(f"   timed_out={ran['timed_out']} killed={ran['killed']} exit_code={ran['exit_code']}")
+
+        step("stop_container web, then prune: dry run first, then for real")
+        await call(client, "stop_container", {"sandbox": name, "container": "web", "timeout_s": 1})
+        plan = await call(client, "prune", {"sandbox": name, "images": "unused", "dry_run": True})
+        print(f"   would remove {[(i['kind'], i['name'] or i['id'][:19]) for i in plan['items']]}")
+        pruned = await call(client, "prune", {"sandbox": name, "images": "unused"})
+        print(
+            f"   removed {len(pruned['items'])} objects, the engine reports {pruned['bytes_reclaimed']} bytes reclaimed"
+        )
 
         step("list_sandboxes")
         for sandbox in (await call(client, "list_sandboxes", {}))["sandboxes"]:
