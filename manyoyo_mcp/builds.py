@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 
-from manyoyo_mcp import nested_specs, ownership
+from manyoyo_mcp import nested_specs, ownership, policy
 from manyoyo_mcp.engine import ContainerSummary, Engine, NestedEngine
 from manyoyo_mcp.engine.build_context import dockerignore_patterns, repack_context
 from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
@@ -64,7 +64,11 @@ ProgressCallback = Callable[[int, str], Awaitable[None]]
 
 
 class BuildFailed(ManyoyoError):
-    """A build step failed; the message names it and carries its output."""
+    """A build step failed (or the build timed out); the message names the step and carries its output."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +258,8 @@ async def build_image(
         if timed_out:
             raise BuildFailed(
                 f"the build ran past timeout_s={request.timeout_s:g} and was stopped at "
-                f"{_current_step(log)}. Full log: {log_path} inside the sandbox (read it with exec)."
+                f"{_current_step(log)}. Full log: {log_path} inside the sandbox (read it with exec).",
+                timed_out=True,
             )
         if log.error is not None or log.image_id is None:
             output = "\n".join(log.step_output[-STEP_OUTPUT_LINES:])
@@ -284,10 +289,8 @@ def _refuse_protected(given: str, path: str) -> None:
     """Before and after resolving symlinks: the sandbox's root and kernel/engine folders are no context."""
     protected = nested_specs.forbidden_sandbox_path(path)
     if protected:
-        raise InvalidArgument(
-            f"context {given!r} resolves to {path}, under {protected}, which cannot be a build context: "
-            "use a project directory such as /workspace"
-        )
+        decision = policy.context_denial(given, path, protected)
+        raise policy.PolicyDenied(decision.rule, decision.reason)
 
 
 def _current_step(log: BuildLog) -> str:
