@@ -7,17 +7,22 @@ tool errors with the service's message; anything else is a crash the SDK hides.
 
 import contextlib
 import dataclasses
+import functools
 import inspect
+import json
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any, Literal, TypeVar
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from manyoyo_mcp import __version__, builds, nested, nested_containers, transfer
+from manyoyo_mcp import __version__, builds, nested, nested_containers, policy, transfer
+from manyoyo_mcp.audit import AuditLog
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
 from manyoyo_mcp.execution import ExecRequest, run_exec
@@ -37,6 +42,7 @@ from manyoyo_mcp.models import (
     StopContainerResult,
 )
 from manyoyo_mcp.ownership import SANDBOX
+from manyoyo_mcp.recorder import Recorder
 from manyoyo_mcp.sandboxes import CreateRequest, SandboxService
 from manyoyo_mcp.settings import ServerSettings
 
@@ -54,6 +60,7 @@ unless the operator's network allows it: load_image copies allowed images from t
 Remove sandboxes you no longer need with remove_sandbox."""
 
 ToolFn = TypeVar("ToolFn", bound=Callable[..., Any])
+AUDIT_RESOURCE = "manyoyo://audit/session"
 
 SandboxRef = Annotated[
     str,
@@ -74,8 +81,19 @@ def agent_errors() -> Iterator[None]:
         raise ToolError(str(exc)) from exc
 
 
+def client_of(ctx: Context) -> dict[str, str | None]:
+    """The MCP client's name and version as it introduced itself (absent on anonymous requests)."""
+    try:
+        info = ctx.session.client_params.client_info
+        return {"name": info.name, "version": info.version}
+    except AttributeError:
+        return {"name": None, "version": None}
+
+
 def agent_tool(
     server: MCPServer,
+    recorder: Recorder,
+    settings: ServerSettings,
     *,
     title: str,
     read_only: bool,
@@ -84,12 +102,54 @@ def agent_tool(
     open_world: bool = False,
     name: str | None = None,
 ) -> Callable[[ToolFn], ToolFn]:
-    """Register a tool with its annotations; its docstring (dedented) is the agent's description."""
+    """Register a tool behind the policy and the audit log; its docstring (dedented) is the agent's description.
+
+    Every call: arrival record (written before anything else; none, no call), policy decision,
+    then the tool, then the outcome record. The tool itself must take `ctx: Context`.
+    """
 
     def register(fn: ToolFn) -> ToolFn:
+        tool = name or fn.__name__
+
+        @functools.wraps(fn)
+        async def audited(**kwargs: Any) -> Any:
+            ctx = kwargs["ctx"]
+            arguments = {k: v for k, v in kwargs.items() if k != "ctx" and v is not None}
+            with agent_errors():
+                call = await recorder.arrive(tool, arguments, client_of(ctx))
+                decision = policy.evaluate(tool, arguments, settings)
+                await call.decision(decision)
+                if not decision.allowed:
+                    denied = policy.PolicyDenied(decision.rule, decision.reason)
+                    await call.outcome("denied", error=str(denied))
+                    raise denied
+            try:
+                result = await fn(**kwargs)
+            except ToolError as exc:
+                cause = exc.__cause__
+                with agent_errors():
+                    if isinstance(cause, policy.PolicyDenied):
+                        await call.decision(policy.deny(cause.rule, cause.reason))
+                        await call.outcome("denied", error=str(exc))
+                    else:
+                        status = "timeout" if getattr(cause, "timed_out", False) else "error"
+                        await call.outcome(status, error=str(exc))
+                raise
+            except anyio.get_cancelled_exc_class():
+                await call.outcome("cancelled")
+                raise
+            except Exception as exc:
+                with agent_errors():
+                    await call.outcome("error", error=f"internal error ({type(exc).__name__}); see the server's log")
+                raise
+            data = result.model_dump()
+            with agent_errors():
+                await call.outcome("timeout" if data.get("timed_out") else "ok", result=data)
+            return result
+
         server.add_tool(
-            fn,
-            name=name,
+            audited,
+            name=tool,
             title=title,
             description=inspect.cleandoc(fn.__doc__ or ""),
             annotations=ToolAnnotations(
@@ -109,21 +169,40 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
     owns_engine = engine is None
     engine = engine or Engine(settings.docker_host)
     sandboxes = SandboxService(engine, settings)
+    recorder = Recorder(AuditLog(settings.audit_path, max_bytes=settings.audit_max_bytes), settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[None]:
         try:
+            await recorder.server_event("server_start", version=__version__, pid=os.getpid())
+        except ManyoyoError as exc:  # keep serving: every tool call will refuse with this reason
+            log.error("%s", exc)
+        try:
             yield
         finally:
+            with contextlib.suppress(ManyoyoError):
+                await recorder.server_event("server_stop")
             if owns_engine:
                 engine.close()
 
     server = MCPServer(
         "manyoyo-mcp", version=__version__, instructions=INSTRUCTIONS, log_level="INFO", lifespan=lifespan
     )
+    tool = functools.partial(agent_tool, server, recorder, settings)
 
-    @agent_tool(server, title="Create a sandbox", read_only=False, destructive=False, idempotent=True)
+    @server.resource(
+        AUDIT_RESOURCE,
+        name="audit-session",
+        title="This session's audit records",
+        description="Every audit record this server session wrote (calls, policy decisions, outcomes), oldest first.",
+        mime_type="application/json",
+    )
+    def audit_session() -> str:
+        return json.dumps(list(recorder.records), indent=1)
+
+    @tool(title="Create a sandbox", read_only=False, destructive=False, idempotent=True)
     async def create_sandbox(
+        ctx: Context,
         name: Annotated[
             str | None,
             Field(
@@ -171,8 +250,7 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
         with agent_errors():
             return await sandboxes.create(request)
 
-    @agent_tool(
-        server,
+    @tool(
         name="exec",
         title="Run a command in a sandbox",
         read_only=False,
@@ -226,21 +304,21 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
             )
             return ExecResult(sandbox=target.labels.get(SANDBOX, sandbox), **dataclasses.asdict(outcome))
 
-    @agent_tool(server, title="List sandboxes", read_only=True, destructive=False, idempotent=True)
-    async def list_sandboxes() -> ListSandboxesResult:
+    @tool(title="List sandboxes", read_only=True, destructive=False, idempotent=True)
+    async def list_sandboxes(ctx: Context) -> ListSandboxesResult:
         """List the sandboxes this server created, with state, engine, mode, age and limits."""
         with agent_errors():
             return ListSandboxesResult(sandboxes=await sandboxes.list())
 
-    @agent_tool(server, title="List what is inside a sandbox", read_only=True, destructive=False, idempotent=True)
-    async def list_nested(sandbox: SandboxRef) -> ListNestedResult:
+    @tool(title="List what is inside a sandbox", read_only=True, destructive=False, idempotent=True)
+    async def list_nested(sandbox: SandboxRef, ctx: Context) -> ListNestedResult:
         """List the containers (any state, with image, ports, exit code), images, volumes and networks
         of a sandbox's own engine. The host's engine is never consulted."""
         with agent_errors():
             return await nested.list_nested(engine, await sandboxes.resolve_running(sandbox))
 
-    @agent_tool(server, title="Remove a sandbox", read_only=False, destructive=True, idempotent=False)
-    async def remove_sandbox(sandbox: SandboxRef) -> RemoveSandboxResult:
+    @tool(title="Remove a sandbox", read_only=False, destructive=True, idempotent=False)
+    async def remove_sandbox(sandbox: SandboxRef, ctx: Context) -> RemoveSandboxResult:
         """Stop and remove a sandbox with everything inside it (nested containers, images, volumes)."""
         with agent_errors():
             return await sandboxes.remove(sandbox)
@@ -257,8 +335,7 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
         f"at most {settings.max_exec_timeout_s:g}.",
     )
 
-    @agent_tool(
-        server,
+    @tool(
         title="Build an image in a sandbox",
         read_only=False,
         destructive=False,
@@ -325,8 +402,7 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
                 on_progress=progress,
             )
 
-    @agent_tool(
-        server,
+    @tool(
         title="Run a container in a sandbox",
         read_only=False,
         destructive=False,
@@ -450,9 +526,10 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
                 on_progress=progress,
             )
 
-    @agent_tool(server, title="Read a nested container's logs", read_only=True, destructive=False, idempotent=True)
+    @tool(title="Read a nested container's logs", read_only=True, destructive=False, idempotent=True)
     async def container_logs(
         sandbox: SandboxRef,
+        ctx: Context,
         container: NestedContainerRef,
         tail: Annotated[int | None, Field(ge=0, le=100_000, description="Only the last N lines (default 200).")] = 200,
         since: Annotated[
@@ -471,9 +548,10 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
                 output_cap=settings.output_cap_bytes,
             )
 
-    @agent_tool(server, title="Stop a nested container", read_only=False, destructive=False, idempotent=True)
+    @tool(title="Stop a nested container", read_only=False, destructive=False, idempotent=True)
     async def stop_container(
         sandbox: SandboxRef,
+        ctx: Context,
         container: NestedContainerRef,
         timeout_s: Annotated[
             int, Field(ge=0, le=300, description="Seconds to wait after SIGTERM before SIGKILL.")
@@ -486,9 +564,10 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
                 engine, await sandboxes.resolve_running(sandbox), container, timeout_s=timeout_s
             )
 
-    @agent_tool(server, title="Remove a nested container", read_only=False, destructive=True, idempotent=False)
+    @tool(title="Remove a nested container", read_only=False, destructive=True, idempotent=False)
     async def remove_container(
         sandbox: SandboxRef,
+        ctx: Context,
         container: NestedContainerRef,
         force: Annotated[bool, Field(description="Kill and remove it even if it is running.")] = False,
     ) -> RemoveContainerResult:
@@ -498,9 +577,10 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
                 engine, await sandboxes.resolve_running(sandbox), container, force=force
             )
 
-    @agent_tool(server, title="Clean up a sandbox's engine", read_only=False, destructive=True, idempotent=False)
+    @tool(title="Clean up a sandbox's engine", read_only=False, destructive=True, idempotent=False)
     async def prune(
         sandbox: SandboxRef,
+        ctx: Context,
         containers: Annotated[bool, Field(description="Remove stopped containers.")] = True,
         images: Annotated[
             Literal["none", "dangling", "unused"],
@@ -526,9 +606,10 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
 
     loadable = ", ".join(settings.loadable_images) or "none (the operator has not allowed any)"
 
-    @agent_tool(server, title="Copy a host image into a sandbox", read_only=False, destructive=False, idempotent=True)
+    @tool(title="Copy a host image into a sandbox", read_only=False, destructive=False, idempotent=True)
     async def load_image(
         sandbox: SandboxRef,
+        ctx: Context,
         image: Annotated[str, Field(description=f"A host image the operator allows: {loadable}.")],
     ) -> LoadImageResult:
         """Copy an image from the host's engine into a sandbox's own engine (sandboxes may have no registry).

@@ -7,6 +7,7 @@ Read from MANYOYO_* environment variables and `serve` flags. Later configuration
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -69,6 +70,15 @@ class ServerSettings(BaseModel):
 
     preload_images: tuple[str, ...] = ()
     """Host images copied into every new sandbox (comma-separated); each must exist on the host."""
+
+    audit_dir: str = "~/.manyoyo/audit"
+    """Where the audit log lives (JSON Lines, hash-chained, one file per day and size step)."""
+    audit_max_bytes: int = Field(10 * 1024 * 1024, ge=4096)
+    """A log file is continued in a new one past this size (and every UTC day)."""
+
+    @property
+    def audit_path(self) -> Path:
+        return Path(self.audit_dir).expanduser()
 
 
 ENV_PREFIX = "MANYOYO_"

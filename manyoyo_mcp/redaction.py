@@ -1,0 +1,82 @@
+"""Keeping secrets out of the audit log while commands stay readable (pure).
+
+Values that are secret by their place (env values, build args) and anything in free text that
+looks like a credential become `[redacted:xxxxxxxx]`, where xxxxxxxx is a keyed fingerprint: the
+same value gives the same marker, so a reviewer can tell values apart without seeing them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from typing import Any
+
+# Argument names whose values are secret wherever they appear (each value of the mapping).
+SECRET_MAPPINGS = frozenset({"env", "build_args"})
+_KEY_VALUE = re.compile(
+    r"(?i)\b([A-Z0-9_.-]*(?:token|secret|passw(?:or)?d|pwd|api[_-]?key|access[_-]?key|private[_-]?key|"
+    r"credential)[A-Z0-9_.-]*)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s'\";&|]+)"
+)
+_FLAG_VALUE = re.compile(r"(?i)(--?(?:password|passwd|token|secret|api-key|access-key)(?:=|\s+))([^\s'\";&|]+)")
+_PATTERNS = (
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL),
+    re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]{20,}"),
+    re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}"),
+    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),
+    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{12,}"),
+)
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)([^\s@/]+)(@)")
+MIN_SECRET = 4
+
+
+class Redactor:
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def marker(self, value: str) -> str:
+        digest = hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        return f"[redacted:{digest[:8]}]"
+
+    def text(self, value: str, known: Iterable[str] = ()) -> str:
+        """Free text with known secret values and credential-looking parts replaced."""
+        for secret in sorted(set(known), key=len, reverse=True):
+            if len(secret) >= MIN_SECRET:
+                value = value.replace(secret, self.marker(secret))
+        for pattern in _PATTERNS:
+            value = pattern.sub(lambda m: self.marker(m.group(0)), value)
+        value = _URL_CREDENTIALS.sub(lambda m: m.group(1) + self.marker(m.group(2)) + m.group(3), value)
+        value = _KEY_VALUE.sub(lambda m: m.group(1) + m.group(2) + self._value_marker(m.group(3)), value)
+        return _FLAG_VALUE.sub(lambda m: m.group(1) + self._value_marker(m.group(2)), value)
+
+    def _value_marker(self, value: str) -> str:
+        return value if value.startswith("[redacted:") else self.marker(value)
+
+    def arguments(self, arguments: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """(the arguments safe to record, the secret values found in them for redacting elsewhere)."""
+        secrets = [
+            str(v) for name in SECRET_MAPPINGS for v in (arguments.get(name) or {}).values() if isinstance(v, str)
+        ]
+        return self.value(arguments, secrets, top=True), secrets
+
+    def value(self, value: Any, known: list[str], top: bool = False) -> Any:
+        if isinstance(value, str):
+            return self.text(value, known)
+        if isinstance(value, dict):
+            if not top:
+                return {str(k): self.value(v, known) for k, v in value.items()}
+            return {
+                str(k): (
+                    {str(n): self.marker(str(v)) for n, v in v.items()}
+                    if k in SECRET_MAPPINGS and isinstance(v, dict)
+                    else self.value(v, known)
+                )
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self.value(v, known) for v in value]
+        return value
