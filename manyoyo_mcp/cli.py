@@ -34,6 +34,27 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--tag", default=None, help=f"image tag (default: the configured image, {DEFAULT_IMAGE})")
     build.add_argument("--no-cache", action="store_true")
     build.add_argument("--docker-host")
+
+    audit = commands.add_parser("audit", help="review the audit log")
+    audit.add_argument("--dir", help="audit directory (default: MANYOYO_AUDIT_DIR or ~/.manyoyo/audit)")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    tail = audit_commands.add_parser("tail", help="the last records, one per line")
+    tail.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
+    show = audit_commands.add_parser("show", help="calls, a line each (filters combine)")
+    show.add_argument("--since", help="ISO time, or a duration ago: 30m, 2h, 1d")
+    show.add_argument("--until", help="ISO time, or a duration ago")
+    show.add_argument("--sandbox")
+    show.add_argument("--tool")
+    show.add_argument("--client", help="the MCP client's name")
+    show.add_argument("--denied", action="store_true", help="only calls the policy denied")
+    show.add_argument("--errors", action="store_true", help="only calls that failed, timed out or were cancelled")
+    show.add_argument("--json", action="store_true", help="each call with its records, as JSON lines")
+    stats = audit_commands.add_parser("stats", help="calls per tool, denials per rule, outcomes, durations")
+    stats.add_argument("--json", action="store_true")
+    audit_commands.add_parser("verify", help="check the hash chain; name the first record edited, removed or moved")
+    report = audit_commands.add_parser("report", help="a self-contained HTML page to open in a browser")
+    report.add_argument("--html", required=True, metavar="FILE")
     return parser
 
 
@@ -47,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "audit":
+            return _audit(args)
         return _image_build(args)
     except ManyoyoError as exc:
         print(f"manyoyo-mcp: {exc}", file=sys.stderr)
@@ -82,4 +105,62 @@ def _image_build(args: argparse.Namespace) -> int:
         Engine(settings.docker_host), tag, base, args.no_cache, on_line=lambda line: print(line, file=sys.stderr)
     )
     print(f"built {tag}", file=sys.stderr)
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    import json
+    import time
+    from pathlib import Path
+
+    from manyoyo_mcp import audit_review
+    from manyoyo_mcp.audit import read_records, verify
+
+    directory = Path(args.dir).expanduser() if args.dir else settings_from_env().audit_path
+    if not directory.is_dir():
+        raise ManyoyoError(f"no audit log at {directory} (set --dir or MANYOYO_AUDIT_DIR)")
+    command = args.audit_command
+    if command == "verify":
+        count, problem = verify(directory)
+        if problem is None:
+            print(f"ok: {count} records in {directory}, the chain is intact")
+            return 0
+        print(f"BROKEN after {count - 1} good records: {problem}")
+        return 1
+    if command == "tail":
+        seen = [r for _, _, r, _ in read_records(directory) if r is not None]
+        for record in seen[-args.n :]:
+            print(audit_review.record_line(record), flush=True)
+        last = seen[-1]["seq"] if seen else 0
+        while args.follow:
+            time.sleep(0.5)
+            for _, _, record, _ in read_records(directory):
+                if record is not None and record.get("seq", 0) > last:
+                    print(audit_review.record_line(record), flush=True)
+                    last = record["seq"]
+        return 0
+    calls, records = audit_review.load(directory)
+    if command == "show":
+        filters = audit_review.Filters(
+            since=audit_review.parse_moment(args.since) if args.since else None,
+            until=audit_review.parse_moment(args.until) if args.until else None,
+            sandbox=args.sandbox,
+            tool=args.tool,
+            denied=args.denied,
+            errors=args.errors,
+            client=args.client,
+        )
+        chosen = [c for c in calls if filters.accepts(c)]
+        if args.json:
+            for call in chosen:
+                print(json.dumps(call.as_dict(), ensure_ascii=False))
+        else:
+            print(audit_review.table(chosen))
+        return 0
+    if command == "stats":
+        summary = audit_review.stats(calls)
+        print(json.dumps(summary, indent=1) if args.json else audit_review.stats_text(summary))
+        return 0
+    Path(args.html).write_text(audit_review.html_report(calls, records, directory), encoding="utf-8")
+    print(f"wrote {args.html}: {len(calls)} calls", file=sys.stderr)
     return 0
