@@ -6,14 +6,19 @@ import json
 import secrets
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+from manyoyo_mcp.audit import verify
+from manyoyo_mcp.audit_review import load
 
 SERVER = str(Path(sys.executable).with_name("manyoyo-mcp"))
 INSPECTOR = ["npx", "-y", "@modelcontextprotocol/inspector@2", "--cli"]
+AUDIT_DIR = tempfile.mkdtemp(prefix="manyoyo-audit-inspector-")
 
 
 def inspector(scope: str, *args: str) -> dict:
-    server_env = ["-e", "MANYOYO_LOADABLE_IMAGES=manyoyo-busybox:latest"]
+    server_env = ["-e", "MANYOYO_LOADABLE_IMAGES=manyoyo-busybox:latest", "-e", f"MANYOYO_AUDIT_DIR={AUDIT_DIR}"]
     done = subprocess.run(
         [*INSPECTOR, *server_env, SERVER, "serve", "--scope", scope, *args], capture_output=True, text=True, timeout=300
     )
@@ -59,3 +64,15 @@ def test_the_inspector_replays_the_seed_multi_stage_build_on_podman(scope):
         call(scope, "remove_sandbox", sandbox=name)
     assert loaded["loaded"] and built["steps"] == 5
     assert ran["exit_code"] == 0 and ran["stdout"] == "hello-from-stage-one\n"
+    # Each inspector call was a server process of its own; their records form one chain.
+    calls, _ = load(Path(AUDIT_DIR))
+    replay = [c for c in calls if c.sandbox == name]
+    assert [c.tool for c in replay] == [
+        "create_sandbox",
+        "load_image",
+        "build_image",
+        "run_container",
+        "remove_sandbox",
+    ]
+    assert all(c.status == "ok" and c.client.get("name") for c in replay)
+    assert verify(Path(AUDIT_DIR))[1] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import tempfile
 from pathlib import Path
 
 import anyio
@@ -16,6 +17,7 @@ from .helpers import call, tool_error
 pytestmark = pytest.mark.anyio
 
 SERVER = str(Path(sys.executable).with_name("manyoyo-mcp"))
+AUDIT_DIR = tempfile.mkdtemp(prefix="manyoyo-audit-stdio-")
 
 
 def server_params(scope: str, **env: str) -> StdioServerParameters:
@@ -23,7 +25,7 @@ def server_params(scope: str, **env: str) -> StdioServerParameters:
     return StdioServerParameters(
         command=SERVER,
         args=["serve", "--scope", scope],
-        env={**base, "MANYOYO_DEFAULT_MEMORY": "1g", **env},
+        env={**base, "MANYOYO_DEFAULT_MEMORY": "1g", "MANYOYO_AUDIT_DIR": AUDIT_DIR, **env},
     )
 
 
