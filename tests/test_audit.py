@@ -128,6 +128,17 @@ async def test_no_secret_passed_in_reaches_the_log(audited, engine: Engine, audi
     assert text.count("[redacted:") >= 6 and "echo $API_TOKEN" in text
 
 
+async def test_fifty_concurrent_calls_leave_a_valid_chain_with_whole_lines(audited, engine: Engine, audit_dir):
+    async with Client(build_server(audited, engine)) as client, anyio.create_task_group() as tasks:
+        for i in range(50):
+            tasks.start_soon(client.call_tool, "list_nested", {"sandbox": f"ghost-{i}"})
+    records = records_of(audit_dir)
+    calls = by_call(records, "list_nested")
+    assert len(calls) == 50 and all([r["event"] for r in c] == ["call", "decision", "outcome"] for c in calls)
+    assert {c[0]["sandbox"] for c in calls} == {f"ghost-{i}" for i in range(50)}
+    assert verify(audit_dir) == (len(records), None)
+
+
 async def test_the_session_resource_shows_this_sessions_records(audited, engine: Engine):
     async with Client(build_server(audited, engine)) as client:
         await call(client, "list_sandboxes")

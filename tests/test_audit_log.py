@@ -89,6 +89,16 @@ def test_rotation_by_size_continues_the_chain_across_files(tmp_path):
     assert verify(tmp_path) == (40, None) and records[-1]["seq"] == 40
 
 
+def test_a_new_day_starts_a_new_file_and_the_chain_continues(tmp_path):
+    log = AuditLog(tmp_path)
+    write(log, 3)
+    (today,) = log_files(tmp_path)
+    today.rename(tmp_path / "audit-20261128-001.jsonl")  # as if written yesterday
+    write(log, 2)
+    files = [f.name for f in log_files(tmp_path)]
+    assert files == ["audit-20261128-001.jsonl", today.name] and verify(tmp_path) == (5, None)
+
+
 def test_fifty_concurrent_writers_from_two_logs_leave_a_valid_chain(tmp_path):
     # Two AuditLog objects stand for two server processes sharing the directory (flock is per open file).
     logs = [AuditLog(tmp_path), AuditLog(tmp_path)]

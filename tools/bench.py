@@ -5,7 +5,8 @@ Prints, in one run on the same machine and engine:
      exec_create + exec_start against the same sandbox (p50, p95, ratio);
   2. sandbox time to ready: create_sandbox vs `docker run` of the same image (same flags) plus
      polling the nested engine's API, via docker-py (median, ratio);
-  3. the server's resident memory (now and peak).
+  3. the server's resident memory (now and peak);
+  4. the audit log's cost: appending one record synced to disk (fsync) vs the same append unsynced.
 Not a test: nothing here passes or fails. Usage: tools/bench [--execs N] [--creates N]
 """
 
@@ -15,12 +16,15 @@ import argparse
 import os
 import secrets
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import anyio
 import docker
 from mcp import Client, StdioServerParameters
+
+from manyoyo_mcp.audit import AuditLog
 
 SERVER = str(Path(sys.executable).with_name("manyoyo-mcp"))
 SCOPE = "bench"
@@ -53,6 +57,16 @@ def server_pid() -> int:
 def memory_mib(pid: int) -> tuple[float, float]:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def audit_appends(directory: Path, fsync: bool, n: int) -> list[float]:
+    log = AuditLog(directory, fsync=fsync)
+    times = []
+    for i in range(n):
+        started = time.perf_counter()
+        log.append({"event": "call", "call": f"bench-{i}", "tool": "exec", "args": {"command": "true"}})
+        times.append(time.perf_counter() - started)
+    return times
 
 
 def sdk_exec(api: docker.APIClient, container_id: str) -> float:
@@ -92,6 +106,7 @@ async def main(execs: int, creates: int) -> None:
     client = docker.from_env()
     api = client.api
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")}
+    env["MANYOYO_AUDIT_DIR"] = tempfile.mkdtemp(prefix="manyoyo-bench-audit-")
     params = StdioServerParameters(command=SERVER, args=["serve", "--scope", SCOPE], env=env)
     async with Client(params) as mcp:
         pid = server_pid()
@@ -138,6 +153,13 @@ async def main(execs: int, creates: int) -> None:
     mb_s = 100 / big_s
     print(f"exec of 100 MB output: {big_s:.2f}s ({mb_s:.0f} MB/s), truncated={big.structured_content['truncated']}")
     print(f"server memory: idle {idle_rss:.1f} MiB, now {rss:.1f} MiB, peak {peak:.1f} MiB")
+    with tempfile.TemporaryDirectory() as synced, tempfile.TemporaryDirectory() as unsynced:
+        row(
+            "audit record, fsync vs unsynced",
+            audit_appends(Path(synced), True, 200),
+            audit_appends(Path(unsynced), False, 200),
+        )
+    print("(each call writes 3 records: arrival, decision, outcome; the arrival is synced before the call acts)")
     client.close()
 
 
