@@ -55,7 +55,7 @@ class CallRecord:
         )
 
     async def outcome(self, status: str, *, result: Mapping[str, Any] | None = None, error: str | None = None) -> None:
-        facts = effects(self.tool, result or {})
+        facts = effects(self.tool, result) if result else {}
         record = {
             "event": "outcome",
             "call": self.call_id,
@@ -129,7 +129,7 @@ def effects(tool: str, result: Mapping[str, Any]) -> dict[str, Any]:
     removed: list[str] = []
     if tool == "create_sandbox" and result.get("created"):
         created.append(result["id"])
-    elif tool == "remove_sandbox":
+    elif tool == "remove_sandbox" and result.get("id"):
         removed += [result["id"], *result.get("removed_volumes", [])]
     elif tool == "run_container" and result.get("id"):
         created.append(result["id"])

@@ -309,3 +309,19 @@ async def test_bad_input_gets_errors_that_say_what_to_do(server, sandbox):
     for case, fragment in expected.items():
         assert fragment in errors[case], (case, errors[case])
     assert "load_image" in errors["missing image"] and running in errors["no container"]
+
+
+async def test_preloaded_images_are_in_every_new_sandbox_and_a_missing_one_stops_the_create(nested_settings, engine):
+    name = f"pre-{secrets.token_hex(2)}"
+    preloading = nested_settings.model_copy(update={"preload_images": (TESTBOX,)})
+    missing = nested_settings.model_copy(update={"preload_images": ("manyoyo-nowhere:0",)})
+    async with Client(build_server(preloading, engine)) as client:
+        created = await call(client, "create_sandbox", {"name": name})
+        listed = await call(client, "list_nested", {"sandbox": name})
+        await call(client, "remove_sandbox", {"sandbox": name})
+    async with Client(build_server(missing, engine)) as client:
+        message = await tool_error(client, "create_sandbox", {"name": name + "-x"})
+    assert created["preloaded"] == [TESTBOX]
+    assert any(tag.endswith(TESTBOX) for image in listed["images"] for tag in image["tags"])
+    assert "manyoyo-nowhere:0" in message and "preload" in message
+    assert name + "-x" not in docker("ps", "-a", "--format", "{{.Names}}")
