@@ -20,15 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
-
 from manyoyo_mcp import nested_specs, ownership, policy
 from manyoyo_mcp.engine import ContainerSummary, Engine, NestedEngine
 from manyoyo_mcp.engine.build_context import dockerignore_patterns, repack_context
 from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
 from manyoyo_mcp.image import ENGINE_SOCKETS
 from manyoyo_mcp.models import BuildImageResult
-from manyoyo_mcp.threads import in_thread
+from manyoyo_mcp.threads import in_thread, supervise
 
 BUILD_LOG_DIR = "/var/log/manyoyo-builds"
 INLINE_DOCKERFILE = ".manyoyo-inline.Dockerfile"
@@ -199,12 +197,18 @@ async def build_image(
 
     nested: NestedEngine = await in_thread(engine.nested, sandbox.id, ENGINE_SOCKETS[kind], kind)
     log = BuildLog()
-    timed_out = False
+    stopping = False
 
     async def stop_build() -> None:
+        nonlocal stopping
+        stopping = True
         await in_thread(nested.abort)
         if kind == "podman":
             await in_thread(engine.exec_run, sandbox.id, ["sh", "-c", _KILL_PODMAN_BUILD_STEPS])
+
+    async def report() -> None:
+        if on_progress is not None and (fresh := log.new_lines()):
+            await on_progress(len(log.steps), "\n".join(fresh))
 
     try:
         stream = await in_thread(
@@ -222,36 +226,17 @@ async def build_image(
                 for event in stream.events():
                     log.add(event)
             except ManyoyoError:
-                if not timed_out:  # a stream cut by the watchdog ends in an error; that is the timeout
+                if not stopping:  # a stream cut by a stop ends in an error; the stop explains it
                     raise
 
-        async def watchdog() -> None:
-            nonlocal timed_out
-            await anyio.sleep(request.timeout_s)
-            timed_out = True
-            with anyio.CancelScope(shield=True):
-                await stop_build()
-
-        async def report() -> None:
-            while on_progress is not None:
-                await anyio.sleep(0.25)
-                fresh = log.new_lines()
-                if fresh:
-                    await on_progress(len(log.steps), "\n".join(fresh))
-
-        try:
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(watchdog)
-                tasks.start_soon(report)
-                await anyio.to_thread.run_sync(read_events, abandon_on_cancel=True)
-                tasks.cancel_scope.cancel()
-        except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True):
-                await stop_build()
-            raise
+        timed_out = await supervise(
+            read_events,
+            timeout_s=request.timeout_s,
+            stop=stop_build,
+            report=report if on_progress is not None else None,
+        )
         log.finish()
-        if on_progress is not None and (fresh := log.new_lines()):
-            await on_progress(len(log.steps), "\n".join(fresh))
+        await report()
         duration = round(time.monotonic() - started, 3)
         log_path = await _save_log(engine, sandbox.id, log, timed_out, duration)
 

@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import anyio
 
@@ -20,14 +21,11 @@ from manyoyo_mcp.engine import Engine, ExecStream
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.output import OutputCapture
 from manyoyo_mcp.sandboxes import validate_env
-from manyoyo_mcp.threads import in_thread
+from manyoyo_mcp.threads import in_thread, supervise
 
 log = logging.getLogger(__name__)
 
 EXEC_MARKER = "MANYOYO_EXEC_ID"
-PROGRESS_INTERVAL_S = 0.25
-# After the kill, how long to wait for the output stream to end by itself before closing it.
-DRAIN_GRACE_S = 3.0
 
 # $1 = the exec id. Kill every live (non-zombie) process whose environment carries the marker,
 # until none is left. Prints "gone" or "alive".
@@ -102,42 +100,29 @@ async def run_exec(
     capture = OutputCapture(output_cap)
     started = time.monotonic()
     stream: ExecStream = await in_thread(engine.exec_start, container_id, argv, request.workdir, env)
-    timed_out = killed = False
+    killed = False
 
     async def kill() -> None:
         nonlocal killed
         killed = await kill_exec(engine, container_id, exec_id)
 
-    async def watchdog() -> None:
-        nonlocal timed_out
-        await anyio.sleep(request.timeout_s)
-        timed_out = True
-        # Shielded: the kill ends the stream, which cancels this task group mid-kill otherwise.
-        with anyio.CancelScope(shield=True):
-            await kill()
-        await anyio.sleep(DRAIN_GRACE_S)
-        stream.close()
-
     async def report() -> None:
-        while on_progress is not None:
-            await anyio.sleep(PROGRESS_INTERVAL_S)
-            await _report(capture, on_progress)
+        if on_progress is not None and (recent := capture.take_recent()):
+            await on_progress(capture.total, recent)
 
     try:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(watchdog)
-            tasks.start_soon(report)
-            await anyio.to_thread.run_sync(_drain, stream, capture, abandon_on_cancel=True)
-            tasks.cancel_scope.cancel()
+        timed_out = await supervise(
+            partial(_drain, stream, capture),
+            timeout_s=request.timeout_s,
+            stop=kill,
+            report=report if on_progress is not None else None,
+            close_after_stop=stream.close,
+        )
     except anyio.get_cancelled_exc_class():
-        with anyio.CancelScope(shield=True):
-            await kill()
-            log.warning("exec in %s cancelled by the client; process killed: %s", container_id[:12], killed)
+        log.warning("exec in %s cancelled by the client; process killed: %s", container_id[:12], killed)
         raise
     finally:
         stream.close()
-    if on_progress is not None:
-        await _report(capture, on_progress)
 
     exit_code = await in_thread(engine.exec_exit_code, stream.exec_id)
     return ExecOutcome(
@@ -167,9 +152,3 @@ def _drain(stream: ExecStream, capture: OutputCapture) -> None:
     with contextlib.suppress(Exception):
         for kind, data in stream.chunks():
             capture.write(kind, data)
-
-
-async def _report(capture: OutputCapture, on_progress: ProgressCallback) -> None:
-    recent = capture.take_recent()
-    if recent:
-        await on_progress(capture.total, recent)

@@ -34,12 +34,12 @@ from manyoyo_mcp.models import (
     StopContainerResult,
 )
 from manyoyo_mcp.output import OutputCapture
+from manyoyo_mcp.policy import PolicyDenied
 from manyoyo_mcp.sandboxes import validate_env
-from manyoyo_mcp.threads import in_thread
+from manyoyo_mcp.threads import in_thread, supervise
 
 ProgressCallback = Callable[[int, str], Awaitable[None]]
 NESTED_LABELS = {ownership.LABEL_PREFIX + "run-by": "manyoyo-mcp"}
-DRAIN_GRACE_S = 3.0
 
 
 class ContainerNotFound(ManyoyoError):
@@ -115,6 +115,7 @@ async def run_container(
     sandbox_limits: Limits,
     output_cap: int,
     loadable: tuple[str, ...],
+    max_containers: int,
     on_progress: ProgressCallback | None = None,
 ) -> RunContainerResult:
     name = sandbox.labels.get(ownership.SANDBOX, "")
@@ -139,6 +140,13 @@ async def run_container(
         )
 
     async with nested_engine(engine, sandbox) as nested:
+        present = len((await in_thread(nested.inventory)).containers)
+        if present >= max_containers:
+            raise PolicyDenied(
+                "quota.nested-containers",
+                f"sandbox {name!r} may hold {max_containers} containers and has {present}: remove some with "
+                "remove_container or prune (stopped ones), or run with remove=true",
+            )
         if await in_thread(nested.image, spec.image) is None:
             raise ImageMissing(missing_image_help(spec.image, name, loadable))
         network_created = False
@@ -204,44 +212,29 @@ async def _follow(
 ) -> bool:
     """Copy the container's output into `capture` until it exits; kill it at the timeout. True if timed out."""
     stream: LogStream = await in_thread(nested.logs, container_id, follow=True)
-    timed_out = False
 
     def drain() -> None:
         with contextlib.suppress(ManyoyoError):  # a stream cut after a kill ends like a finished one
             for kind, data in stream.frames():
                 capture.write(kind, data)
 
-    async def watchdog() -> None:
-        nonlocal timed_out
-        await anyio.sleep(timeout_s)
-        timed_out = True
-        with anyio.CancelScope(shield=True):
-            await in_thread(nested.kill, container_id)
-        await anyio.sleep(DRAIN_GRACE_S)
-        stream.close()
-
     async def report() -> None:
-        while on_progress is not None:
-            await anyio.sleep(0.25)
-            recent = capture.take_recent()
-            if recent:
-                await on_progress(capture.total, recent)
+        if on_progress is not None and (recent := capture.take_recent()):
+            await on_progress(capture.total, recent)
+
+    async def kill() -> None:
+        await in_thread(nested.kill, container_id)
 
     try:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(watchdog)
-            tasks.start_soon(report)
-            await anyio.to_thread.run_sync(drain, abandon_on_cancel=True)
-            tasks.cancel_scope.cancel()
-    except anyio.get_cancelled_exc_class():
-        with anyio.CancelScope(shield=True):
-            await in_thread(nested.kill, container_id)
-        raise
+        return await supervise(
+            drain,
+            timeout_s=timeout_s,
+            stop=kill,
+            report=report if on_progress is not None else None,
+            close_after_stop=stream.close,
+        )
     finally:
         stream.close()
-    if on_progress is not None and (recent := capture.take_recent()):
-        await on_progress(capture.total, recent)
-    return timed_out
 
 
 async def _exists(nested: NestedEngine, container: str) -> bool:

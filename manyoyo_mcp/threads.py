@@ -1,12 +1,65 @@
-"""Blocking engine calls from async code."""
+"""Blocking engine calls from async code: one call, or a stream read under a deadline."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 
+import anyio
 import anyio.to_thread
+
+REPORT_INTERVAL_S = 0.25
+# After a stop, how long a stream may take to end by itself before it is closed.
+DRAIN_GRACE_S = 3.0
 
 
 async def in_thread(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     """Run a blocking engine call off the event loop; a cancelled caller does not wait for it."""
     return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), abandon_on_cancel=True)
+
+
+async def supervise(
+    read: Callable[[], None],
+    *,
+    timeout_s: float,
+    stop: Callable[[], Awaitable[None]],
+    report: Callable[[], Awaitable[None]] | None = None,
+    close_after_stop: Callable[[], None] | None = None,
+) -> bool:
+    """Run the blocking `read` (it consumes a stream until the stream ends) under a deadline.
+
+    At `timeout_s`, or when the caller is cancelled, `stop()` ends the work (shielded: a stop
+    must finish even while everything around it unwinds); `close_after_stop` then closes a
+    stream that did not end by itself within DRAIN_GRACE_S. `report()` runs every
+    REPORT_INTERVAL_S meanwhile. Returns True if the deadline was hit.
+    """
+    timed_out = False
+
+    async def watchdog() -> None:
+        nonlocal timed_out
+        await anyio.sleep(timeout_s)
+        timed_out = True
+        with anyio.CancelScope(shield=True):
+            await stop()
+        if close_after_stop is not None:
+            await anyio.sleep(DRAIN_GRACE_S)
+            close_after_stop()
+
+    async def reporter() -> None:
+        while report is not None:
+            await anyio.sleep(REPORT_INTERVAL_S)
+            await report()
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(watchdog)
+            tasks.start_soon(reporter)
+            await anyio.to_thread.run_sync(read, abandon_on_cancel=True)
+            tasks.cancel_scope.cancel()
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True):
+            await stop()
+        raise
+    if report is not None:
+        await report()
+    return timed_out
