@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -179,3 +179,7 @@ class LoadImageResult(BaseModel):
     size_bytes: int
     bytes_transferred: int
     duration_s: float
+
+
+class DescribePolicyResult(BaseModel):
+    policy: dict[str, Any] = Field(description="The active policy: see each key; `rules` lists every rule id.")

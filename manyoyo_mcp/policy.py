@@ -8,12 +8,14 @@ Either way a denial is recorded in the audit log and nothing is done.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from manyoyo_mcp import nested_specs
 from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
+from manyoyo_mcp.host_paths import judge_host_path
 from manyoyo_mcp.settings import ServerSettings
 
 
@@ -64,6 +66,19 @@ def _sandbox_image(arguments: Mapping[str, Any], settings: ServerSettings) -> De
             "(the operator adds others with MANYOYO_EXTRA_SANDBOX_IMAGES)",
         )
     return None
+
+
+def _workspace_mount(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
+    workspace = arguments.get("workspace")
+    if workspace is None:
+        return None
+    verdict = judge_host_path(
+        str(workspace),
+        roots=settings.allowed_host_roots,
+        home=os.path.expanduser("~"),
+        extra_protected=(str(settings.audit_path),),
+    )
+    return None if verdict.allowed else deny(verdict.rule, verdict.reason)
 
 
 def _loadable_image(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
@@ -117,7 +132,7 @@ def context_denial(given: str, path: str, protected: str) -> Decision:
 
 # Every tool the server offers, with the rules that apply to it. A tool not listed is denied.
 RULES: dict[str, tuple[Rule, ...]] = {
-    "create_sandbox": (_sandbox_image,),
+    "create_sandbox": (_sandbox_image, _workspace_mount),
     "exec": (_timeout_ceiling,),
     "list_sandboxes": (),
     "list_nested": (),
@@ -129,11 +144,22 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "remove_container": (),
     "prune": (),
     "load_image": (_loadable_image,),
+    "describe_policy": (),
 }
 
 
 def evaluate(tool: str, arguments: Mapping[str, Any], settings: ServerSettings) -> Decision:
-    """The decision for one call: the first rule that denies it, else an allow naming the checks passed."""
+    """The decision for one call: the first rule that denies it, else an allow naming the checks passed.
+
+    Fails closed: a rule that cannot be evaluated denies the call.
+    """
+    try:
+        return _evaluate(tool, arguments, settings)
+    except Exception as exc:
+        return deny("policy.error", f"the policy could not judge this call ({type(exc).__name__}); nothing was done")
+
+
+def _evaluate(tool: str, arguments: Mapping[str, Any], settings: ServerSettings) -> Decision:
     rules = RULES.get(tool)
     if rules is None:
         return deny("tool.unknown", f"{tool!r} is not a tool of this server; tools: {', '.join(RULES)}")
@@ -143,3 +169,65 @@ def evaluate(tool: str, arguments: Mapping[str, Any], settings: ServerSettings) 
             return decision
     checked = ", ".join(r.__name__.lstrip("_").replace("_", "-") for r in rules) or "no argument rules apply"
     return allow(f"tool.{tool}", f"dind mode; checks passed: {checked}")
+
+
+RULE_DESCRIPTIONS: dict[str, str] = {
+    "tool.unknown": "a tool this server does not offer",
+    "policy.error": "a call the policy could not judge (fail closed)",
+    "sandbox.image-allowlist": "sandbox images other than the operator's",
+    "host.path-invalid": "an empty workspace path or one with a NUL byte",
+    "host.mount-engine-socket": "a container engine socket, or a folder holding one, as workspace",
+    "host.mount-system-path": "the host's /, /etc, /proc, /sys, /dev, /boot, /root, /run, /usr, /var/lib/docker ...",
+    "host.mount-home": "the home folder itself as workspace",
+    "host.mount-credentials": "a credential folder (~/.ssh, ~/.docker, ~/.aws, ~/.kube, ~/.config/gcloud ...) or "
+    "a folder holding one, or the server's own files",
+    "host.mount-outside-roots": "a workspace outside the operator's allowed roots",
+    "limits.timeout-ceiling": "a timeout above the operator's ceiling",
+    "image.load-allowlist": "copying a host image the operator has not listed",
+    "nested.mount-protected-path": "nested mounts of the sandbox's /, /proc, /sys, /dev, /run or engine files",
+    "build.context-protected-path": "build contexts there (judged as given and once resolved)",
+    "quota.sandboxes": "more sandboxes than the operator allows",
+    "quota.nested-containers": "more containers in one sandbox than the operator allows",
+}
+
+
+def describe(settings: ServerSettings) -> dict[str, Any]:
+    """The active policy, for an agent to plan inside it."""
+    from manyoyo_mcp.host_paths import CREDENTIALS, ENGINE_SOCKETS, SYSTEM_PATHS
+
+    return {
+        "mode": "dind",
+        "sock_mode": "not available: sandboxes always get their own engine",
+        "tools": sorted(RULES),
+        "workspace": {
+            "allowed_roots": list(settings.allowed_host_roots),
+            "refused_system_paths": list(SYSTEM_PATHS),
+            "refused_credential_paths": list(CREDENTIALS),
+            "refused_engine_sockets": list(ENGINE_SOCKETS),
+        },
+        "sandbox_images": [settings.sandbox_image, *settings.extra_sandbox_images],
+        "loadable_host_images": list(settings.loadable_images),
+        "preloaded_images": list(settings.preload_images),
+        "sandbox_limits": {
+            "defaults": {
+                "cpus": settings.default_cpus,
+                "memory": settings.default_memory,
+                "pids": settings.default_pids,
+            },
+            "ceilings": {"cpus": settings.max_cpus, "memory": settings.max_memory, "pids": settings.max_pids},
+        },
+        "nested_container_limits": {
+            "defaults": {
+                "cpus": settings.nested_default_cpus,
+                "memory": settings.nested_default_memory,
+                "pids": settings.nested_default_pids,
+            },
+            "ceilings": "the sandbox's own limits",
+        },
+        "timeouts_s": {"default": settings.exec_timeout_s, "max": settings.max_exec_timeout_s},
+        "output_cap_bytes": settings.output_cap_bytes,
+        "max_build_context": settings.max_build_context,
+        "protected_sandbox_paths": list(nested_specs.FORBIDDEN_SANDBOX_PATHS),
+        "quotas": {"sandboxes": settings.max_sandboxes, "containers_per_sandbox": settings.max_nested_containers},
+        "rules": [{"id": rule, "refuses": text} for rule, text in RULE_DESCRIPTIONS.items()],
+    }

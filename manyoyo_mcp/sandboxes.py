@@ -30,6 +30,7 @@ from manyoyo_mcp.errors import (
 from manyoyo_mcp.image import ENGINE_LOG, ENGINE_SOCKETS, ENGINE_STORAGE
 from manyoyo_mcp.limits import Limits, format_memory, parse_memory, resolve_limits
 from manyoyo_mcp.models import CreateSandboxResult, LimitsView, RemoveSandboxResult, SandboxView
+from manyoyo_mcp.policy import PolicyDenied
 from manyoyo_mcp.runtime import runtime_profile
 from manyoyo_mcp.settings import InnerEngine, ServerSettings
 from manyoyo_mcp.threads import in_thread
@@ -133,6 +134,13 @@ class SandboxService:
         if existing is not None:
             return await self._reuse(existing, request, started)
 
+        owned = await self.owned()
+        if len(owned) >= self.settings.max_sandboxes:
+            raise PolicyDenied(
+                "quota.sandboxes",
+                f"this server may hold {self.settings.max_sandboxes} sandboxes and has {len(owned)}: remove one "
+                "with remove_sandbox, or reuse one by name",
+            )
         engine_kind = request.engine or self.settings.default_engine
         image = self._image(request.image)
         limits = self._limits(request)

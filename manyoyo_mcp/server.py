@@ -31,6 +31,7 @@ from manyoyo_mcp.models import (
     BuildImageResult,
     ContainerLogsResult,
     CreateSandboxResult,
+    DescribePolicyResult,
     ExecResult,
     ListNestedResult,
     ListSandboxesResult,
@@ -523,6 +524,7 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
                 ),
                 output_cap=settings.output_cap_bytes,
                 loadable=settings.loadable_images,
+                max_containers=settings.max_nested_containers,
                 on_progress=progress,
             )
 
@@ -603,6 +605,13 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
                     containers=containers, images=images, volumes=volumes, build_cache=build_cache, dry_run=dry_run
                 ),
             )
+
+    @tool(title="Describe the policy", read_only=True, destructive=False, idempotent=True)
+    async def describe_policy(ctx: Context) -> DescribePolicyResult:
+        """The rules every call is judged by, as data: allowed workspace roots and refused host paths,
+        sandbox and loadable images, limits (defaults and ceilings), timeouts, quotas, protected paths
+        inside sandboxes, and each rule id with what it refuses. Read it to plan calls that will pass."""
+        return DescribePolicyResult(policy=policy.describe(settings))
 
     loadable = ", ".join(settings.loadable_images) or "none (the operator has not allowed any)"
 

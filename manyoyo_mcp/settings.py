@@ -62,6 +62,11 @@ class ServerSettings(BaseModel):
     nested_default_pids: int = Field(1024, ge=64)
     """Limits of a nested container (run_container) when the agent gives none; never above the sandbox's."""
 
+    max_sandboxes: int = Field(20, ge=1)
+    """How many sandboxes this server's scope may hold at once."""
+    max_nested_containers: int = Field(100, ge=1)
+    """How many containers (any state) one sandbox's engine may hold when run_container adds one."""
+
     max_build_context: str = "2g"
     """The largest build context build_image sends to a sandbox's engine."""
 
@@ -70,6 +75,10 @@ class ServerSettings(BaseModel):
 
     preload_images: tuple[str, ...] = ()
     """Host images copied into every new sandbox (comma-separated); each must exist on the host."""
+
+    allowed_host_roots: tuple[str, ...] = Field(default_factory=lambda: (os.getcwd(),))
+    """Host folders under which a sandbox's workspace may be (comma-separated). Default: the folder
+    the server was started in, i.e. the project the agent works on."""
 
     audit_dir: str = "~/.manyoyo/audit"
     """Where the audit log lives (JSON Lines, hash-chained, one file per day and size step)."""
@@ -82,7 +91,7 @@ class ServerSettings(BaseModel):
 
 
 ENV_PREFIX = "MANYOYO_"
-_LIST_FIELDS = {"extra_sandbox_images", "loadable_images", "preload_images"}
+_LIST_FIELDS = {"extra_sandbox_images", "loadable_images", "preload_images", "allowed_host_roots"}
 
 
 def settings_from_env(environ: dict[str, str] | None = None, **overrides: object) -> ServerSettings:

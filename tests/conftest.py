@@ -46,4 +46,11 @@ def scope(engine: Engine) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def settings(scope: str, tmp_path_factory: pytest.TempPathFactory) -> ServerSettings:
     audit_dir = str(tmp_path_factory.mktemp("audit"))
-    return ServerSettings(scope=scope, default_memory="1g", ready_timeout_s=60, exec_timeout_s=60, audit_dir=audit_dir)
+    return ServerSettings(
+        scope=scope,
+        default_memory="1g",
+        ready_timeout_s=60,
+        exec_timeout_s=60,
+        audit_dir=audit_dir,
+        allowed_host_roots=(str(tmp_path_factory.getbasetemp()),),
+    )

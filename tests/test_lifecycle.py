@@ -149,7 +149,7 @@ async def test_an_image_the_operator_did_not_allow_is_refused_naming_the_allowed
         ({"memory": "1m"}, "memory must be between 128m"),
         ({"memory": "plenty"}, "use a byte count or a number with k, m, g or t"),
         ({"pids": 5}, "pids must be between 64"),
-        ({"workspace": "/definitely/not/here"}, "not an existing directory"),
+        ({"workspace": "/definitely/not/here"}, "host.mount-outside-roots"),
         ({"env": {"BAD-NAME": "x"}}, "letters, digits and '_'"),
         ({"engine": "lxc"}, "docker"),
     ],

@@ -55,6 +55,7 @@ async def test_the_agent_sees_each_tool_annotated_with_an_output_schema(client_s
         "remove_container": (False, True),
         "prune": (False, True),
         "load_image": (False, False),
+        "describe_policy": (True, False),
     }
     assert tools["create_sandbox"].annotations.idempotent_hint is True
     for tool in tools.values():
