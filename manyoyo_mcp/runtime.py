@@ -24,6 +24,10 @@ class RuntimeProfile:
     cap_add: tuple[str, ...] = ()
     security_opt: tuple[str, ...] = ()
     device_cgroup_rules: tuple[str, ...] = ()
+    # A cgroup namespace of its own: the sandbox (and its nested engine) sees its own cgroup as
+    # the root, so nested containers stay inside the sandbox's limits, and no hierarchy root with
+    # a release_agent (a host-side program run by the kernel) can be mounted.
+    cgroupns: str = "private"
 
 
 PROFILES: dict[str, RuntimeProfile] = {

@@ -273,6 +273,7 @@ class Engine:
                 cap_add=list(profile.cap_add) or None,
                 security_opt=list(profile.security_opt) or None,
                 device_cgroup_rules=list(profile.device_cgroup_rules) or None,
+                cgroupns=profile.cgroupns,
                 restart_policy={"Name": "no"},
             )
             created = api.create_container(
