@@ -70,8 +70,8 @@ def _sandbox_image(arguments: Mapping[str, Any], settings: ServerSettings) -> De
 
 def _workspace_mount(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
     workspace = arguments.get("workspace")
-    if workspace is None:
-        return None
+    if not isinstance(workspace, str):
+        return None  # absent, or the wrong type for the schema check to refuse
     verdict = judge_host_path(
         str(workspace),
         roots=settings.allowed_host_roots,
@@ -94,7 +94,8 @@ def _loadable_image(arguments: Mapping[str, Any], settings: ServerSettings) -> D
 
 
 def _nested_mounts(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
-    for spec in arguments.get("volumes") or ():
+    volumes = arguments.get("volumes")
+    for spec in volumes if isinstance(volumes, list) else ():  # other types: the schema check refuses them
         source = str(spec).split(":", 1)[0]
         if source.startswith("/"):
             try:
@@ -148,12 +149,24 @@ RULES: dict[str, tuple[Rule, ...]] = {
 }
 
 
-def evaluate(tool: str, arguments: Mapping[str, Any], settings: ServerSettings) -> Decision:
+def evaluate(
+    tool: str, arguments: Mapping[str, Any], settings: ServerSettings, accepted: frozenset[str] | None = None
+) -> Decision:
     """The decision for one call: the first rule that denies it, else an allow naming the checks passed.
 
-    Fails closed: a rule that cannot be evaluated denies the call.
+    `accepted` names the tool's parameters: any other argument is refused rather than silently
+    dropped (an agent asking for `privileged: true` learns it is not available). Fails closed: a
+    rule that cannot be evaluated denies the call.
     """
     try:
+        if tool in RULES and accepted is not None:
+            unknown = sorted(set(arguments) - accepted)
+            if unknown:
+                return deny(
+                    "arguments.unknown",
+                    f"{tool} has no argument {', '.join(unknown)}; "
+                    + (f"its arguments are: {', '.join(sorted(accepted))}" if accepted else "it takes no arguments"),
+                )
         return _evaluate(tool, arguments, settings)
     except Exception as exc:
         return deny("policy.error", f"the policy could not judge this call ({type(exc).__name__}); nothing was done")
@@ -173,6 +186,7 @@ def _evaluate(tool: str, arguments: Mapping[str, Any], settings: ServerSettings)
 
 RULE_DESCRIPTIONS: dict[str, str] = {
     "tool.unknown": "a tool this server does not offer",
+    "arguments.unknown": "an argument the tool does not have (privileged, cap_add, devices, network_mode ...)",
     "policy.error": "a call the policy could not judge (fail closed)",
     "sandbox.image-allowlist": "sandbox images other than the operator's",
     "host.path-invalid": "an empty workspace path or one with a NUL byte",

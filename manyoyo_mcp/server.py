@@ -82,10 +82,10 @@ def agent_errors() -> Iterator[None]:
         raise ToolError(str(exc)) from exc
 
 
-def client_of(ctx: Context) -> dict[str, str | None]:
+def client_of(ctx: Context | None) -> dict[str, str | None]:
     """The MCP client's name and version as it introduced itself (absent on anonymous requests)."""
     try:
-        info = ctx.session.client_params.client_info
+        info = ctx.session.client_params.client_info  # type: ignore[union-attr]
         return {"name": info.name, "version": info.version}
     except AttributeError:
         return {"name": None, "version": None}
@@ -93,8 +93,6 @@ def client_of(ctx: Context) -> dict[str, str | None]:
 
 def agent_tool(
     server: MCPServer,
-    recorder: Recorder,
-    settings: ServerSettings,
     *,
     title: str,
     read_only: bool,
@@ -103,54 +101,12 @@ def agent_tool(
     open_world: bool = False,
     name: str | None = None,
 ) -> Callable[[ToolFn], ToolFn]:
-    """Register a tool behind the policy and the audit log; its docstring (dedented) is the agent's description.
-
-    Every call: arrival record (written before anything else; none, no call), policy decision,
-    then the tool, then the outcome record. The tool itself must take `ctx: Context`.
-    """
+    """Register a tool with its annotations; its docstring (dedented) is the agent's description."""
 
     def register(fn: ToolFn) -> ToolFn:
-        tool = name or fn.__name__
-
-        @functools.wraps(fn)
-        async def audited(**kwargs: Any) -> Any:
-            ctx = kwargs["ctx"]
-            arguments = {k: v for k, v in kwargs.items() if k != "ctx" and v is not None}
-            with agent_errors():
-                call = await recorder.arrive(tool, arguments, client_of(ctx))
-                decision = policy.evaluate(tool, arguments, settings)
-                await call.decision(decision)
-                if not decision.allowed:
-                    denied = policy.PolicyDenied(decision.rule, decision.reason)
-                    await call.outcome("denied", error=str(denied))
-                    raise denied
-            try:
-                result = await fn(**kwargs)
-            except ToolError as exc:
-                cause = exc.__cause__
-                with agent_errors():
-                    if isinstance(cause, policy.PolicyDenied):
-                        await call.decision(policy.deny(cause.rule, cause.reason))
-                        await call.outcome("denied", error=str(exc))
-                    else:
-                        status = "timeout" if getattr(cause, "timed_out", False) else "error"
-                        await call.outcome(status, error=str(exc))
-                raise
-            except anyio.get_cancelled_exc_class():
-                await call.outcome("cancelled")
-                raise
-            except Exception as exc:
-                with agent_errors():
-                    await call.outcome("error", error=f"internal error ({type(exc).__name__}); see the server's log")
-                raise
-            data = result.model_dump()
-            with agent_errors():
-                await call.outcome("timeout" if data.get("timed_out") else "ok", result=data)
-            return result
-
         server.add_tool(
-            audited,
-            name=tool,
+            fn,
+            name=name,
             title=title,
             description=inspect.cleandoc(fn.__doc__ or ""),
             annotations=ToolAnnotations(
@@ -163,6 +119,64 @@ def agent_tool(
         return fn
 
     return register
+
+
+class AuditedServer(MCPServer):
+    """An MCPServer whose every tool call passes the policy and leaves audit records.
+
+    The one choke point is `call_tool`, before the SDK validates anything: calls to unknown
+    tools, with unknown arguments or with arguments of the wrong type are judged and recorded
+    like any other. Order: arrival record (synced; none, no call), policy decision, the tool,
+    outcome record.
+    """
+
+    def __init__(self, *args: Any, recorder: Recorder, settings: ServerSettings, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recorder = recorder
+        self.settings = settings
+
+    def accepted_arguments(self, tool: str) -> frozenset[str] | None:
+        found = self._tool_manager.get_tool(tool)
+        return None if found is None else frozenset(found.parameters.get("properties", {}))
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
+        arguments = dict(arguments or {})
+        with agent_errors():
+            call = await self.recorder.arrive(name, arguments, client_of(context))
+            decision = policy.evaluate(name, arguments, self.settings, accepted=self.accepted_arguments(name))
+            await call.decision(decision)
+            if not decision.allowed:
+                denied = policy.PolicyDenied(decision.rule, decision.reason)
+                await call.outcome("denied", error=str(denied))
+                raise denied
+        try:
+            result = await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = _root_cause(exc)
+            with agent_errors():
+                if isinstance(cause, policy.PolicyDenied):
+                    await call.decision(policy.deny(cause.rule, cause.reason))
+                    await call.outcome("denied", error=str(exc))
+                else:
+                    await call.outcome("timeout" if getattr(cause, "timed_out", False) else "error", error=str(exc))
+            raise
+        except anyio.get_cancelled_exc_class():
+            await call.outcome("cancelled")
+            raise
+        except Exception as exc:
+            with agent_errors():
+                await call.outcome("error", error=f"internal error ({type(exc).__name__}); see the server's log")
+            raise
+        data = getattr(result, "structured_content", None) or {}
+        with agent_errors():
+            await call.outcome("timeout" if data.get("timed_out") else "ok", result=data)
+        return result
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
 
 
 def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPServer:
@@ -186,10 +200,16 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
             if owns_engine:
                 engine.close()
 
-    server = MCPServer(
-        "manyoyo-mcp", version=__version__, instructions=INSTRUCTIONS, log_level="INFO", lifespan=lifespan
+    server = AuditedServer(
+        "manyoyo-mcp",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level="INFO",
+        lifespan=lifespan,
+        recorder=recorder,
+        settings=settings,
     )
-    tool = functools.partial(agent_tool, server, recorder, settings)
+    tool = functools.partial(agent_tool, server)
 
     @server.resource(
         AUDIT_RESOURCE,

@@ -46,6 +46,12 @@ DENIED = [
         "nested.mount-protected-path",
     ),
     ("load_image", {"sandbox": "x", "image": "manyoyo-sandbox:latest"}, "image.load-allowlist"),
+    ("run_container", {"sandbox": "x", "image": TESTBOX, "privileged": True}, "arguments.unknown"),
+    ("run_container", {"sandbox": "x", "image": TESTBOX, "cap_add": ["ALL"], "pid": "host"}, "arguments.unknown"),
+    ("create_sandbox", {"name": "d5", "network_mode": "host"}, "arguments.unknown"),
+    ("create_sandbox", {"name": "d6", "volumes": ["/:/host"]}, "arguments.unknown"),
+    ("exec", {"sandbox": "x", "command": "true", "user": "0", "privileged": True}, "arguments.unknown"),
+    ("docker_socket", {}, "tool.unknown"),
 ]
 
 
