@@ -19,7 +19,7 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
-from manyoyo_mcp.engine.exec_transport import nested_api_client
+from manyoyo_mcp.engine.exec_transport import FRAME_HEADER, nested_api_client
 from manyoyo_mcp.engine.nested import (
     BuildStream,
     DiskUsage,
@@ -97,25 +97,35 @@ class ContainerDetails:
 
 @dataclass(slots=True)
 class ExecStream:
-    """A running exec: iterate `chunks` for (stream, bytes) with stream 1 = stdout, 2 = stderr."""
+    """A running exec: iterate `chunks` for (stream, bytes) with stream 1 = stdout, 2 = stderr.
+
+    Frames are read from the response's buffered reader, not its raw socket (as docker-py does):
+    output that arrived together with the response headers sits in that buffer, and reading
+    around it loses it (seen with a TCP host engine and a quick command).
+    """
 
     exec_id: str
-    _stream: Any
+    _response: Any
 
     def chunks(self) -> Iterator[tuple[int, bytes]]:
-        for out, err in self._stream:
-            if out:
-                yield 1, out
-            if err:
-                yield 2, err
+        reader = self._response.raw._fp.fp
+        while True:
+            header = reader.read(FRAME_HEADER.size)
+            if len(header) < FRAME_HEADER.size:
+                return
+            stream, size = FRAME_HEADER.unpack(header)
+            payload = reader.read(size) if size else b""
+            if payload:
+                yield (2 if stream == 2 else 1), payload
+            if len(payload) < size:
+                return
 
     def close(self) -> None:
+        """End the stream, waking a thread blocked reading it."""
         with contextlib.suppress(Exception):
-            self._stream.close()
-        # CancellableStream.close() skips a stream that already ended; its connection (and
-        # socket) stays open until garbage collection unless the response is closed too.
+            self._response.raw._fp.fp.raw._sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(Exception):
-            self._stream._response.close()
+            self._response.close()
 
 
 class Engine:
@@ -348,8 +358,8 @@ class Engine:
             created = api.exec_create(
                 container_id, argv, stdout=True, stderr=True, stdin=False, tty=False, environment=env, workdir=workdir
             )
-            stream = api.exec_start(created["Id"], stream=True, demux=True)
-        return ExecStream(exec_id=created["Id"], _stream=stream)
+            response = _start_exec(api, created["Id"])
+        return ExecStream(exec_id=created["Id"], _response=response)
 
     def exec_exit_code(self, exec_id: str) -> int | None:
         with self._mapped():
@@ -399,12 +409,30 @@ class Engine:
     def exec_run(self, container_id: str, argv: list[str]) -> tuple[int, str, str]:
         """A short command to completion: (exit code, stdout, stderr)."""
         api = self._client()
+        output: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
         with self._mapped():
             created = api.exec_create(container_id, argv, stdout=True, stderr=True)
-            out, err = api.exec_start(created["Id"], demux=True)
+            stream = ExecStream(created["Id"], _start_exec(api, created["Id"]))
+            try:
+                for kind, data in stream.chunks():
+                    output[kind] += data
+            finally:
+                stream.close()
             code = api.exec_inspect(created["Id"]).get("ExitCode")
-        decode = lambda b: (b or b"").decode("utf-8", errors="replace")  # noqa: E731
-        return (code if code is not None else -1), decode(out), decode(err)
+        decode = lambda b: bytes(b).decode("utf-8", errors="replace")  # noqa: E731
+        return (code if code is not None else -1), decode(output[1]), decode(output[2])
+
+
+def _start_exec(api: docker.APIClient, exec_id: str) -> Any:
+    """Start an exec attached, without a TTY; the upgraded response carries its framed output."""
+    response = api._post_json(
+        api._url("/exec/{0}/start", exec_id),
+        headers={"Connection": "Upgrade", "Upgrade": "tcp"},
+        data={"Tty": False, "Detach": False},
+        stream=True,
+    )
+    api._raise_for_status(response)
+    return response
 
 
 def _mapped_api_error(exc: docker.errors.DockerException, host: Engine | None) -> Exception:
