@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     tail = audit_commands.add_parser("tail", help="the last records, one per line")
     tail.add_argument("-n", type=int, default=20, help="how many (default 20)")
     tail.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
+    tail.add_argument("--json", action="store_true", help="the records as they are stored")
     show = audit_commands.add_parser("show", help="calls, a line each (filters combine)")
     show.add_argument("--since", help="ISO time, or a duration ago: 30m, 2h, 1d")
     show.add_argument("--until", help="ISO time, or a duration ago")
@@ -52,7 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="each call with its records, as JSON lines")
     stats = audit_commands.add_parser("stats", help="calls per tool, denials per rule, outcomes, durations")
     stats.add_argument("--json", action="store_true")
-    audit_commands.add_parser("verify", help="check the hash chain; name the first record edited, removed or moved")
+    verify_command = audit_commands.add_parser(
+        "verify", help="check the hash chain; name the first record edited, removed or moved"
+    )
+    verify_command.add_argument("--json", action="store_true")
     report = audit_commands.add_parser("report", help="a self-contained HTML page to open in a browser")
     report.add_argument("--html", required=True, metavar="FILE")
     return parser
@@ -122,6 +126,11 @@ def _audit(args: argparse.Namespace) -> int:
     command = args.audit_command
     if command == "verify":
         count, problem = verify(directory)
+        if args.json:
+            print(
+                json.dumps({"records": count, "intact": problem is None, "problem": str(problem) if problem else None})
+            )
+            return 0 if problem is None else 1
         if problem is None:
             print(f"ok: {count} records in {directory}, the chain is intact")
             return 0
@@ -129,14 +138,15 @@ def _audit(args: argparse.Namespace) -> int:
         return 1
     if command == "tail":
         seen = [r for _, _, r, _ in read_records(directory) if r is not None]
+        show = (lambda r: json.dumps(r, ensure_ascii=False)) if args.json else audit_review.record_line
         for record in seen[-args.n :]:
-            print(audit_review.record_line(record), flush=True)
+            print(show(record), flush=True)
         last = seen[-1]["seq"] if seen else 0
         while args.follow:
             time.sleep(0.5)
             for _, _, record, _ in read_records(directory):
                 if record is not None and record.get("seq", 0) > last:
-                    print(audit_review.record_line(record), flush=True)
+                    print(show(record), flush=True)
                     last = record["seq"]
         return 0
     calls, records = audit_review.load(directory)

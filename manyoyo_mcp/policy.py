@@ -9,6 +9,7 @@ Either way a denial is recorded in the audit log and nothing is done.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from manyoyo_mcp import nested_specs
 from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
 from manyoyo_mcp.host_paths import judge_host_path
+from manyoyo_mcp.redaction import Redactor
 from manyoyo_mcp.settings import ServerSettings
 
 
@@ -123,6 +125,34 @@ def _build_context(arguments: Mapping[str, Any], settings: ServerSettings) -> De
     return None
 
 
+_SECRET_NAME = re.compile(r"(?i)(token|secret|passw(or)?d|pwd|api_?key|access_?key|private_?key|credential|auth)")
+
+
+def _build_secret_args(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
+    build_args = arguments.get("build_args")
+    if settings.secret_build_args == "allow" or not isinstance(build_args, dict):
+        return None
+    redactor = Redactor(b"policy")
+    suspicious = sorted(
+        str(name)
+        for name, value in build_args.items()
+        if _SECRET_NAME.search(str(name)) or (isinstance(value, str) and redactor.text(value) != value)
+    )
+    if not suspicious:
+        return None
+    advice = (
+        "build args stay readable in the image's history: pass secrets when the container runs "
+        "(run_container env) or build without them"
+    )
+    if settings.secret_build_args == "warn":
+        return allow("build.secret-args-warned", f"build args {', '.join(suspicious)} look like secrets; {advice}")
+    return deny(
+        "build.secret-args",
+        f"build args {', '.join(suspicious)} look like secrets (by name or value); {advice}. The operator can "
+        "allow them with MANYOYO_SECRET_BUILD_ARGS=warn or allow",
+    )
+
+
 def context_denial(given: str, path: str, protected: str) -> Decision:
     return deny(
         "build.context-protected-path",
@@ -138,7 +168,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "list_sandboxes": (),
     "list_nested": (),
     "remove_sandbox": (),
-    "build_image": (_timeout_ceiling, _build_context),
+    "build_image": (_timeout_ceiling, _build_context, _build_secret_args),
     "run_container": (_timeout_ceiling, _nested_mounts),
     "container_logs": (),
     "stop_container": (),
@@ -176,10 +206,15 @@ def _evaluate(tool: str, arguments: Mapping[str, Any], settings: ServerSettings)
     rules = RULES.get(tool)
     if rules is None:
         return deny("tool.unknown", f"{tool!r} is not a tool of this server; tools: {', '.join(RULES)}")
+    warnings = []
     for rule in rules:
         decision = rule(arguments, settings)
         if decision is not None and not decision.allowed:
             return decision
+        if decision is not None:
+            warnings.append(decision)
+    if warnings:  # allowed, with what the reviewer should see
+        return allow(warnings[0].rule, "; ".join(w.reason for w in warnings))
     checked = ", ".join(r.__name__.lstrip("_").replace("_", "-") for r in rules) or "no argument rules apply"
     return allow(f"tool.{tool}", f"dind mode; checks passed: {checked}")
 
@@ -200,6 +235,7 @@ RULE_DESCRIPTIONS: dict[str, str] = {
     "image.load-allowlist": "copying a host image the operator has not listed",
     "nested.mount-protected-path": "nested mounts of the sandbox's /, /proc, /sys, /dev, /run or engine files",
     "build.context-protected-path": "build contexts there (judged as given and once resolved)",
+    "build.secret-args": "build args that look like secrets by name or value (MANYOYO_SECRET_BUILD_ARGS)",
     "quota.sandboxes": "more sandboxes than the operator allows",
     "quota.nested-containers": "more containers in one sandbox than the operator allows",
 }

@@ -67,6 +67,10 @@ class ServerSettings(BaseModel):
     max_nested_containers: int = Field(100, ge=1)
     """How many containers (any state) one sandbox's engine may hold when run_container adds one."""
 
+    secret_build_args: Literal["refuse", "warn", "allow"] = "refuse"
+    """Build args that look like secrets (by name or value): refused, allowed with a warning in the
+    audit log, or allowed."""
+
     max_build_context: str = "2g"
     """The largest build context build_image sends to a sandbox's engine."""
 

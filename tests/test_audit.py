@@ -236,6 +236,11 @@ async def test_the_review_commands_and_the_html_report_show_the_calls(audited, e
     assert "p50" in cli("stats").stdout or "p50 s" in cli("stats").stdout
     assert cli("verify").returncode == 0 and "intact" in cli("verify").stdout
     assert "outcome" in cli("tail", "-n", "3").stdout
+    assert [json.loads(line)["event"] for line in cli("tail", "-n", "2", "--json").stdout.splitlines()] == [
+        "outcome",
+        "server_stop",
+    ]
+    assert json.loads(cli("verify", "--json").stdout)["intact"] is True
 
     report = tmp_path / "report.html"
     assert cli("report", "--html", str(report)).returncode == 0

@@ -120,6 +120,10 @@ def _settings(**values) -> ServerSettings:
         ("run_container", {"sandbox": "s", "image": "x", "volumes": ["//proc//:/p:ro"]}, "nested.mount-protected-path"),
         ("load_image", {"sandbox": "s", "image": "manyoyo-sandbox:latest"}, "image.load-allowlist"),
         ("docker_run_on_host", {}, "tool.unknown"),
+        ("build_image", {"sandbox": "s", "build_args": {"NPM_TOKEN": "abc"}}, "build.secret-args"),
+        ("build_image", {"sandbox": "s", "build_args": {"db_password": "x"}}, "build.secret-args"),
+        ("build_image", {"sandbox": "s", "build_args": {"V": "ghp_" + "a" * 36}}, "build.secret-args"),
+        ("build_image", {"sandbox": "s", "build_args": {"URL": "https://u:pw12345@host/x"}}, "build.secret-args"),
     ],
 )
 def test_each_denial_names_its_rule(tool, arguments, rule):
@@ -137,6 +141,7 @@ def test_each_denial_names_its_rule(tool, arguments, rule):
         ("run_container", {"sandbox": "s", "image": "x", "volumes": ["/workspace/data:/d", "cache:/c"]}),
         ("load_image", {"sandbox": "s", "image": "node:22"}),
         ("list_sandboxes", {}),
+        ("build_image", {"sandbox": "s", "build_args": {"NODE_VERSION": "22", "URL": "https://host/x"}}),
     ],
 )
 def test_harmless_calls_are_allowed_with_a_rule_id(tool, arguments):
@@ -156,3 +161,10 @@ def test_a_rule_that_breaks_denies_the_call(monkeypatch):
 def test_the_default_root_is_the_folder_the_server_starts_in(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     assert ServerSettings().allowed_host_roots == (os.getcwd(),)
+
+
+def test_secret_build_args_can_be_warned_about_instead():
+    arguments = {"sandbox": "s", "build_args": {"API_KEY": "abc"}}
+    decided = policy.evaluate("build_image", arguments, _settings(secret_build_args="warn"))
+    assert decided.allowed and decided.rule == "build.secret-args-warned" and "API_KEY" in decided.reason
+    assert policy.evaluate("build_image", arguments, _settings(secret_build_args="allow")).rule == "tool.build_image"
