@@ -24,8 +24,8 @@ from manyoyo_mcp import nested_specs, ownership, policy
 from manyoyo_mcp.engine import ContainerSummary, Engine, NestedEngine
 from manyoyo_mcp.engine.build_context import dockerignore_patterns, repack_context
 from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
-from manyoyo_mcp.image import ENGINE_SOCKETS
 from manyoyo_mcp.models import BuildImageResult
+from manyoyo_mcp.sandbox_engine import open_engine
 from manyoyo_mcp.threads import in_thread, supervise
 
 BUILD_LOG_DIR = "/var/log/manyoyo-builds"
@@ -195,7 +195,7 @@ async def build_image(
         max_bytes=max_context_bytes,
     )
 
-    nested: NestedEngine = await in_thread(engine.nested, sandbox.id, ENGINE_SOCKETS[kind], kind)
+    nested: NestedEngine = await in_thread(open_engine, engine, sandbox)
     log = BuildLog()
     stopping = False
 

@@ -18,7 +18,9 @@ class SandboxView(BaseModel):
     name: str = Field(description="The sandbox name: pass it as `sandbox` to the other tools.")
     id: str = Field(description="Full container id of the sandbox on the host engine.")
     engine: Literal["docker", "podman"] = Field(description="Container engine running inside the sandbox.")
-    mode: Literal["dind", "sock"] = Field(description="dind: the sandbox has its own engine.")
+    mode: Literal["dind", "sock"] = Field(
+        description="dind: the sandbox has its own engine. sock: its docker talks to the HOST's engine."
+    )
     state: str = Field(description="running, exited, created, ...")
     image: str
     workspace: str | None = Field(description="Host directory mounted at /workspace, if any.")

@@ -8,7 +8,6 @@ from typing import Literal
 
 from manyoyo_mcp import ownership
 from manyoyo_mcp.engine import ContainerSummary, DiskUsage, Engine, NestedEngine, NestedInventory, PruneReport
-from manyoyo_mcp.image import ENGINE_SOCKETS
 from manyoyo_mcp.models import (
     ListNestedResult,
     NestedContainerView,
@@ -18,6 +17,7 @@ from manyoyo_mcp.models import (
     PrunedItem,
     PruneResult,
 )
+from manyoyo_mcp.sandbox_engine import open_engine
 from manyoyo_mcp.threads import in_thread
 
 ImageSelection = Literal["none", "dangling", "unused"]
@@ -30,7 +30,7 @@ def _iso(epoch: int) -> str:
 
 async def list_nested(engine: Engine, sandbox: ContainerSummary) -> ListNestedResult:
     kind = sandbox.labels.get(ownership.ENGINE, "docker")
-    nested: NestedEngine = await in_thread(engine.nested, sandbox.id, ENGINE_SOCKETS[kind], kind)
+    nested: NestedEngine = await in_thread(open_engine, engine, sandbox)
     try:
         inventory: NestedInventory = await in_thread(nested.inventory)
     finally:
@@ -125,7 +125,7 @@ async def prune(engine: Engine, sandbox: ContainerSummary, request: PruneRequest
     notes = []
     if request.build_cache and kind == "podman":
         notes.append("podman keeps no separate build cache: its build layers are images, pruned with `images`")
-    nested: NestedEngine = await in_thread(engine.nested, sandbox.id, ENGINE_SOCKETS[kind], kind)
+    nested: NestedEngine = await in_thread(open_engine, engine, sandbox)
     try:
         inventory: NestedInventory = await in_thread(nested.inventory)
         if request.dry_run:

@@ -24,7 +24,6 @@ from manyoyo_mcp.engine import (
     NestedRunSpec,
 )
 from manyoyo_mcp.errors import ImageMissing, InvalidArgument, ManyoyoError, ObjectConflict, ObjectNotFound
-from manyoyo_mcp.image import ENGINE_SOCKETS
 from manyoyo_mcp.limits import Limits, format_memory, parse_memory, resolve_limits
 from manyoyo_mcp.models import (
     ContainerLogsResult,
@@ -35,6 +34,7 @@ from manyoyo_mcp.models import (
 )
 from manyoyo_mcp.output import OutputCapture
 from manyoyo_mcp.policy import PolicyDenied
+from manyoyo_mcp.sandbox_engine import open_engine
 from manyoyo_mcp.sandboxes import validate_env
 from manyoyo_mcp.threads import in_thread, supervise
 
@@ -66,8 +66,7 @@ class RunRequest:
 
 @contextlib.asynccontextmanager
 async def nested_engine(engine: Engine, sandbox: ContainerSummary) -> AsyncIterator[NestedEngine]:
-    kind = sandbox.labels.get(ownership.ENGINE, "docker")
-    nested: NestedEngine = await in_thread(engine.nested, sandbox.id, ENGINE_SOCKETS[kind], kind)
+    nested: NestedEngine = await in_thread(open_engine, engine, sandbox)
     try:
         yield nested
     finally:
@@ -134,6 +133,12 @@ async def run_container(
         memory_bytes=limits.memory_bytes,
         pids_limit=limits.pids,
     )
+    if sandbox.labels.get(ownership.MODE) == "sock" and any(m.source.startswith("/") for m in spec.mounts):
+        raise PolicyDenied(
+            "sock.bind-mount",
+            "in sock mode a path would be one of the HOST's folders, not the sandbox's: use named volumes "
+            "('NAME:/path') only",
+        )
     if request.remove and request.detach:
         raise InvalidArgument(
             "remove=true applies to attached runs only; remove a detached container with remove_container"

@@ -70,6 +70,24 @@ def _sandbox_image(arguments: Mapping[str, Any], settings: ServerSettings) -> De
     return None
 
 
+def _sock_mode(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
+    if arguments.get("mode") != "sock":
+        return None
+    if settings.sock_mode == "off":
+        return deny(
+            "mode.sock-disabled",
+            "sock mode (the host's engine socket in the sandbox, which is root on the host) is off: use dind "
+            "mode (the default), which gives the sandbox an engine of its own. Only the operator can enable "
+            "sock mode (MANYOYO_SOCK_MODE=confirm or preapproved)",
+        )
+    docker_host = settings.docker_host or os.environ.get("DOCKER_HOST") or "unix://"
+    if not docker_host.startswith("unix://"):
+        return deny(
+            "mode.sock-remote", f"sock mode needs the host engine's socket on this machine; it is {docker_host}"
+        )
+    return None
+
+
 def _workspace_mount(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
     workspace = arguments.get("workspace")
     if not isinstance(workspace, str):
@@ -163,7 +181,7 @@ def context_denial(given: str, path: str, protected: str) -> Decision:
 
 # Every tool the server offers, with the rules that apply to it. A tool not listed is denied.
 RULES: dict[str, tuple[Rule, ...]] = {
-    "create_sandbox": (_sandbox_image, _workspace_mount),
+    "create_sandbox": (_sock_mode, _sandbox_image, _workspace_mount),
     "exec": (_timeout_ceiling,),
     "list_sandboxes": (),
     "list_nested": (),
@@ -237,6 +255,11 @@ RULE_DESCRIPTIONS: dict[str, str] = {
     "build.context-protected-path": "build contexts there (judged as given and once resolved)",
     "build.secret-args": "build args that look like secrets by name or value (MANYOYO_SECRET_BUILD_ARGS)",
     "quota.sandboxes": "more sandboxes than the operator allows",
+    "mode.sock-disabled": "sock mode while the operator has not enabled it",
+    "mode.sock-needs-human": "sock mode when a human must confirm it and the client cannot ask one",
+    "mode.sock-declined": "sock mode the human declined (or did not answer)",
+    "mode.sock-remote": "sock mode with a remote host engine",
+    "sock.bind-mount": "in sock mode, nested bind mounts (they would be host paths)",
     "quota.nested-containers": "more containers in one sandbox than the operator allows",
 }
 
@@ -247,7 +270,11 @@ def describe(settings: ServerSettings) -> dict[str, Any]:
 
     return {
         "mode": "dind",
-        "sock_mode": "not available: sandboxes always get their own engine",
+        "sock_mode": {
+            "off": "refused: sandboxes always get their own engine",
+            "confirm": "allowed when a human confirms each one through the client (elicitation)",
+            "preapproved": "allowed: the operator approved sock mode in the configuration",
+        }[settings.sock_mode],
         "tools": sorted(RULES),
         "workspace": {
             "allowed_roots": list(settings.allowed_host_roots),

@@ -65,3 +65,10 @@ def runtime_profile(name: str) -> RuntimeProfile:
         raise InvalidArgument(
             f"unknown runtime profile {name!r}: choose one of {', '.join(sorted(PROFILES))}"
         ) from None
+
+
+# A sock-mode sandbox runs no engine of its own: it needs no added privilege at all.
+SOCK_PROFILE = RuntimeProfile(
+    name="sock",
+    summary="Sock mode: Docker's defaults (seccomp, AppArmor, default capabilities); the host's socket is mounted.",
+)

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import anyio
 
@@ -31,7 +32,7 @@ from manyoyo_mcp.image import ENGINE_LOG, ENGINE_SOCKETS, ENGINE_STORAGE
 from manyoyo_mcp.limits import Limits, format_memory, parse_memory, resolve_limits
 from manyoyo_mcp.models import CreateSandboxResult, LimitsView, RemoveSandboxResult, SandboxView
 from manyoyo_mcp.policy import PolicyDenied
-from manyoyo_mcp.runtime import runtime_profile
+from manyoyo_mcp.runtime import SOCK_PROFILE, runtime_profile
 from manyoyo_mcp.settings import InnerEngine, ServerSettings
 from manyoyo_mcp.threads import in_thread
 from manyoyo_mcp.transfer import copy_image
@@ -54,6 +55,13 @@ class CreateRequest:
     cpus: float | None = None
     memory: str | None = None
     pids: int | None = None
+    mode: Literal["dind", "sock"] = "dind"
+
+
+def host_socket_path(settings: ServerSettings) -> str | None:
+    """The host engine's unix socket on this machine, or None when the engine is remote."""
+    url = settings.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return url.removeprefix("unix://") if url.startswith("unix://") else None
 
 
 def validate_env(env: dict[str, str]) -> dict[str, str]:
@@ -141,12 +149,18 @@ class SandboxService:
                 f"this server may hold {self.settings.max_sandboxes} sandboxes and has {len(owned)}: remove one "
                 "with remove_sandbox, or reuse one by name",
             )
-        engine_kind = request.engine or self.settings.default_engine
+        sock = request.mode == "sock"
+        if sock and request.engine == "podman":
+            raise InvalidArgument("sock mode uses the host's Docker engine: leave `engine` out or set it to docker")
+        engine_kind = "docker" if sock else request.engine or self.settings.default_engine
         image = self._image(request.image)
         limits = self._limits(request)
         env = validate_env(dict(request.env))
         workspace = resolve_workspace(request.workspace) if request.workspace else None
-        profile = runtime_profile(self.settings.runtime_profile)
+        profile = SOCK_PROFILE if sock else runtime_profile(self.settings.runtime_profile)
+        host_socket = host_socket_path(self.settings)
+        if sock and host_socket is None:
+            raise PolicyDenied("mode.sock-remote", "sock mode needs the host engine's socket on this machine")
 
         if not await in_thread(self.engine.image_present, image):
             raise ImageMissing(f"sandbox image {image!r} is not on the engine: {BUILD_HELP}")
@@ -163,9 +177,12 @@ class SandboxService:
                 "server; choose another sandbox name"
             )
 
-        labels = {**self._owner, ownership.SANDBOX: name, ownership.ENGINE: engine_kind, ownership.MODE: "dind"}
-        volume = ownership.engine_volume_name(self.settings.scope, name)
-        mounts = [Mount(volume, ENGINE_STORAGE[engine_kind], "volume")]
+        labels = {**self._owner, ownership.SANDBOX: name, ownership.ENGINE: engine_kind, ownership.MODE: request.mode}
+        volume = None if sock else ownership.engine_volume_name(self.settings.scope, name)
+        if volume is None:  # sock mode: the host's engine, through its socket, instead of one of its own
+            mounts = [Mount(str(host_socket), ENGINE_SOCKETS["docker"], "bind")]
+        else:
+            mounts = [Mount(volume, ENGINE_STORAGE[engine_kind], "volume")]
         if workspace:
             mounts.append(Mount(workspace, WORKSPACE_TARGET, "bind"))
             labels[ownership.WORKSPACE] = workspace
@@ -174,7 +191,7 @@ class SandboxService:
             image=image,
             hostname=name,
             labels={**labels, ownership.KIND: "sandbox"},
-            environment={**env, "MANYOYO_ENGINE": engine_kind, "MANYOYO_SANDBOX": name},
+            environment={**env, "MANYOYO_ENGINE": "sock" if sock else engine_kind, "MANYOYO_SANDBOX": name},
             mounts=tuple(mounts),
             nano_cpus=int(limits.cpus * 1e9),
             memory_bytes=limits.memory_bytes,
@@ -182,7 +199,8 @@ class SandboxService:
             profile=profile,
         )
 
-        await in_thread(self.engine.create_volume, volume, {**labels, ownership.KIND: "engine-storage"})
+        if volume is not None:
+            await in_thread(self.engine.create_volume, volume, {**labels, ownership.KIND: "engine-storage"})
         try:
             container_id = await in_thread(self.engine.create_container, spec)
         except ObjectConflict as exc:
@@ -193,18 +211,20 @@ class SandboxService:
             raise SandboxConflict(f"sandbox name {name!r} is taken: {exc}") from exc
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await in_thread(self.engine.remove_volume, volume)
+                if volume is not None:
+                    await in_thread(self.engine.remove_volume, volume)
             raise
         try:
             await in_thread(self.engine.start_container, container_id)
             version = await self._wait_ready(container_id, engine_kind)
-            for ref in self.settings.preload_images:
+            for ref in () if sock else self.settings.preload_images:
                 await in_thread(copy_image, self.engine, container_id, engine_kind, ref)
         except BaseException:
             # Nothing half-done: a sandbox whose engine never answered is removed with its storage.
             with anyio.CancelScope(shield=True):
                 await in_thread(self.engine.remove_container, container_id)
-                await in_thread(self.engine.remove_volume, volume)
+                if volume is not None:
+                    await in_thread(self.engine.remove_volume, volume)
             raise
 
         details = await in_thread(self.engine.inspect_container, container_id)
@@ -213,12 +233,18 @@ class SandboxService:
             created=True,
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
-            preloaded=list(self.settings.preload_images),
+            preloaded=[] if sock else list(self.settings.preload_images),
         )
 
     async def _reuse(self, existing: ContainerSummary, request: CreateRequest, started: float) -> CreateSandboxResult:
         name = existing.labels.get(ownership.SANDBOX, "")
         engine_kind = existing.labels.get(ownership.ENGINE, "docker")
+        mode = existing.labels.get(ownership.MODE, "dind")
+        if request.mode != mode:
+            raise SandboxConflict(
+                f"sandbox {name!r} exists in {mode} mode; use it as it is, or remove_sandbox and create it again "
+                f"in {request.mode} mode"
+            )
         if request.engine and request.engine != engine_kind:
             raise SandboxConflict(
                 f"sandbox {name!r} exists with engine {engine_kind!r}; use it as it is, or remove_sandbox "
@@ -284,6 +310,8 @@ class SandboxService:
     async def remove(self, reference: str) -> RemoveSandboxResult:
         found = await self.resolve(reference)
         name = found.labels.get(ownership.SANDBOX, "")
+        if found.labels.get(ownership.MODE) == "sock":  # what its tools made on the host goes with it
+            await in_thread(self.engine.remove_labelled, {ownership.SOCK_OF: found.id})
         await in_thread(self.engine.remove_container, found.id)
         volumes = await in_thread(
             self.engine.list_volumes, {**self._owner, ownership.SANDBOX: name, ownership.KIND: "engine-storage"}

@@ -16,10 +16,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
-from pydantic import Field
+from mcp.types import InputRequiredResult, ToolAnnotations
+from pydantic import BaseModel, Field
 
 from manyoyo_mcp import __version__, builds, nested, nested_containers, policy, transfer
 from manyoyo_mcp.audit import AuditLog
@@ -43,7 +43,7 @@ from manyoyo_mcp.models import (
     StopContainerResult,
 )
 from manyoyo_mcp.ownership import SANDBOX
-from manyoyo_mcp.recorder import Recorder
+from manyoyo_mcp.recorder import CURRENT_CALL, Recorder
 from manyoyo_mcp.sandboxes import CreateRequest, SandboxService
 from manyoyo_mcp.settings import ServerSettings
 
@@ -80,6 +80,36 @@ def agent_errors() -> Iterator[None]:
     except ManyoyoError as exc:
         log.info("tool error: %s", exc)
         raise ToolError(str(exc)) from exc
+
+
+class SockConfirmation(BaseModel):
+    approve: bool = Field(description="Mount the host's Docker socket into this sandbox (root on this machine).")
+
+
+NOT_NEEDED = "no confirmation needed"
+CANNOT_ASK = "the client cannot ask a human"
+
+
+async def approve_sock_mode(settings: ServerSettings, confirmation: Any) -> None:
+    """Sock mode passes with the operator's pre-approval, or a human's yes; the decision is recorded."""
+    call = CURRENT_CALL.get()
+    if settings.sock_mode == "preapproved":
+        decided, how = policy.allow("mode.sock-preapproved", "the operator pre-approved sock mode"), "operator"
+    elif isinstance(confirmation, AcceptedElicitation) and confirmation.data == CANNOT_ASK:
+        raise policy.PolicyDenied(
+            "mode.sock-needs-human",
+            "sock mode needs a human's confirmation and this client cannot ask one (no elicitation). The operator "
+            "can pre-approve sock mode with MANYOYO_SOCK_MODE=preapproved; otherwise use dind mode",
+        )
+    elif isinstance(confirmation, AcceptedElicitation) and getattr(confirmation.data, "approve", False):
+        decided, how = policy.allow("mode.sock-confirmed", "a human confirmed sock mode"), "accepted by the user"
+    else:
+        answer = getattr(confirmation, "action", "no answer")
+        raise policy.PolicyDenied(
+            "mode.sock-declined", f"the human did not approve sock mode ({answer}); use dind mode"
+        )
+    if call is not None:
+        await call.decision(decided, confirmation=how)
 
 
 def client_of(ctx: Context | None) -> dict[str, str | None]:
@@ -143,6 +173,7 @@ class AuditedServer(MCPServer):
         arguments = dict(arguments or {})
         with agent_errors():
             call = await self.recorder.arrive(name, arguments, client_of(context))
+            CURRENT_CALL.set(call)
             decision = policy.evaluate(name, arguments, self.settings, accepted=self.accepted_arguments(name))
             await call.decision(decision)
             if not decision.allowed:
@@ -167,6 +198,10 @@ class AuditedServer(MCPServer):
             with agent_errors():
                 await call.outcome("error", error=f"internal error ({type(exc).__name__}); see the server's log")
             raise
+        if isinstance(result, InputRequiredResult):  # the client asks a human and calls again
+            with agent_errors():
+                await call.outcome("awaiting-input")
+            return result
         data = getattr(result, "structured_content", None) or {}
         with agent_errors():
             await call.outcome("timeout" if data.get("timed_out") else "ok", result=data)
@@ -211,6 +246,18 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
     )
     tool = functools.partial(agent_tool, server)
 
+    def ask_for_sock_mode(mode: str, name: str | None, ctx: Context) -> Any:
+        if mode != "sock" or settings.sock_mode != "confirm":
+            return NOT_NEEDED
+        capabilities = ctx.client_capabilities
+        if capabilities is None or capabilities.elicitation is None:
+            return CANNOT_ASK
+        return Elicit(
+            f"An agent asks for sandbox {name or '(unnamed)'!r} in SOCK mode: the host's Docker socket mounted "
+            "inside it. Whoever holds that socket is root on this machine. Approve?",
+            SockConfirmation,
+        )
+
     @server.resource(
         AUDIT_RESOURCE,
         name="audit-session",
@@ -252,13 +299,26 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
         ] = None,
         memory: Annotated[str | None, Field(description="Memory limit, e.g. '2g' or '512m'.")] = None,
         pids: Annotated[int | None, Field(description="Maximum number of processes in the sandbox.")] = None,
+        mode: Annotated[
+            Literal["dind", "sock"],
+            Field(
+                description="dind (default): the sandbox has its own engine. sock: the HOST's Docker socket is "
+                "mounted instead (root on the host); only if the operator enabled it, and then a human "
+                "confirms it. Prefer dind."
+            ),
+        ] = "dind",
+        confirmation: Annotated[ElicitationResult[SockConfirmation], Resolve(ask_for_sock_mode)] = None,  # type: ignore[assignment]
     ) -> CreateSandboxResult:
         """Create and start a sandbox (dind mode: it has its own docker or podman engine inside).
 
         Returns once the nested engine answers its API, typically in a few seconds. Inside the
         sandbox, `docker` (or `podman`) talks to the sandbox's own engine, never the host's.
         """
+        with agent_errors():
+            if mode == "sock":
+                await approve_sock_mode(settings, confirmation)
         request = CreateRequest(
+            mode=mode,
             name=name,
             engine=engine,
             image=image,

@@ -36,6 +36,11 @@ class ServerSettings(BaseModel):
     default_engine: InnerEngine = "docker"
     """Engine started inside a sandbox when the agent does not choose one."""
 
+    sock_mode: Literal["off", "confirm", "preapproved"] = "off"
+    """Sandboxes with the host's engine socket mounted (root on the host). off: refused. confirm: a
+    human confirms each one through the MCP client (elicitation); clients that cannot ask are
+    refused. preapproved: the operator approves them all here."""
+
     runtime_profile: str = "standard"
     """Security settings of the outer container: see manyoyo_mcp.runtime.PROFILES."""
 

@@ -68,6 +68,11 @@ async def load_image(
     engine: Engine, sandbox: ContainerSummary, image: str, patterns: tuple[str, ...]
 ) -> LoadImageResult:
     ref = check_loadable(image, patterns)
+    if sandbox.labels.get(ownership.MODE) == "sock":
+        raise InvalidArgument(
+            f"sandbox {sandbox.labels.get(ownership.SANDBOX)!r} is in sock mode: it uses the host's engine, where "
+            f"{ref!r} already is; run it directly"
+        )
     kind = sandbox.labels.get(ownership.ENGINE, "docker")
     started = time.monotonic()
     loaded, sent, image_id, size = await in_thread(copy_image, engine, sandbox.id, kind, ref)

@@ -307,6 +307,24 @@ class Engine:
         with contextlib.suppress(ObjectNotFound), self._mapped():
             self._client().remove_container(container_id, force=True, v=True)
 
+    def remove_labelled(self, labels: dict[str, str]) -> None:
+        """Force-remove every container, volume, network and image carrying `labels`."""
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        api = self._client()
+        with self._mapped():
+            for row in api.containers(all=True, filters=filters):
+                with contextlib.suppress(docker.errors.NotFound):
+                    api.remove_container(row["Id"], force=True, v=True)
+            for row in (api.volumes(filters=filters) or {}).get("Volumes") or []:
+                with contextlib.suppress(docker.errors.NotFound):
+                    api.remove_volume(row["Name"], force=True)
+            for row in api.networks(filters=filters):
+                with contextlib.suppress(docker.errors.NotFound):
+                    api.remove_network(row["Id"])
+            for row in api.images(filters=filters):
+                with contextlib.suppress(docker.errors.APIError):  # gone, or still used elsewhere
+                    api.remove_image(row["Id"], force=True)
+
     # -- volumes and images ---------------------------------------------------------------
 
     def create_volume(self, name: str, labels: dict[str, str]) -> None:
@@ -371,6 +389,12 @@ class Engine:
         with self._mapped():
             host_api = self._client()
         return NestedEngine(nested_api_client(host_api, container_id, socket_path), self._mapped_nested, kind)
+
+    def scoped(self, labels: dict[str, str]) -> NestedEngine:
+        """This engine seen through the objects carrying `labels` (sock mode's view for one sandbox)."""
+        with self._mapped():
+            api = self._client(streaming=True)  # builds may be silent for long
+        return NestedEngine(api, self._mapped, "docker", scope=labels, owns_api=False)
 
     # -- files and image archives ---------------------------------------------------------
 

@@ -169,10 +169,31 @@ class LogStream:
 class NestedEngine:
     """A sandbox's own engine (docker, or podman's Docker-compatible API). Close it after use."""
 
-    def __init__(self, api: docker.APIClient, mapped: Mapped, kind: str = "docker") -> None:
+    def __init__(
+        self,
+        api: docker.APIClient,
+        mapped: Mapped,
+        kind: str = "docker",
+        *,
+        scope: dict[str, str] | None = None,
+        owns_api: bool = True,
+    ) -> None:
+        """`scope`: labels that confine this view (sock mode: the host's engine, seen through the
+        objects one sandbox made). Objects made here get them; others are invisible."""
         self._api = api
         self._mapped = mapped
         self.kind = kind
+        self.scope = dict(scope or {})
+        self._owns_api = owns_api
+
+    def _filters(self, **more: Any) -> dict[str, Any] | None:
+        filters = dict(more)
+        if self.scope:
+            filters["label"] = [f"{k}={v}" for k, v in self.scope.items()]
+        return filters or None
+
+    def _in_scope(self, labels: dict[str, str] | None) -> bool:
+        return all((labels or {}).get(k) == v for k, v in self.scope.items())
 
     # -- reading --------------------------------------------------------------------------
 
@@ -184,15 +205,15 @@ class NestedEngine:
     def inventory(self) -> NestedInventory:
         """Everything the nested engine holds: containers (any state), images, volumes, networks."""
         with self._mapped():
-            containers = self._api.containers(all=True)
+            containers = self._api.containers(all=True, filters=self._filters())
             exit_codes = {
                 row["Id"]: (self._api.inspect_container(row["Id"]).get("State") or {}).get("ExitCode")
                 for row in containers
                 if row.get("State") == "exited"
             }
-            images = self._api.images()
-            volumes = (self._api.volumes() or {}).get("Volumes") or []
-            networks = self._api.networks()
+            images = self._api.images(filters=self._filters())
+            volumes = (self._api.volumes(filters=self._filters()) or {}).get("Volumes") or []
+            networks = self._api.networks(filters=self._filters())
         return NestedInventory(
             containers=tuple(_container(row, exit_codes.get(row["Id"])) for row in containers),
             images=tuple(
@@ -262,6 +283,8 @@ class NestedEngine:
             params["buildargs"] = json.dumps(build_args)
         if target:
             params["target"] = target
+        if self.scope:
+            params["labels"] = json.dumps(self.scope)
         with self._mapped():
             response = self._api._post(
                 self._api._url("/build"),
@@ -305,12 +328,17 @@ class NestedEngine:
 
     def create_network(self, name: str, labels: dict[str, str]) -> None:
         with self._mapped():
-            self._api.create_network(name, driver="bridge", labels=labels)
+            self._api.create_network(name, driver="bridge", labels={**labels, **self.scope})
 
     def run(self, spec: NestedRunSpec) -> str:
         """Create and start a container; a container that cannot start is removed again."""
         api = self._api
         with self._mapped():
+            if self.scope:  # named volumes made here carry the scope too
+                present = {v["Name"] for v in (api.volumes() or {}).get("Volumes") or []}
+                for mount in spec.mounts:
+                    if not mount.source.startswith("/") and mount.source not in present:
+                        api.create_volume(mount.source, labels=self.scope)
             host_config = api.create_host_config(
                 port_bindings={
                     f"{p.container_port}/{p.protocol}": (p.host_ip, p.host_port) if p.host_ip else p.host_port
@@ -333,7 +361,7 @@ class NestedEngine:
                 command=list(spec.command) if spec.command else None,
                 name=spec.name,
                 environment=spec.env,
-                labels=spec.labels,
+                labels={**spec.labels, **self.scope},
                 working_dir=spec.workdir,
                 ports=[(p.container_port, p.protocol) for p in spec.ports] or None,
                 volumes=[m.target for m in spec.mounts] or None,
@@ -351,6 +379,8 @@ class NestedEngine:
     def state(self, ref: str) -> NestedContainerState:
         with self._mapped():
             data = self._api.inspect_container(ref)
+        if not self._in_scope((data.get("Config") or {}).get("Labels")):
+            raise ObjectNotFound(f"no such container: {ref}")
         state = data.get("State") or {}
         settings = data.get("NetworkSettings") or {}
         status = state.get("Status", "unknown")
@@ -375,6 +405,7 @@ class NestedEngine:
         )
 
     def logs(self, ref: str, *, follow: bool, tail: int | None = None, since: int | None = None) -> LogStream:
+        self._check_scope(ref)
         params: dict[str, Any] = {"stdout": 1, "stderr": 1, "follow": int(follow)}
         params["tail"] = "all" if tail is None else tail
         if since is not None:
@@ -385,11 +416,13 @@ class NestedEngine:
         return LogStream(response, self._mapped)
 
     def wait(self, ref: str) -> int | None:
+        self._check_scope(ref)
         with self._mapped():
             return self._api.wait(ref).get("StatusCode")
 
     def kill(self, ref: str) -> None:
         """SIGKILL a running container; one that already stopped is fine."""
+        self._check_scope(ref)
         try:
             with self._mapped():
                 self._api.kill(ref)
@@ -398,18 +431,24 @@ class NestedEngine:
                 raise
 
     def stop(self, ref: str, timeout_s: int) -> None:
+        self._check_scope(ref)
         with self._mapped():
             self._api.stop(ref, timeout=timeout_s)
 
     def remove(self, ref: str, *, force: bool) -> None:
+        self._check_scope(ref)
         with self._mapped():
             self._api.remove_container(ref, force=force, v=True)
+
+    def _check_scope(self, ref: str) -> None:
+        if self.scope:
+            self.state(ref)  # raises ObjectNotFound outside the scope
 
     # -- pruning --------------------------------------------------------------------------
 
     def prune_containers(self) -> PruneReport:
         with self._mapped():
-            done = self._api.prune_containers()
+            done = self._api.prune_containers(filters=self._filters())
         return PruneReport(tuple(done.get("ContainersDeleted") or ()), int(done.get("SpaceReclaimed") or 0))
 
     def prune_images(self, *, unused: bool) -> PruneReport:
@@ -425,18 +464,20 @@ class NestedEngine:
                 return PruneReport(
                     tuple(_image_id(r["Id"]) for r in reports), sum(int(r.get("Size") or 0) for r in reports)
                 )
-            done = self._api.prune_images(filters={"dangling": False} if unused else None)
+            done = self._api.prune_images(filters=self._filters(**({"dangling": False} if unused else {})))
         removed = tuple(_image_id(row["Deleted"]) for row in done.get("ImagesDeleted") or [] if row.get("Deleted"))
         return PruneReport(removed, int(done.get("SpaceReclaimed") or 0))
 
     def prune_volumes(self) -> PruneReport:
         with self._mapped():
-            done = self._api.prune_volumes()
+            done = self._api.prune_volumes(filters=self._filters())
         return PruneReport(tuple(done.get("VolumesDeleted") or ()), int(done.get("SpaceReclaimed") or 0))
 
     def prune_build_cache(self) -> PruneReport:
-        if self.kind == "podman":
-            return PruneReport()  # podman keeps build layers as images; they are pruned with images
+        if self.kind == "podman" or self.scope:
+            # podman keeps build layers as images (pruned with images); the host's build cache in
+            # sock mode belongs to everyone, so it is not this sandbox's to prune.
+            return PruneReport()
         with self._mapped():
             done = self._api.prune_builds()
         return PruneReport(tuple(done.get("CachesDeleted") or ()), int(done.get("SpaceReclaimed") or 0))
@@ -445,11 +486,13 @@ class NestedEngine:
 
     def abort(self) -> None:
         """Cut this client's connections (a stuck stream ends; docker cancels a build in progress)."""
-        abort_connections(self._api)
+        if self._owns_api:  # the host's shared client is never cut; a scoped build just runs out
+            abort_connections(self._api)
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._api.close()
+        if self._owns_api:
+            with contextlib.suppress(Exception):
+                self._api.close()
 
 
 def _image_id(image_id: str) -> str:

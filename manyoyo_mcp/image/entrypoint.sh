@@ -62,6 +62,10 @@ start_podman() {
     podman system service --time=0 unix:///run/podman/podman.sock >>"$log" 2>&1 &
 }
 
+if [ "${MANYOYO_ENGINE:-docker}" = sock ]; then
+    say "sock mode: no engine of its own; /var/run/docker.sock is the host's engine"
+    exec sleep infinity
+fi
 writable_cgroups
 writable_net_sysctls
 clear_stale_run_state
