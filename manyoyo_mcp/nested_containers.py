@@ -62,6 +62,23 @@ class RunRequest:
     cpus: float | None = None
     memory: str | None = None
     pids: int | None = None
+    cap_add: list[str] = field(default_factory=list)
+    sysctls: dict[str, str] = field(default_factory=dict)
+    restart: str = "no"
+
+
+def nested_options(request: RunRequest) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...], tuple[str, int]]:
+    """Capabilities, sysctls and restart policy, normalised and checked again (the policy judged them first)."""
+    caps = tuple(sorted({nested_specs.normalize_capability(c) for c in request.cap_add}))
+    sysctls = tuple(sorted((nested_specs.normalize_sysctl(k), str(v)) for k, v in request.sysctls.items()))
+    restart = nested_specs.restart_policy(request.restart)
+    if (
+        not set(caps) <= nested_specs.CAPABILITY_ALLOWLIST
+        or not {k for k, _ in sysctls} <= nested_specs.SYSCTL_ALLOWLIST
+        or restart is None
+    ):
+        raise PolicyDenied("nested.options", "capabilities, sysctls or restart policy outside the allowlists")
+    return caps, sysctls, restart
 
 
 @contextlib.asynccontextmanager
@@ -119,6 +136,7 @@ async def run_container(
 ) -> RunContainerResult:
     name = sandbox.labels.get(ownership.SANDBOX, "")
     limits = nested_limits(request, defaults, sandbox_limits)
+    caps, sysctls, restart = nested_options(request)
     spec = NestedRunSpec(
         image=nested_specs.image_ref(request.image),
         command=command_argv(request.command),
@@ -132,6 +150,9 @@ async def run_container(
         nano_cpus=int(limits.cpus * 1e9),
         memory_bytes=limits.memory_bytes,
         pids_limit=limits.pids,
+        cap_add=caps,
+        sysctls=sysctls,
+        restart=restart,
     )
     if sandbox.labels.get(ownership.MODE) == "sock" and any(m.source.startswith("/") for m in spec.mounts):
         raise PolicyDenied(

@@ -133,6 +133,34 @@ def _nested_mounts(arguments: Mapping[str, Any], settings: ServerSettings) -> De
     return None
 
 
+def _nested_options(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
+    caps = arguments.get("cap_add")
+    for cap in caps if isinstance(caps, list) else ():
+        normal = nested_specs.normalize_capability(str(cap))
+        if normal not in nested_specs.CAPABILITY_ALLOWLIST:
+            return deny(
+                "nested.capability",
+                f"capability {cap!r} may not be added to a nested container; allowed: "
+                f"{', '.join(sorted(nested_specs.CAPABILITY_ALLOWLIST))}",
+            )
+    sysctls = arguments.get("sysctls")
+    for name in sysctls if isinstance(sysctls, dict) else ():
+        if nested_specs.normalize_sysctl(str(name)) not in nested_specs.SYSCTL_ALLOWLIST:
+            return deny(
+                "nested.sysctl",
+                f"sysctl {name!r} may not be set; allowed (namespaced, safe): "
+                f"{', '.join(sorted(nested_specs.SYSCTL_ALLOWLIST))}",
+            )
+    restart = arguments.get("restart")
+    if isinstance(restart, str) and nested_specs.restart_policy(restart) is None:
+        return deny(
+            "nested.restart-policy",
+            f"restart policy {restart!r} is not allowed: use 'no' or 'on-failure[:N]' with N at most "
+            f"{nested_specs.MAX_RESTARTS} (a container that restarts forever is not)",
+        )
+    return None
+
+
 def _build_context(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
     context = arguments.get("context")
     if isinstance(context, str) and "\x00" not in context and context.strip():
@@ -187,7 +215,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "list_nested": (),
     "remove_sandbox": (),
     "build_image": (_timeout_ceiling, _build_context, _build_secret_args),
-    "run_container": (_timeout_ceiling, _nested_mounts),
+    "run_container": (_timeout_ceiling, _nested_mounts, _nested_options),
     "container_logs": (),
     "stop_container": (),
     "remove_container": (),
@@ -260,6 +288,9 @@ RULE_DESCRIPTIONS: dict[str, str] = {
     "mode.sock-declined": "sock mode the human declined (or did not answer)",
     "mode.sock-remote": "sock mode with a remote host engine",
     "sock.bind-mount": "in sock mode, nested bind mounts (they would be host paths)",
+    "nested.capability": "nested capabilities outside the allowlist (after normalising case and CAP_; ALL)",
+    "nested.sysctl": "nested sysctls outside the namespaced safe list",
+    "nested.restart-policy": "restart policies other than no and on-failure with a few retries",
     "quota.nested-containers": "more containers in one sandbox than the operator allows",
 }
 
@@ -305,6 +336,12 @@ def describe(settings: ServerSettings) -> dict[str, Any]:
         "output_cap_bytes": settings.output_cap_bytes,
         "max_build_context": settings.max_build_context,
         "protected_sandbox_paths": list(nested_specs.FORBIDDEN_SANDBOX_PATHS),
+        "nested_containers": {
+            "capabilities_allowed": sorted(nested_specs.CAPABILITY_ALLOWLIST),
+            "sysctls_allowed": sorted(nested_specs.SYSCTL_ALLOWLIST),
+            "restart_policies": ["no", f"on-failure[:N], N <= {nested_specs.MAX_RESTARTS}"],
+            "never": "privileged, devices, host namespaces, security options, other containers' namespaces",
+        },
         "quotas": {"sandboxes": settings.max_sandboxes, "containers_per_sandbox": settings.max_nested_containers},
         "rules": [{"id": rule, "refuses": text} for rule, text in RULE_DESCRIPTIONS.items()],
     }

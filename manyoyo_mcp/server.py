@@ -558,6 +558,20 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
             int | None,
             Field(description=f"Maximum processes. Default {settings.nested_default_pids}; at most the sandbox's."),
         ] = None,
+        cap_add: Annotated[
+            list[str] | None,
+            Field(description="Capabilities to add, from a small allowlist (e.g. NET_RAW); see describe_policy."),
+        ] = None,
+        sysctls: Annotated[
+            dict[str, str] | None,
+            Field(
+                description="Namespaced sysctls from the safe list, e.g. {'net.ipv4.ip_unprivileged_port_start': '0'}."
+            ),
+        ] = None,
+        restart: Annotated[
+            str,
+            Field(description="Restart policy of a detached container: 'no' (default) or 'on-failure[:N]', N <= 5."),
+        ] = "no",
     ) -> RunContainerResult:
         """Run a container inside a sandbox with the sandbox's own engine (never the host's).
 
@@ -591,6 +605,9 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
                     cpus=cpus,
                     memory=memory,
                     pids=pids,
+                    cap_add=cap_add or [],
+                    sysctls=sysctls or {},
+                    restart=restart,
                 ),
                 defaults=Limits(
                     settings.nested_default_cpus,

@@ -168,3 +168,44 @@ def test_secret_build_args_can_be_warned_about_instead():
     decided = policy.evaluate("build_image", arguments, _settings(secret_build_args="warn"))
     assert decided.allowed and decided.rule == "build.secret-args-warned" and "API_KEY" in decided.reason
     assert policy.evaluate("build_image", arguments, _settings(secret_build_args="allow")).rule == "tool.build_image"
+
+
+RUN = {"sandbox": "s", "image": "x"}
+
+
+@pytest.mark.parametrize(
+    ("bad", "twin", "rule"),
+    [
+        ({"cap_add": ["SYS_ADMIN"]}, {"cap_add": ["NET_RAW"]}, "nested.capability"),
+        ({"cap_add": ["sys_admin"]}, {"cap_add": ["net_raw"]}, "nested.capability"),
+        ({"cap_add": ["CAP_SYS_ADMIN"]}, {"cap_add": ["CAP_NET_RAW"]}, "nested.capability"),
+        ({"cap_add": ["Cap_Sys_Module"]}, {"cap_add": ["Cap_Chown"]}, "nested.capability"),
+        ({"cap_add": ["ALL"]}, {"cap_add": ["KILL"]}, "nested.capability"),
+        ({"cap_add": ["all"]}, {"cap_add": ["kill"]}, "nested.capability"),
+        ({"cap_add": [" NET_ADMIN "]}, {"cap_add": [" NET_BIND_SERVICE "]}, "nested.capability"),
+        ({"cap_add": ["SYS_PTRACE"]}, {"cap_add": ["SETUID"]}, "nested.capability"),
+        ({"cap_add": ["ＳＹＳ_ADMIN"]}, {"cap_add": ["SETGID"]}, "nested.capability"),  # noqa: RUF001
+        ({"cap_add": ["SYS_ADMIN\x00"]}, {"cap_add": ["MKNOD"]}, "nested.capability"),
+        (
+            {"sysctls": {"kernel.core_pattern": "|/x"}},
+            {"sysctls": {"net.ipv4.ip_unprivileged_port_start": "0"}},
+            "nested.sysctl",
+        ),
+        (
+            {"sysctls": {"kernel/core_pattern": "|/x"}},
+            {"sysctls": {"net/ipv4/ping_group_range": "0 1"}},
+            "nested.sysctl",
+        ),
+        ({"sysctls": {"net.ipv4.ip_forward": "1"}}, {"sysctls": {"net.ipv4.tcp_fin_timeout": "30"}}, "nested.sysctl"),
+        ({"sysctls": {"vm.overcommit_memory": "1"}}, {"sysctls": {"kernel.shm_rmid_forced": "1"}}, "nested.sysctl"),
+        ({"restart": "always"}, {"restart": "no"}, "nested.restart-policy"),
+        ({"restart": "unless-stopped"}, {"restart": "on-failure"}, "nested.restart-policy"),
+        ({"restart": "on-failure:100"}, {"restart": "on-failure:3"}, "nested.restart-policy"),
+        ({"restart": "no:3"}, {"restart": "NO"}, "nested.restart-policy"),
+    ],
+)
+def test_nested_options_outside_the_allowlists_are_refused_and_their_twins_pass(bad, twin, rule):
+    refused = policy.evaluate("run_container", {**RUN, **bad}, _settings())
+    allowed = policy.evaluate("run_container", {**RUN, **twin}, _settings())
+    assert (refused.allowed, refused.rule) == (False, rule), refused.reason
+    assert allowed.allowed, allowed.reason

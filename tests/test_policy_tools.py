@@ -3,6 +3,7 @@ workspaces follow the host-path rules, quotas hold, and describe_policy tells th
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from manyoyo_mcp.server import build_server
 from manyoyo_mcp.settings import ServerSettings
 
 from .helpers import TESTBOX, call, docker, load_testbox, tool_error
+from .test_policy import HOST_PATHS
 
 pytestmark = pytest.mark.anyio
 
@@ -52,6 +54,18 @@ DENIED = [
     ("create_sandbox", {"name": "d6", "volumes": ["/:/host"]}, "arguments.unknown"),
     ("exec", {"sandbox": "x", "command": "true", "user": "0", "privileged": True}, "arguments.unknown"),
     ("docker_socket", {}, "tool.unknown"),
+    ("run_container", {"sandbox": "x", "image": TESTBOX, "cap_add": ["cap_sys_admin"]}, "nested.capability"),
+    ("run_container", {"sandbox": "x", "image": TESTBOX, "cap_add": ["ALL"]}, "nested.capability"),
+    ("run_container", {"sandbox": "x", "image": TESTBOX, "sysctls": {"kernel.core_pattern": "|/x"}}, "nested.sysctl"),
+    ("run_container", {"sandbox": "x", "image": TESTBOX, "restart": "always"}, "nested.restart-policy"),
+    ("build_image", {"sandbox": "x", "build_args": {"GITHUB_TOKEN": "x"}}, "build.secret-args"),
+    ("create_sandbox", {"name": "d7", "mode": "sock"}, "mode.sock-disabled"),
+]
+# The host-path table of the pure tests, sent through MCP (paths that do not depend on the fake home).
+DENIED += [
+    ("create_sandbox", {"name": "hp", "workspace": bad}, rule)
+    for bad, rule, _ in HOST_PATHS
+    if not bad.startswith(("{h}", "~"))
 ]
 
 
@@ -111,3 +125,36 @@ async def test_describe_policy_gives_the_rules_an_agent_plans_with(settings, eng
     rule_ids = {rule["id"] for rule in described["rules"]}
     assert {"host.mount-credentials", "limits.timeout-ceiling", "quota.sandboxes", "tool.unknown"} <= rule_ids
     assert "describe_policy" in described["tools"]
+
+
+async def test_allowed_nested_options_reach_the_nested_engine(settings, engine):
+    name = f"opt-{secrets.token_hex(2)}"
+    async with Client(build_server(settings, engine)) as client:
+        created = await call(client, "create_sandbox", {"name": name})
+        load_testbox(created["id"], "docker")
+        ran = await call(
+            client,
+            "run_container",
+            {
+                "sandbox": name,
+                "image": TESTBOX,
+                "name": "opts",
+                "command": "sleep 60",
+                "detach": True,
+                "cap_add": ["cap_net_raw", "Net_Bind_Service"],
+                "sysctls": {"net/ipv4/ip_unprivileged_port_start": "0"},
+                "restart": "on-failure:2",
+            },
+        )
+        shown = await call(
+            client,
+            "exec",
+            {"sandbox": name, "command": "docker inspect -f '{{json .HostConfig}}' opts"},
+        )
+        await call(client, "remove_sandbox", {"sandbox": name})
+    host_config = json.loads(shown["stdout"])
+    assert ran["state"] == "running"
+    assert sorted(host_config["CapAdd"]) == ["NET_BIND_SERVICE", "NET_RAW"]
+    assert host_config["Sysctls"] == {"net.ipv4.ip_unprivileged_port_start": "0"}
+    assert host_config["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    assert not host_config["Privileged"] and not host_config["Devices"]

@@ -96,6 +96,9 @@ class NestedRunSpec:
     nano_cpus: int
     memory_bytes: int
     pids_limit: int
+    cap_add: tuple[str, ...] = ()
+    sysctls: tuple[tuple[str, str], ...] = ()
+    restart: tuple[str, int] = ("no", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,7 +357,11 @@ class NestedEngine:
                 memswap_limit=spec.memory_bytes,
                 pids_limit=spec.pids_limit,
                 network_mode=spec.network,
-                restart_policy={"Name": "no"},
+                cap_add=list(spec.cap_add) or None,
+                sysctls=dict(spec.sysctls) or None,
+                restart_policy={"Name": spec.restart[0], "MaximumRetryCount": spec.restart[1]}
+                if spec.restart[0] != "no"
+                else {"Name": "no"},
             )
             created = api.create_container(
                 image=spec.image,
