@@ -11,10 +11,6 @@ from dataclasses import dataclass
 
 from manyoyo_mcp.errors import InvalidArgument
 
-# Character devices that nested containers create in their /dev (mknod):
-# mem-class (null, zero, full, random, urandom), tty/console/ptmx, pts, tun, fuse.
-NESTED_DEVICE_RULES = ("c 1:* rwm", "c 5:* rwm", "c 136:* rwm", "c 10:200 rwm", "c 10:229 rwm")
-
 
 @dataclass(frozen=True, slots=True)
 class RuntimeProfile:
@@ -38,13 +34,12 @@ PROFILES: dict[str, RuntimeProfile] = {
             summary=(
                 "Default. Adds CAP_SYS_ADMIN (mounts, cgroups) and CAP_NET_ADMIN (nested networks) to "
                 "Docker's default capabilities, turns off the seccomp and AppArmor profiles of the "
-                "outer container, and allows creating the character devices nested containers need "
-                "(null/zero/random, ttys, tun, fuse). No host devices, no host namespaces. Works on "
+                "outer container, and gives it a cgroup namespace of its own. No host devices, no "
+                "device rules beyond Docker's defaults, no host namespaces. Works on "
                 "hosts that refuse --privileged."
             ),
             cap_add=("SYS_ADMIN", "NET_ADMIN"),
             security_opt=("seccomp=unconfined", "apparmor=unconfined"),
-            device_cgroup_rules=NESTED_DEVICE_RULES,
         ),
         RuntimeProfile(
             name="privileged",

@@ -4,15 +4,20 @@ SECURITY.md, so the document cannot drift from what the runtime really allows.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import secrets
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
+from manyoyo_mcp.runtime import PROFILES, RuntimeProfile
 from manyoyo_mcp.server import build_server
+from manyoyo_mcp.settings import DEFAULT_IMAGE
 
 from .helpers import TESTBOX, call, docker, load_testbox, tool_error
 
@@ -114,3 +119,46 @@ async def test_the_privileged_profile_is_refused_clearly_where_the_host_refuses_
     text = " ".join(getattr(block, "text", "") for block in result.content)
     assert "privileged" in text.lower() or "refused" in text.lower() or "operation not permitted" in text.lower(), text
     assert "no sandbox named" in message  # nothing was left behind
+
+
+def _nested_run_works(profile: RuntimeProfile) -> str:
+    """Start a sandbox container with exactly `profile`'s grants; 'runs' if its engine runs a container."""
+    name = f"tight-{secrets.token_hex(3)}"
+    flags = ["--cgroupns", profile.cgroupns, "-v", f"{name}:/var/lib/docker", "-e", "MANYOYO_ENGINE=docker"]
+    flags += [f"--cap-add={cap}" for cap in profile.cap_add]
+    flags += [f"--security-opt={opt}" for opt in profile.security_opt]
+    flags += [f"--device-cgroup-rule={rule}" for rule in profile.device_cgroup_rules]
+    container = docker("run", "-d", "--name", name, "--label", "io.manyoyo.mcp.test=tightness", *flags, DEFAULT_IMAGE)
+    container = container.strip()
+    try:
+        probe = ["exec", container, "curl", "-sf", "--unix-socket", "/var/run/docker.sock", "http://x/version"]
+        for _ in range(40):
+            if subprocess.run(["docker", *probe], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.5)
+        else:
+            return "engine does not start"
+        try:
+            load_testbox(container, "docker")
+        except subprocess.CalledProcessError:
+            return "nested engine cannot load an image"
+        ran = subprocess.run(
+            ["docker", "exec", container, "docker", "run", "--rm", TESTBOX, "true"], capture_output=True, text=True
+        )
+        return "runs" if ran.returncode == 0 else "nested container fails"
+    finally:
+        subprocess.run(["docker", "rm", "-f", "-v", container], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", name], capture_output=True)
+
+
+def test_the_default_profile_is_the_tightest_that_still_runs_nested_containers():
+    standard = PROFILES["standard"]
+    without = {
+        "CAP_NET_ADMIN": dataclasses.replace(standard, cap_add=("SYS_ADMIN",)),
+        "CAP_SYS_ADMIN": dataclasses.replace(standard, cap_add=("NET_ADMIN",)),
+        "seccomp=unconfined": dataclasses.replace(standard, security_opt=("apparmor=unconfined",)),
+    }
+    measured = {grant: _nested_run_works(profile) for grant, profile in without.items()}
+    print("standard without each grant:", measured)
+    assert _nested_run_works(standard) == "runs"
+    assert all(outcome != "runs" for outcome in measured.values()), measured

@@ -29,7 +29,6 @@ from manyoyo_mcp.audit import AuditLog
 SERVER = str(Path(sys.executable).with_name("manyoyo-mcp"))
 SCOPE = "bench"
 IMAGE = "manyoyo-sandbox:latest"
-DEVICE_RULES = ["c 1:* rwm", "c 5:* rwm", "c 136:* rwm", "c 10:200 rwm", "c 10:229 rwm"]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -88,7 +87,7 @@ def sdk_create_ready(client: docker.DockerClient) -> float:
         detach=True,
         cap_add=["SYS_ADMIN", "NET_ADMIN"],
         security_opt=["seccomp=unconfined", "apparmor=unconfined"],
-        device_cgroup_rules=DEVICE_RULES,
+        cgroupns="private",
         volumes={volume.name: {"bind": "/var/lib/docker", "mode": "rw"}},
         nano_cpus=1_000_000_000,
         mem_limit="1g",
