@@ -12,7 +12,7 @@ import inspect
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
@@ -110,6 +110,15 @@ async def approve_sock_mode(settings: ServerSettings, confirmation: Any) -> None
         )
     if call is not None:
         await call.decision(decided, confirmation=how)
+
+
+def progress_to(ctx: Context) -> Callable[[int, str], Awaitable[None]]:
+    """Progress notifications to the caller: a count so far (bytes or steps) and the latest output."""
+
+    async def report(done: int, text: str) -> None:
+        await ctx.report_progress(done, None, text)
+
+    return report
 
 
 def client_of(ctx: Context | None) -> dict[str, str | None]:
@@ -373,15 +382,12 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
                 raise InvalidArgument(f"timeout_s may be at most {settings.max_exec_timeout_s:g}; got {timeout:g}")
             target = await sandboxes.resolve_running(sandbox)
 
-            async def progress(done: int, text: str) -> None:
-                await ctx.report_progress(done, None, text)
-
             outcome = await run_exec(
                 engine,
                 target.id,
                 ExecRequest(command=command, workdir=workdir, env=env or {}, timeout_s=timeout),
                 settings.output_cap_bytes,
-                on_progress=progress,
+                on_progress=progress_to(ctx),
             )
             return ExecResult(sandbox=target.labels.get(SANDBOX, sandbox), **dataclasses.asdict(outcome))
 
@@ -464,9 +470,6 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
             timeout = timeout_within_limits(timeout_s)
             target_sandbox = await sandboxes.resolve_running(sandbox)
 
-            async def progress(step: int, text: str) -> None:
-                await ctx.report_progress(step, None, text)
-
             return await builds.build_image(
                 engine,
                 target_sandbox,
@@ -480,7 +483,7 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
                     timeout_s=timeout,
                 ),
                 max_context_bytes=parse_memory(settings.max_build_context),
-                on_progress=progress,
+                on_progress=progress_to(ctx),
             )
 
     @tool(
@@ -584,9 +587,6 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
             target_sandbox = await sandboxes.resolve_running(sandbox)
             details = await sandboxes.details(target_sandbox)
 
-            async def progress(done: int, text: str) -> None:
-                await ctx.report_progress(done, None, text)
-
             return await nested_containers.run_container(
                 engine,
                 target_sandbox,
@@ -622,7 +622,7 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
                 output_cap=settings.output_cap_bytes,
                 loadable=settings.loadable_images,
                 max_containers=settings.max_nested_containers,
-                on_progress=progress,
+                on_progress=progress_to(ctx),
             )
 
     @tool(title="Read a nested container's logs", read_only=True, destructive=False, idempotent=True)
