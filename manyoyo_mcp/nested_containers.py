@@ -39,6 +39,7 @@ from manyoyo_mcp.sandboxes import validate_env
 from manyoyo_mcp.threads import in_thread, supervise
 
 ProgressCallback = Callable[[int, str], Awaitable[None]]
+EXIT_DRAIN_S = 1.0
 NESTED_LABELS = {ownership.LABEL_PREFIX + "run-by": "manyoyo-mcp"}
 
 
@@ -251,14 +252,25 @@ async def _follow(
     async def kill() -> None:
         await in_thread(nested.kill, container_id)
 
+    async def end_after_exit() -> None:
+        # podman's follow may never end for a container that exited before it attached: once the
+        # container is gone, the stream gets a moment to drain, then it is closed.
+        await in_thread(nested.wait, container_id)
+        await anyio.sleep(EXIT_DRAIN_S)
+        stream.close()
+
     try:
-        return await supervise(
-            drain,
-            timeout_s=timeout_s,
-            stop=kill,
-            report=report if on_progress is not None else None,
-            close_after_stop=stream.close,
-        )
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(end_after_exit)
+            timed_out = await supervise(
+                drain,
+                timeout_s=timeout_s,
+                stop=kill,
+                report=report if on_progress is not None else None,
+                close_after_stop=stream.close,
+            )
+            tasks.cancel_scope.cancel()
+        return timed_out
     finally:
         stream.close()
 

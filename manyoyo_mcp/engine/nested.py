@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
@@ -165,6 +166,9 @@ class LogStream:
                 yield (2 if stream == 2 else 1), payload
 
     def close(self) -> None:
+        """End the stream, waking a thread blocked reading it (a plain close would not)."""
+        with contextlib.suppress(Exception):
+            self._response.raw._fp.fp.raw._sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(Exception):
             self._response.close()
 
