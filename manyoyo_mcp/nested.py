@@ -17,7 +17,7 @@ from manyoyo_mcp.models import (
     PrunedItem,
     PruneResult,
 )
-from manyoyo_mcp.sandbox_engine import open_engine
+from manyoyo_mcp.sandbox_engine import opened_engine
 from manyoyo_mcp.threads import in_thread
 
 ImageSelection = Literal["none", "dangling", "unused"]
@@ -30,11 +30,8 @@ def _iso(epoch: int) -> str:
 
 async def list_nested(engine: Engine, sandbox: ContainerSummary) -> ListNestedResult:
     kind = sandbox.labels.get(ownership.ENGINE, "docker")
-    nested: NestedEngine = await in_thread(open_engine, engine, sandbox)
-    try:
+    async with opened_engine(engine, sandbox) as nested:
         inventory: NestedInventory = await in_thread(nested.inventory)
-    finally:
-        await in_thread(nested.close)
     return ListNestedResult(
         sandbox=sandbox.labels.get(ownership.SANDBOX, ""),
         engine=kind,  # type: ignore[arg-type]
@@ -125,8 +122,7 @@ async def prune(engine: Engine, sandbox: ContainerSummary, request: PruneRequest
     notes = []
     if request.build_cache and kind == "podman":
         notes.append("podman keeps no separate build cache: its build layers are images, pruned with `images`")
-    nested: NestedEngine = await in_thread(open_engine, engine, sandbox)
-    try:
+    async with opened_engine(engine, sandbox) as nested:
         inventory: NestedInventory = await in_thread(nested.inventory)
         if request.dry_run:
             usage: DiskUsage = await in_thread(nested.disk_usage)
@@ -137,8 +133,6 @@ async def prune(engine: Engine, sandbox: ContainerSummary, request: PruneRequest
         else:
             names = {c.id: c.name for c in inventory.containers} | {i.id: ", ".join(i.tags) for i in inventory.images}
             items, by_kind = await in_thread(_prune, nested, request, names)
-    finally:
-        await in_thread(nested.close)
     return PruneResult(
         sandbox=sandbox.labels.get(ownership.SANDBOX, ""),
         engine=kind,  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -34,7 +34,7 @@ from manyoyo_mcp.models import (
 )
 from manyoyo_mcp.output import OutputCapture
 from manyoyo_mcp.policy import PolicyDenied
-from manyoyo_mcp.sandbox_engine import open_engine
+from manyoyo_mcp.sandbox_engine import opened_engine
 from manyoyo_mcp.sandboxes import validate_env
 from manyoyo_mcp.threads import in_thread, supervise
 
@@ -80,16 +80,6 @@ def nested_options(request: RunRequest) -> tuple[tuple[str, ...], tuple[tuple[st
     ):
         raise PolicyDenied("nested.options", "capabilities, sysctls or restart policy outside the allowlists")
     return caps, sysctls, restart
-
-
-@contextlib.asynccontextmanager
-async def nested_engine(engine: Engine, sandbox: ContainerSummary) -> AsyncIterator[NestedEngine]:
-    nested: NestedEngine = await in_thread(open_engine, engine, sandbox)
-    try:
-        yield nested
-    finally:
-        with anyio.CancelScope(shield=True):
-            await in_thread(nested.close)
 
 
 def missing_image_help(image: str, sandbox: str, loadable: tuple[str, ...]) -> str:
@@ -166,7 +156,7 @@ async def run_container(
             "remove=true applies to attached runs only; remove a detached container with remove_container"
         )
 
-    async with nested_engine(engine, sandbox) as nested:
+    async with opened_engine(engine, sandbox) as nested:
         present = len((await in_thread(nested.inventory)).containers)
         if present >= max_containers:
             raise PolicyDenied(
@@ -328,7 +318,7 @@ async def container_logs(
     name = sandbox.labels.get(ownership.SANDBOX, "")
     since_ts = since_epoch(since)
     capture = OutputCapture(output_cap)
-    async with nested_engine(engine, sandbox) as nested:
+    async with opened_engine(engine, sandbox) as nested:
         state = await _resolve(nested, name, container)
         stream = await in_thread(nested.logs, state.id, follow=False, tail=tail, since=since_ts)
         try:
@@ -352,7 +342,7 @@ async def stop_container(
     engine: Engine, sandbox: ContainerSummary, container: str, *, timeout_s: int
 ) -> StopContainerResult:
     name = sandbox.labels.get(ownership.SANDBOX, "")
-    async with nested_engine(engine, sandbox) as nested:
+    async with opened_engine(engine, sandbox) as nested:
         state = await _resolve(nested, name, container)
         if state.state == "running":
             await in_thread(nested.stop, state.id, timeout_s)
@@ -364,7 +354,7 @@ async def remove_container(
     engine: Engine, sandbox: ContainerSummary, container: str, *, force: bool
 ) -> RemoveContainerResult:
     name = sandbox.labels.get(ownership.SANDBOX, "")
-    async with nested_engine(engine, sandbox) as nested:
+    async with opened_engine(engine, sandbox) as nested:
         state = await _resolve(nested, name, container)
         if state.state == "running" and not force:
             raise InvalidArgument(

@@ -16,7 +16,7 @@ from typing import Any
 
 from manyoyo_mcp import nested_specs
 from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
-from manyoyo_mcp.host_paths import judge_host_path
+from manyoyo_mcp.host_paths import CREDENTIALS, ENGINE_SOCKETS, SYSTEM_PATHS, judge_host_path
 from manyoyo_mcp.redaction import Redactor
 from manyoyo_mcp.settings import ServerSettings
 
@@ -297,8 +297,6 @@ RULE_DESCRIPTIONS: dict[str, str] = {
 
 def describe(settings: ServerSettings) -> dict[str, Any]:
     """The active policy, for an agent to plan inside it."""
-    from manyoyo_mcp.host_paths import CREDENTIALS, ENGINE_SOCKETS, SYSTEM_PATHS
-
     return {
         "mode": "dind",
         "sock_mode": {

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
+import anyio
+
 from manyoyo_mcp import ownership
 from manyoyo_mcp.engine import ContainerSummary, Engine, NestedEngine
 from manyoyo_mcp.image import ENGINE_SOCKETS
+from manyoyo_mcp.threads import in_thread
 
 
 def open_engine(engine: Engine, sandbox: ContainerSummary) -> NestedEngine:
@@ -13,3 +19,14 @@ def open_engine(engine: Engine, sandbox: ContainerSummary) -> NestedEngine:
         return engine.scoped({ownership.SOCK_OF: sandbox.id})
     kind = sandbox.labels.get(ownership.ENGINE, "docker")
     return engine.nested(sandbox.id, ENGINE_SOCKETS[kind], kind)
+
+
+@contextlib.asynccontextmanager
+async def opened_engine(engine: Engine, sandbox: ContainerSummary) -> AsyncIterator[NestedEngine]:
+    """`open_engine` for async code, closed (even when the call is cancelled) on the way out."""
+    nested: NestedEngine = await in_thread(open_engine, engine, sandbox)
+    try:
+        yield nested
+    finally:
+        with anyio.CancelScope(shield=True):
+            await in_thread(nested.close)

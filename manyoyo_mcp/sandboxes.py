@@ -138,11 +138,11 @@ class SandboxService:
     async def create(self, request: CreateRequest) -> CreateSandboxResult:
         started = time.monotonic()
         name = validate_sandbox_name(request.name) if request.name else f"sbx-{secrets.token_hex(3)}"
-        existing = ownership.match_reference(name, await self.owned())
+        owned = await self.owned()
+        existing = ownership.match_reference(name, owned)
         if existing is not None:
             return await self._reuse(existing, request, started)
 
-        owned = await self.owned()
         if len(owned) >= self.settings.max_sandboxes:
             raise PolicyDenied(
                 "quota.sandboxes",

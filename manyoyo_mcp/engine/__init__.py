@@ -19,7 +19,7 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
-from manyoyo_mcp.engine.exec_transport import FRAME_HEADER, nested_api_client
+from manyoyo_mcp.engine.exec_transport import end_response, nested_api_client, read_frames
 from manyoyo_mcp.engine.nested import (
     BuildStream,
     DiskUsage,
@@ -108,24 +108,11 @@ class ExecStream:
     _response: Any
 
     def chunks(self) -> Iterator[tuple[int, bytes]]:
-        reader = self._response.raw._fp.fp
-        while True:
-            header = reader.read(FRAME_HEADER.size)
-            if len(header) < FRAME_HEADER.size:
-                return
-            stream, size = FRAME_HEADER.unpack(header)
-            payload = reader.read(size) if size else b""
-            if payload:
-                yield (2 if stream == 2 else 1), payload
-            if len(payload) < size:
-                return
+        return read_frames(self._response.raw._fp.fp.read)
 
     def close(self) -> None:
         """End the stream, waking a thread blocked reading it."""
-        with contextlib.suppress(Exception):
-            self._response.raw._fp.fp.raw._sock.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(Exception):
-            self._response.close()
+        end_response(self._response)
 
 
 class Engine:

@@ -16,6 +16,7 @@ import io
 import socket
 import struct
 import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import docker
@@ -25,6 +26,28 @@ from urllib3.connectionpool import HTTPConnectionPool
 
 FRAME_HEADER = struct.Struct(">BxxxL")
 _STDERR = 2
+
+
+def read_frames(read: Callable[[int], bytes]) -> Iterator[tuple[int, bytes]]:
+    """(stream, payload) from a multiplexed stream read with `read(n)`: 1 = stdout, 2 = stderr."""
+    while True:
+        header = read(FRAME_HEADER.size)
+        if len(header) < FRAME_HEADER.size:
+            return
+        stream, size = FRAME_HEADER.unpack(header)
+        payload = read(size) if size else b""
+        if payload:
+            yield (2 if stream == _STDERR else 1), payload
+        if len(payload) < size:
+            return
+
+
+def end_response(response: Any) -> None:
+    """Close a streamed response, waking a thread blocked reading it (a plain close would not)."""
+    with contextlib.suppress(Exception):
+        response.raw._fp.fp.raw._sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(Exception):
+        response.close()
 
 
 class _FrameReader(io.RawIOBase):

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
 import docker
 
-from manyoyo_mcp.engine.exec_transport import FRAME_HEADER, abort_connections
+from manyoyo_mcp.engine.exec_transport import abort_connections, end_response, read_frames
 from manyoyo_mcp.errors import EngineFailure, ImageMissing, ObjectNotFound
 
 Mapped = Callable[[], contextlib.AbstractContextManager[None]]
@@ -155,22 +154,11 @@ class LogStream:
         self._mapped = mapped
 
     def frames(self) -> Iterator[tuple[int, bytes]]:
-        read = self._response.raw.read
         with self._mapped():
-            while True:
-                header = read(FRAME_HEADER.size)
-                if len(header) < FRAME_HEADER.size:
-                    return
-                stream, size = FRAME_HEADER.unpack(header)
-                payload = read(size) if size else b""
-                yield (2 if stream == 2 else 1), payload
+            yield from read_frames(self._response.raw.read)
 
     def close(self) -> None:
-        """End the stream, waking a thread blocked reading it (a plain close would not)."""
-        with contextlib.suppress(Exception):
-            self._response.raw._fp.fp.raw._sock.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(Exception):
-            self._response.close()
+        end_response(self._response)
 
 
 class NestedEngine:
