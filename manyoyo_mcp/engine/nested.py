@@ -152,12 +152,20 @@ class LogStream:
     def __init__(self, response: Any, mapped: Mapped) -> None:
         self._response = response
         self._mapped = mapped
+        self._closed = False
 
     def frames(self) -> Iterator[tuple[int, bytes]]:
-        with self._mapped():
-            yield from read_frames(self._response.raw.read)
+        """Ends when the engine ends the stream, or quietly once `close()` cut it (from any thread:
+        the reader then fails in whatever way http.client does mid-read)."""
+        try:
+            with self._mapped():
+                yield from read_frames(self._response.raw.read)
+        except Exception:
+            if not self._closed:
+                raise
 
     def close(self) -> None:
+        self._closed = True
         end_response(self._response)
 
 
