@@ -58,3 +58,7 @@ class ObjectNotFound(EngineFailure):
 
 class ObjectConflict(EngineFailure):
     """The engine refused because of a conflicting object (usually a name in use)."""
+
+
+class FirstCommandFailed(ManyoyoError):
+    """A run profile's `first` command failed in a new sandbox (which was removed)."""

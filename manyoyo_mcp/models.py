@@ -185,3 +185,18 @@ class LoadImageResult(BaseModel):
 
 class DescribePolicyResult(BaseModel):
     policy: dict[str, Any] = Field(description="The active policy: see each key; `rules` lists every rule id.")
+
+
+class LaunchAgentResult(BaseModel):
+    sandbox: str = Field(description="The sandbox the agent ran in (kept: pass it to exec, or remove_sandbox).")
+    sandbox_created: bool = Field(description="false when an existing sandbox of that name was used.")
+    profile: str = Field(description="The run profile the sandbox and the agent came from.")
+    agent: str = Field(description="The agent that ran (claude, gemini, codex, opencode or the operator's own).")
+    command: list[str] = Field(description="The argv that ran inside the sandbox (the prompt is its last part).")
+    exit_code: int | None = Field(description="The agent's exit status; null if it was killed before one was known.")
+    output: str = Field(description="What the agent printed on stdout: its final answer in headless mode.")
+    stderr: str
+    truncated: bool = Field(description="true if output or stderr exceeded the cap; head and tail are kept.")
+    duration_s: float
+    timed_out: bool = Field(description="true if the agent ran past timeout_s and was killed.")
+    killed: bool = Field(description="true if the server killed the agent's processes (and verified them gone).")

@@ -23,6 +23,7 @@ from manyoyo_mcp.engine import (
     NestedEngine,
     NestedRunSpec,
 )
+from manyoyo_mcp.env_files import validate_env
 from manyoyo_mcp.errors import ImageMissing, InvalidArgument, ManyoyoError, ObjectConflict, ObjectNotFound
 from manyoyo_mcp.limits import Limits, format_memory, parse_memory, resolve_limits
 from manyoyo_mcp.models import (
@@ -35,7 +36,6 @@ from manyoyo_mcp.models import (
 from manyoyo_mcp.output import OutputCapture
 from manyoyo_mcp.policy import PolicyDenied
 from manyoyo_mcp.sandbox_engine import opened_engine
-from manyoyo_mcp.sandboxes import validate_env
 from manyoyo_mcp.threads import in_thread, supervise
 
 ProgressCallback = Callable[[int, str], Awaitable[None]]

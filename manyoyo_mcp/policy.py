@@ -92,13 +92,54 @@ def _workspace_mount(arguments: Mapping[str, Any], settings: ServerSettings) -> 
     workspace = arguments.get("workspace")
     if not isinstance(workspace, str):
         return None  # absent, or the wrong type for the schema check to refuse
+    return _host_path(workspace, settings)
+
+
+def _profile_volumes(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
+    for volume in arguments.get(PROFILE_VOLUMES, ()):
+        denied = _host_path(volume.split(":", 1)[0], settings)
+        if denied is not None:
+            return deny(denied.rule, f"the profile's volume {volume!r}: {denied.reason}")
+    return None
+
+
+def _host_path(path: str, settings: ServerSettings) -> Decision | None:
     verdict = judge_host_path(
-        str(workspace),
+        path,
         roots=settings.allowed_host_roots,
         home=os.path.expanduser("~"),
         extra_protected=(str(settings.audit_path),),
     )
     return None if verdict.allowed else deny(verdict.rule, verdict.reason)
+
+
+def _run_profile(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
+    name = arguments.get("profile") or settings.default_run
+    if name is not None and name not in settings.runs:
+        return deny(
+            "profile.unknown",
+            f"no run profile {name!r}; the operator's profiles: {', '.join(settings.runs) or 'none configured'}",
+        )
+    return None
+
+
+PROFILE_VOLUMES = "profile volumes"  # not an argument name an agent can give (it has a space)
+
+
+def profile_arguments(arguments: Mapping[str, Any], settings: ServerSettings) -> dict[str, Any]:
+    """The arguments as the tool will act on them: what the agent left out comes from the run
+    profile, so a profile is judged by the same rules as an agent's own arguments."""
+    profile = settings.runs.get(arguments.get("profile") or settings.default_run or "")
+    given = {k: v for k, v in arguments.items() if v is not None}
+    if profile is None:
+        return given
+    derived = {
+        "mode": profile.container_mode,
+        "workspace": profile.host_path,
+        "image": profile.image(),
+        PROFILE_VOLUMES: list(profile.volumes),
+    }
+    return {**{k: v for k, v in derived.items() if v is not None}, **given}
 
 
 def _loadable_image(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
@@ -207,9 +248,11 @@ def context_denial(given: str, path: str, protected: str) -> Decision:
     )
 
 
+PROFILE_TOOLS = frozenset({"create_sandbox", "launch_agent"})
 # Every tool the server offers, with the rules that apply to it. A tool not listed is denied.
 RULES: dict[str, tuple[Rule, ...]] = {
-    "create_sandbox": (_sock_mode, _sandbox_image, _workspace_mount),
+    "create_sandbox": (_run_profile, _sock_mode, _sandbox_image, _workspace_mount, _profile_volumes),
+    "launch_agent": (_run_profile, _timeout_ceiling, _sock_mode, _sandbox_image, _workspace_mount, _profile_volumes),
     "exec": (_timeout_ceiling,),
     "list_sandboxes": (),
     "list_nested": (),
@@ -252,6 +295,8 @@ def _evaluate(tool: str, arguments: Mapping[str, Any], settings: ServerSettings)
     rules = RULES.get(tool)
     if rules is None:
         return deny("tool.unknown", f"{tool!r} is not a tool of this server; tools: {', '.join(RULES)}")
+    if tool in PROFILE_TOOLS:
+        arguments = profile_arguments(arguments, settings)
     warnings = []
     for rule in rules:
         decision = rule(arguments, settings)
@@ -287,6 +332,7 @@ RULE_DESCRIPTIONS: dict[str, str] = {
     "mode.sock-needs-human": "sock mode when a human must confirm it and the client cannot ask one",
     "mode.sock-declined": "sock mode the human declined (or did not answer)",
     "mode.sock-remote": "sock mode with a remote host engine",
+    "profile.unknown": "a run profile the operator has not configured",
     "sock.bind-mount": "in sock mode, nested bind mounts (they would be host paths)",
     "nested.capability": "nested capabilities outside the allowlist (after normalising case and CAP_; ALL)",
     "nested.sysctl": "nested sysctls outside the namespaced safe list",
@@ -340,6 +386,11 @@ def describe(settings: ServerSettings) -> dict[str, Any]:
             "restart_policies": ["no", f"on-failure[:N], N <= {nested_specs.MAX_RESTARTS}"],
             "never": "privileged, devices, host namespaces, security options, other containers' namespaces",
         },
+        "run_profiles": {
+            name: {"agent": p.yolo, "mode": p.container_mode or "dind", "engine": p.engine or settings.default_engine}
+            for name, p in settings.runs.items()
+        },
+        "default_run_profile": settings.default_run,
         "quotas": {"sandboxes": settings.max_sandboxes, "containers_per_sandbox": settings.max_nested_containers},
         "rules": [{"id": rule, "refuses": text} for rule, text in RULE_DESCRIPTIONS.items()],
     }

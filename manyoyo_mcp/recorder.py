@@ -83,12 +83,22 @@ class Recorder:
         self._calls = itertools.count(1)
         self._redactor: Redactor | None = None
         self._known: set[str] = set()
+        self._masked: set[str] = set()  # configured credentials: masked in results too
 
     @property
     def redactor(self) -> Redactor:
         if self._redactor is None:
             self._redactor = Redactor(self.log.fingerprint_key())
         return self._redactor
+
+    def remember(self, secrets: set[str]) -> None:
+        """Secret values known beforehand (run profiles' credentials): redacted in every record."""
+        self._known.update(secrets)
+        self._masked.update(secrets)
+
+    def mask(self, value: Any) -> Any:
+        """A tool result, progress text or error with every known secret value replaced."""
+        return self.redactor.known_only(value, self._masked)
 
     async def write(self, record: dict[str, Any]) -> dict[str, Any]:
         written = await in_thread(self.log.append, {"session": self.session, **record})

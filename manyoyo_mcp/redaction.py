@@ -53,6 +53,27 @@ class Redactor:
         value = _KEY_VALUE.sub(lambda m: m.group(1) + m.group(2) + self._value_marker(m.group(3)), value)
         return _FLAG_VALUE.sub(lambda m: m.group(1) + self._value_marker(m.group(2)), value)
 
+    def known_only(self, value: Any, known: Iterable[str]) -> Any:
+        """`value` (text, or lists and mappings of it) with only the known secret values replaced:
+        for results and output, where credential-looking text of the agent's own stays as it is."""
+        secrets = sorted({s for s in known if len(s) >= MIN_SECRET}, key=len, reverse=True)
+        if not secrets:
+            return value
+
+        def mask(item: Any) -> Any:
+            if isinstance(item, str):
+                for secret in secrets:
+                    if secret in item:
+                        item = item.replace(secret, self.marker(secret))
+                return item
+            if isinstance(item, dict):
+                return {k: mask(v) for k, v in item.items()}
+            if isinstance(item, list | tuple):
+                return [mask(v) for v in item]
+            return item
+
+        return mask(value)
+
     def _value_marker(self, value: str) -> str:
         return value if value.startswith("[redacted:") else self.marker(value)
 

@@ -20,7 +20,9 @@ import anyio
 
 from manyoyo_mcp import ownership
 from manyoyo_mcp.engine import ContainerDetails, ContainerSpec, ContainerSummary, Engine, Mount, ObjectConflict
+from manyoyo_mcp.env_files import validate_env
 from manyoyo_mcp.errors import (
+    FirstCommandFailed,
     ImageMissing,
     InvalidArgument,
     SandboxConflict,
@@ -28,6 +30,7 @@ from manyoyo_mcp.errors import (
     SandboxNotReady,
     SandboxNotRunning,
 )
+from manyoyo_mcp.execution import ExecRequest, run_exec
 from manyoyo_mcp.image import ENGINE_LOG, ENGINE_SOCKETS, ENGINE_STORAGE
 from manyoyo_mcp.limits import Limits, format_memory, parse_memory, resolve_limits
 from manyoyo_mcp.models import CreateSandboxResult, LimitsView, RemoveSandboxResult, SandboxView
@@ -38,7 +41,6 @@ from manyoyo_mcp.threads import in_thread
 from manyoyo_mcp.transfer import copy_image
 
 WORKSPACE_TARGET = "/workspace"
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 BUILD_HELP = (
     "build it with `manyoyo-mcp image build` (on a machine with no registry: `tools/base-image`, then "
     "`manyoyo-mcp image build --base manyoyo-base:bookworm`)"
@@ -55,7 +57,13 @@ class CreateRequest:
     cpus: float | None = None
     memory: str | None = None
     pids: int | None = None
-    mode: Literal["dind", "sock"] = "dind"
+    mode: Literal["dind", "sock"] | None = None
+    """None: dind."""
+    # From a run profile (the operator's configuration), never from an agent's arguments:
+    workspace_target: str = WORKSPACE_TARGET
+    volumes: tuple[tuple[str, str, bool], ...] = ()
+    ports: tuple[tuple[str, int | None, int, str], ...] = ()
+    first: str | None = None
 
 
 def host_socket_path(settings: ServerSettings) -> str | None:
@@ -64,15 +72,12 @@ def host_socket_path(settings: ServerSettings) -> str | None:
     return url.removeprefix("unix://") if url.startswith("unix://") else None
 
 
-def validate_env(env: dict[str, str]) -> dict[str, str]:
-    for key, value in env.items():
-        if not ENV_NAME.fullmatch(key):
-            raise InvalidArgument(
-                f"env name {key!r} is not allowed: use letters, digits and '_', not starting with a digit"
-            )
-        if "\x00" in value:
-            raise InvalidArgument(f"env value of {key} contains a NUL byte")
-    return env
+def resolve_host_path(path: str) -> str:
+    """An existing host file or folder, absolute with symlinks resolved (judged by the policy before)."""
+    resolved = Path(os.path.expanduser(path)).resolve()
+    if not resolved.exists():
+        raise InvalidArgument(f"host path {path!r} of a profile volume does not exist")
+    return str(resolved)
 
 
 def validate_sandbox_name(name: str) -> str:
@@ -149,7 +154,8 @@ class SandboxService:
                 f"this server may hold {self.settings.max_sandboxes} sandboxes and has {len(owned)}: remove one "
                 "with remove_sandbox, or reuse one by name",
             )
-        sock = request.mode == "sock"
+        mode = request.mode or "dind"
+        sock = mode == "sock"
         if sock and request.engine == "podman":
             raise InvalidArgument("sock mode uses the host's Docker engine: leave `engine` out or set it to docker")
         engine_kind = "docker" if sock else request.engine or self.settings.default_engine
@@ -177,15 +183,17 @@ class SandboxService:
                 "server; choose another sandbox name"
             )
 
-        labels = {**self._owner, ownership.SANDBOX: name, ownership.ENGINE: engine_kind, ownership.MODE: request.mode}
+        labels = {**self._owner, ownership.SANDBOX: name, ownership.ENGINE: engine_kind, ownership.MODE: mode}
         volume = None if sock else ownership.engine_volume_name(self.settings.scope, name)
         if volume is None:  # sock mode: the host's engine, through its socket, instead of one of its own
             mounts = [Mount(str(host_socket), ENGINE_SOCKETS["docker"], "bind")]
         else:
             mounts = [Mount(volume, ENGINE_STORAGE[engine_kind], "volume")]
         if workspace:
-            mounts.append(Mount(workspace, WORKSPACE_TARGET, "bind"))
+            mounts.append(Mount(workspace, request.workspace_target, "bind"))
             labels[ownership.WORKSPACE] = workspace
+        for host, target, read_only in request.volumes:
+            mounts.append(Mount(resolve_host_path(host), target, "bind", read_only=read_only))
         spec = ContainerSpec(
             name=cname,
             image=image,
@@ -197,6 +205,8 @@ class SandboxService:
             memory_bytes=limits.memory_bytes,
             pids_limit=limits.pids,
             profile=profile,
+            working_dir=request.workspace_target if workspace else None,
+            ports=request.ports,
         )
 
         if volume is not None:
@@ -219,6 +229,8 @@ class SandboxService:
             version = await self._wait_ready(container_id, engine_kind)
             for ref in () if sock else self.settings.preload_images:
                 await in_thread(copy_image, self.engine, container_id, engine_kind, ref)
+            if request.first:
+                await self._run_first(container_id, request)
         except BaseException:
             # Nothing half-done: a sandbox whose engine never answered is removed with its storage.
             with anyio.CancelScope(shield=True):
@@ -240,10 +252,10 @@ class SandboxService:
         name = existing.labels.get(ownership.SANDBOX, "")
         engine_kind = existing.labels.get(ownership.ENGINE, "docker")
         mode = existing.labels.get(ownership.MODE, "dind")
-        if request.mode != mode:
+        if (request.mode or "dind") != mode:
             raise SandboxConflict(
                 f"sandbox {name!r} exists in {mode} mode; use it as it is, or remove_sandbox and create it again "
-                f"in {request.mode} mode"
+                f"in {request.mode or 'dind'} mode"
             )
         if request.engine and request.engine != engine_kind:
             raise SandboxConflict(
@@ -261,6 +273,21 @@ class SandboxService:
             engine_version=version,
             preloaded=[],
         )
+
+    async def _run_first(self, container_id: str, request: CreateRequest) -> None:
+        """The profile's `first` command, once, in a new sandbox; a failure removes the sandbox."""
+        outcome = await run_exec(
+            self.engine,
+            container_id,
+            ExecRequest(command=str(request.first), timeout_s=self.settings.exec_timeout_s),
+            self.settings.output_cap_bytes,
+        )
+        if outcome.exit_code != 0:
+            tail = (outcome.stderr or outcome.stdout).strip()[-2000:]
+            why = "timed out" if outcome.timed_out else f"exited with {outcome.exit_code}"
+            raise FirstCommandFailed(
+                f"the profile's first command {why}; the sandbox was removed. Its output ends:\n{tail}"
+            )
 
     def _image(self, requested: str | None) -> str:
         allowed = (self.settings.sandbox_image, *self.settings.extra_sandbox_images)

@@ -18,14 +18,16 @@ from typing import Annotated, Any, Literal, TypeVar
 import anyio
 from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import InputRequiredResult, ToolAnnotations
+from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from manyoyo_mcp import __version__, builds, nested, nested_containers, policy, transfer
+from manyoyo_mcp import __version__, builds, launch, nested, nested_containers, policy, transfer
 from manyoyo_mcp.audit import AuditLog
+from manyoyo_mcp.config import profile_secrets, secrets_of
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
 from manyoyo_mcp.execution import ExecRequest, run_exec
+from manyoyo_mcp.launch import LaunchRequest, from_profile, run_profile
 from manyoyo_mcp.limits import Limits, parse_memory
 from manyoyo_mcp.models import (
     BuildImageResult,
@@ -33,6 +35,7 @@ from manyoyo_mcp.models import (
     CreateSandboxResult,
     DescribePolicyResult,
     ExecResult,
+    LaunchAgentResult,
     ListNestedResult,
     ListSandboxesResult,
     LoadImageResult,
@@ -116,7 +119,8 @@ def progress_to(ctx: Context) -> Callable[[int, str], Awaitable[None]]:
     """Progress notifications to the caller: a count so far (bytes or steps) and the latest output."""
 
     async def report(done: int, text: str) -> None:
-        await ctx.report_progress(done, None, text)
+        call = CURRENT_CALL.get()
+        await ctx.report_progress(done, None, call.recorder.mask(text) if call is not None else text)
 
     return report
 
@@ -199,6 +203,9 @@ class AuditedServer(MCPServer):
                     await call.outcome("denied", error=str(exc))
                 else:
                     await call.outcome("timeout" if getattr(cause, "timed_out", False) else "error", error=str(exc))
+            masked = self.recorder.mask(str(exc))
+            if masked != str(exc):
+                raise ToolError(masked) from None  # the unmasked message stays out of tracebacks too
             raise
         except anyio.get_cancelled_exc_class():
             await call.outcome("cancelled")
@@ -214,7 +221,18 @@ class AuditedServer(MCPServer):
         data = getattr(result, "structured_content", None) or {}
         with agent_errors():
             await call.outcome("timeout" if data.get("timed_out") else "ok", result=data)
-        return result
+        return self._masked(result)
+
+    def _masked(self, result: Any) -> Any:
+        """The result with the configured credentials replaced, in its text and structured parts."""
+        if not isinstance(result, CallToolResult):
+            return result
+        content = [
+            item.model_copy(update={"text": self.recorder.mask(item.text)}) if isinstance(item, TextContent) else item
+            for item in result.content
+        ]
+        structured = self.recorder.mask(result.structured_content) if result.structured_content else None
+        return result.model_copy(update={"content": content, "structured_content": structured})
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -229,6 +247,10 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
     engine = engine or Engine(settings.docker_host)
     sandboxes = SandboxService(engine, settings)
     recorder = Recorder(AuditLog(settings.audit_path, max_bytes=settings.audit_max_bytes), settings)
+    credentials, problems = profile_secrets(settings)
+    recorder.remember(credentials)
+    for problem in problems:
+        log.warning("%s (launching that profile will fail until it is fixed)", problem)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[None]:
@@ -255,8 +277,9 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
     )
     tool = functools.partial(agent_tool, server)
 
-    def ask_for_sock_mode(mode: str, name: str | None, ctx: Context) -> Any:
-        if mode != "sock" or settings.sock_mode != "confirm":
+    def ask_for_sock_mode(mode: str | None, profile: str | None, name: str | None, ctx: Context) -> Any:
+        effective = policy.profile_arguments({"mode": mode, "profile": profile}, settings).get("mode")
+        if effective != "sock" or settings.sock_mode != "confirm":
             return NOT_NEEDED
         capabilities = ctx.client_capabilities
         if capabilities is None or capabilities.elicitation is None:
@@ -309,13 +332,21 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
         memory: Annotated[str | None, Field(description="Memory limit, e.g. '2g' or '512m'.")] = None,
         pids: Annotated[int | None, Field(description="Maximum number of processes in the sandbox.")] = None,
         mode: Annotated[
-            Literal["dind", "sock"],
+            Literal["dind", "sock"] | None,
             Field(
-                description="dind (default): the sandbox has its own engine. sock: the HOST's Docker socket is "
-                "mounted instead (root on the host); only if the operator enabled it, and then a human "
+                description="dind (the default): the sandbox has its own engine. sock: the HOST's Docker socket "
+                "is mounted instead (root on the host); only if the operator enabled it, and then a human "
                 "confirms it. Prefer dind."
             ),
-        ] = "dind",
+        ] = None,
+        profile: Annotated[
+            str | None,
+            Field(
+                description="A run profile of the operator's configuration (describe_policy lists them): it fills "
+                "in what you leave out (name, workspace, engine, env and env files, limits). Default: the "
+                "operator's default profile, if any."
+            ),
+        ] = None,
         confirmation: Annotated[ElicitationResult[SockConfirmation], Resolve(ask_for_sock_mode)] = None,  # type: ignore[assignment]
     ) -> CreateSandboxResult:
         """Create and start a sandbox (dind mode: it has its own docker or podman engine inside).
@@ -324,7 +355,9 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
         sandbox, `docker` (or `podman`) talks to the sandbox's own engine, never the host's.
         """
         with agent_errors():
-            if mode == "sock":
+            chosen = run_profile(settings, profile)
+            effective_mode = mode or (chosen[1].container_mode if chosen else None)
+            if effective_mode == "sock":
                 await approve_sock_mode(settings, confirmation)
         request = CreateRequest(
             mode=mode,
@@ -338,6 +371,9 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
             pids=pids,
         )
         with agent_errors():
+            if chosen is not None:
+                recorder.remember(secrets_of(chosen[1]))
+                request = from_profile(request, chosen[1])
             return await sandboxes.create(request)
 
     @tool(
@@ -390,6 +426,82 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
                 on_progress=progress_to(ctx),
             )
             return ExecResult(sandbox=target.labels.get(SANDBOX, sandbox), **dataclasses.asdict(outcome))
+
+    def ask_for_profile_sock_mode(profile: str | None, sandbox: str | None, ctx: Context) -> Any:
+        return ask_for_sock_mode(None, profile, sandbox, ctx)
+
+    @tool(
+        title="Launch a coding agent in a sandbox",
+        read_only=False,
+        destructive=True,
+        idempotent=False,
+        open_world=True,  # the agent talks to its model's service
+    )
+    async def launch_agent(
+        prompt: Annotated[str, Field(description="What the agent should do, as you would type it to the agent.")],
+        ctx: Context,
+        profile: Annotated[
+            str | None,
+            Field(
+                description="The operator's run profile (describe_policy lists them): which agent, its credentials "
+                "(env files), workspace, mode and limits. Default: the operator's default profile."
+            ),
+        ] = None,
+        agent: Annotated[
+            str | None,
+            Field(
+                description="Run this agent instead of the profile's: claude (cc, c), gemini (gm, g), codex (cx), "
+                "opencode (oc), or one the operator added."
+            ),
+        ] = None,
+        sandbox: Annotated[
+            str | None,
+            Field(
+                description="Sandbox to run in: an existing one of that name is reused (resume needs this), a "
+                "new one is made from the profile. Default: the profile's containerName, else a new name."
+            ),
+        ] = None,
+        workspace: Annotated[
+            str | None, Field(description="Host folder to mount as the workspace instead of the profile's hostPath.")
+        ] = None,
+        resume: Annotated[
+            bool, Field(description="Continue the agent's last conversation in that sandbox (its resume flag).")
+        ] = False,
+        timeout_s: Annotated[
+            float | None,
+            Field(
+                gt=0,
+                description=f"Kill the agent after this many seconds. Default {settings.exec_timeout_s:g}, "
+                f"at most {settings.max_exec_timeout_s:g}.",
+            ),
+        ] = None,
+        confirmation: Annotated[ElicitationResult[SockConfirmation], Resolve(ask_for_profile_sock_mode)] = None,  # type: ignore[assignment]
+    ) -> LaunchAgentResult:
+        """Run a coding agent headless, with its permission prompts skipped ("yolo"), inside a sandbox.
+
+        The sandbox is made from a run profile (or reused by name) and always has its own engine
+        (dind) unless the operator's profile says sock mode and the policy allows it. The agent's
+        output streams as progress; the result has its final output, exit code and duration. On
+        timeout or cancellation the agent and its child processes are killed. The sandbox is kept:
+        exec in it to inspect the work, launch_agent again with resume, or remove_sandbox.
+        Credentials from the profile reach the agent but appear masked in every result.
+        """
+        with agent_errors():
+            chosen = run_profile(settings, profile)
+            if chosen is not None:
+                recorder.remember(secrets_of(chosen[1]))
+                if chosen[1].container_mode == "sock":
+                    await approve_sock_mode(settings, confirmation)
+            request = LaunchRequest(
+                prompt=prompt,
+                profile=profile,
+                agent=agent,
+                sandbox=sandbox,
+                workspace=workspace,
+                resume=resume,
+                timeout_s=timeout_within_limits(timeout_s),
+            )
+            return await launch.launch_agent(sandboxes, engine, settings, request, on_progress=progress_to(ctx))
 
     @tool(title="List sandboxes", read_only=True, destructive=False, idempotent=True)
     async def list_sandboxes(ctx: Context) -> ListSandboxesResult:

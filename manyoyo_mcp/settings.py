@@ -1,7 +1,8 @@
 """Server settings: what the operator decides, never the agent.
 
-Read from MANYOYO_* environment variables and `serve` flags. Later configuration sources
-(user and project files) produce the same model.
+One model for every source: built-in defaults, the user file (~/.manyoyo/manyoyo.json), the
+project file (.manyoyo.json), MANYOYO_* environment variables and `serve` flags; config.py
+layers them. Run profiles and agents come from the files only.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from manyoyo_mcp.agents import AgentSpec
 from manyoyo_mcp.errors import InvalidArgument
+from manyoyo_mcp.run_profiles import RunProfile
 
 InnerEngine = Literal["docker", "podman"]
 DEFAULT_IMAGE = "manyoyo-sandbox:latest"
@@ -94,23 +97,36 @@ class ServerSettings(BaseModel):
     audit_max_bytes: int = Field(10 * 1024 * 1024, ge=4096)
     """A log file is continued in a new one past this size (and every UTC day)."""
 
+    default_run: str | None = None
+    """The run profile create_sandbox and launch_agent use when the agent names none."""
+    runs: dict[str, RunProfile] = Field(default_factory=dict)
+    """Run profiles by name (from the configuration files, merged)."""
+    agents: dict[str, AgentSpec] = Field(default_factory=dict)
+    """Agents added to or replacing the built-in table (claude, gemini, codex, opencode)."""
+
     @property
     def audit_path(self) -> Path:
         return Path(self.audit_dir).expanduser()
 
 
 ENV_PREFIX = "MANYOYO_"
-_LIST_FIELDS = {"extra_sandbox_images", "loadable_images", "preload_images", "allowed_host_roots"}
+LIST_FIELDS = frozenset({"extra_sandbox_images", "loadable_images", "preload_images", "allowed_host_roots"})
+FILE_ONLY_FIELDS = frozenset({"runs", "agents"})
+
+
+def env_values(environ: dict[str, str]) -> dict[str, object]:
+    """The settings MANYOYO_<FIELD> variables give (lists comma-separated)."""
+    values: dict[str, object] = {}
+    for field in ServerSettings.model_fields.keys() - FILE_ONLY_FIELDS:
+        raw = environ.get(ENV_PREFIX + field.upper())
+        if raw is not None and raw != "":
+            values[field] = tuple(filter(None, map(str.strip, raw.split(",")))) if field in LIST_FIELDS else raw
+    return values
 
 
 def settings_from_env(environ: dict[str, str] | None = None, **overrides: object) -> ServerSettings:
     """Settings from MANYOYO_<FIELD> variables, then explicit overrides (serve flags) on top."""
-    environ = dict(os.environ if environ is None else environ)
-    values: dict[str, object] = {}
-    for field in ServerSettings.model_fields:
-        raw = environ.get(ENV_PREFIX + field.upper())
-        if raw is not None and raw != "":
-            values[field] = tuple(filter(None, map(str.strip, raw.split(",")))) if field in _LIST_FIELDS else raw
+    values = env_values(dict(os.environ if environ is None else environ))
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return ServerSettings.model_validate(values)

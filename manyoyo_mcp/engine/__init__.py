@@ -70,6 +70,9 @@ class ContainerSpec:
     pids_limit: int
     profile: RuntimeProfile
     hostname: str | None = None
+    working_dir: str | None = None
+    ports: tuple[tuple[str, int | None, int, str], ...] = ()
+    """Published ports: (host ip, host port or None for any, container port, protocol)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,11 +275,17 @@ class Engine:
                 device_cgroup_rules=list(profile.device_cgroup_rules) or None,
                 cgroupns=profile.cgroupns,
                 restart_policy={"Name": "no"},
+                port_bindings={
+                    f"{port}/{proto}": (ip,) if host is None else (ip, host) for ip, host, port, proto in spec.ports
+                }
+                or None,
             )
             created = api.create_container(
                 image=spec.image,
                 name=spec.name,
                 hostname=spec.hostname,
+                working_dir=spec.working_dir,
+                ports=[(port, proto) for _, _, port, proto in spec.ports] or None,
                 labels=spec.labels,
                 environment=spec.environment,
                 volumes=[m.target for m in spec.mounts],

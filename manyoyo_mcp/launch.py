@@ -1,0 +1,123 @@
+"""Sandboxes from run profiles, and agents launched headless in yolo mode inside them.
+
+A profile only fills in what the agent left out; the result is the same CreateRequest an agent
+could have asked for, judged by the same policy rules (policy.profile_arguments) before this runs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+from manyoyo_mcp.agents import agent_table, headless_argv, resolve_agent
+from manyoyo_mcp.engine import Engine
+from manyoyo_mcp.errors import InvalidArgument
+from manyoyo_mcp.execution import ExecRequest, ProgressCallback, run_exec
+from manyoyo_mcp.models import LaunchAgentResult
+from manyoyo_mcp.run_profiles import RunProfile, parse_port, parse_volume
+from manyoyo_mcp.sandboxes import WORKSPACE_TARGET, CreateRequest, SandboxService
+from manyoyo_mcp.settings import ServerSettings
+
+
+def run_profile(settings: ServerSettings, name: str | None) -> tuple[str, RunProfile] | None:
+    """The named profile, or the operator's default one; None when neither is given."""
+    chosen = name or settings.default_run
+    if chosen is None:
+        return None
+    profile = settings.runs.get(chosen)
+    if profile is None:
+        raise InvalidArgument(f"no run profile {chosen!r}; profiles: {', '.join(settings.runs) or 'none configured'}")
+    return chosen, profile
+
+
+def from_profile(request: CreateRequest, profile: RunProfile) -> CreateRequest:
+    """`request` with what it leaves out taken from the profile (env maps merge, the agent's wins)."""
+    return replace(
+        request,
+        name=request.name or profile.sandbox_name(),
+        engine=request.engine or profile.engine,
+        image=request.image or profile.image(),
+        workspace=request.workspace or profile.host_path,
+        env={**profile.environment(), **request.env},
+        cpus=request.cpus if request.cpus is not None else profile.cpus,
+        memory=request.memory or profile.memory,
+        pids=request.pids if request.pids is not None else profile.pids,
+        mode=request.mode or profile.container_mode or "dind",
+        workspace_target=profile.container_path or WORKSPACE_TARGET,
+        volumes=tuple(parse_volume(v) for v in profile.volumes),
+        ports=tuple(parse_port(p) for p in profile.ports),
+        first=profile.first,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchRequest:
+    prompt: str
+    profile: str | None = None
+    agent: str | None = None
+    sandbox: str | None = None
+    workspace: str | None = None
+    resume: bool = False
+    timeout_s: float = 600
+
+
+def agent_command(
+    settings: ServerSettings, profile: RunProfile, request: LaunchRequest
+) -> tuple[str, list[str], dict[str, str]]:
+    """(agent name, argv, environment for the agent process) of a headless yolo run."""
+    wanted = request.agent or profile.yolo
+    if wanted is None:
+        raise InvalidArgument(
+            "this profile names no agent (its yolo key is empty): give `agent` (claude, gemini, codex, opencode)"
+        )
+    agent, spec = resolve_agent(wanted, agent_table(settings.agents))
+    if request.resume and not spec.resume:
+        raise InvalidArgument(f"agent {agent} has no resume arguments configured")
+    if not request.prompt.strip():
+        raise InvalidArgument("prompt is empty: say what the agent should do")
+    prefix_env, prefix_words = profile.prefix()
+    argv = [*prefix_words, *headless_argv(spec, request.prompt, request.resume, profile.suffix())]
+    return agent, argv, {**spec.env, **prefix_env}
+
+
+async def launch_agent(
+    sandboxes: SandboxService,
+    engine: Engine,
+    settings: ServerSettings,
+    request: LaunchRequest,
+    on_progress: ProgressCallback | None = None,
+) -> LaunchAgentResult:
+    chosen = run_profile(settings, request.profile)
+    if chosen is None:
+        raise InvalidArgument(
+            "launch_agent needs a run profile (the operator's configuration gives the agent its credentials): "
+            f"give `profile`; profiles: {', '.join(settings.runs) or 'none configured'}"
+        )
+    name, profile = chosen
+    agent, argv, agent_env = agent_command(settings, profile, request)
+    environment = profile.environment()
+    started = time.monotonic()
+    sandbox = await sandboxes.create(
+        from_profile(CreateRequest(name=request.sandbox, workspace=request.workspace), profile)
+    )
+    outcome = await run_exec(
+        engine,
+        sandbox.id,
+        ExecRequest(command=argv, env={**environment, **agent_env}, timeout_s=request.timeout_s),
+        settings.output_cap_bytes,
+        on_progress=on_progress,
+    )
+    return LaunchAgentResult(
+        sandbox=sandbox.name,
+        sandbox_created=sandbox.created,
+        profile=name,
+        agent=agent,
+        command=argv,
+        exit_code=outcome.exit_code,
+        output=outcome.stdout,
+        stderr=outcome.stderr,
+        truncated=outcome.truncated,
+        duration_s=round(time.monotonic() - started, 3),
+        timed_out=outcome.timed_out,
+        killed=outcome.killed,
+    )
