@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from manyoyo_mcp import __version__
+from manyoyo_mcp.config import USER_FILE, LoadedConfig, load_config
+from manyoyo_mcp.config_cli import config_command, profiles_command
 from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.runtime import PROFILES
-from manyoyo_mcp.settings import DEFAULT_IMAGE, ServerSettings, settings_from_env
+from manyoyo_mcp.settings import DEFAULT_IMAGE, ServerSettings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +29,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--engine", dest="default_engine", choices=["docker", "podman"], help="default inner engine")
     serve.add_argument("--runtime-profile", choices=sorted(PROFILES), help="outer container security profile")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument("--max-sandboxes", type=int, help="how many sandboxes this scope may hold")
+    serve.add_argument("--default-run", help="run profile used when the agent names none")
+    serve.add_argument("--allowed-host-root", dest="allowed_host_roots", action="append", help="(repeatable)")
+    _config_sources(serve)
+
+    config = commands.add_parser("config", help="the configuration: files, env vars, flags")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    show_config = config_commands.add_parser("show", help="every value with the file or flag it came from")
+    show_config.add_argument("--json", action="store_true")
+    _config_sources(show_config)
+    validate = config_commands.add_parser("validate", help="check a user or project file (default: all sources)")
+    validate.add_argument("file", nargs="?", help="a manyoyo.json (user) or .manyoyo.json (project) file")
+    init = config_commands.add_parser("init", help="write a commented example user file")
+    init.add_argument("--path", default=USER_FILE, help=f"where (default {USER_FILE})")
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+    profiles = commands.add_parser("profiles", help="run profiles and agents")
+    profiles.add_argument("--json", action="store_true")
+    _config_sources(profiles)
 
     image = commands.add_parser("image", help="the sandbox image")
     image_commands = image.add_subparsers(dest="image_command", required=True)
@@ -62,6 +83,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config_sources(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help=f"user file (default: MANYOYO_CONFIG or {USER_FILE})")
+    parser.add_argument("--project", help="project folder holding .manyoyo.json (default: the current folder)")
+
+
+def _load(args: argparse.Namespace, **flags: object) -> LoadedConfig:
+    user_file = getattr(args, "config", None) or os.environ.get("MANYOYO_CONFIG") or USER_FILE
+    return load_config(user_file, getattr(args, "project", None), flags=flags)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -74,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "audit":
             return _audit(args)
+        if args.command == "config":
+            return config_command(args, _load)
+        if args.command == "profiles":
+            return profiles_command(_load(args), args.json)
         return _image_build(args)
     except ManyoyoError as exc:
         print(f"manyoyo-mcp: {exc}", file=sys.stderr)
@@ -83,13 +118,20 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from manyoyo_mcp.server import build_server  # imports mcp: about a second, so only here
 
-    settings = settings_from_env(
+    loaded = _load(
+        args,
         docker_host=args.docker_host,
         scope=args.scope,
         sandbox_image=args.sandbox_image,
         default_engine=args.default_engine,
         runtime_profile=args.runtime_profile,
+        max_sandboxes=args.max_sandboxes,
+        default_run=args.default_run,
+        allowed_host_roots=args.allowed_host_roots,
     )
+    settings = loaded.settings
+    for notice in loaded.notices:
+        logging.getLogger("manyoyo_mcp").warning("configuration: %s", notice)
     logging.getLogger("manyoyo_mcp").info(
         "manyoyo-mcp %s serving on stdio (scope %s, image %s)", __version__, settings.scope, settings.sandbox_image
     )
@@ -101,7 +143,7 @@ def _image_build(args: argparse.Namespace) -> int:
     from manyoyo_mcp.engine import Engine
     from manyoyo_mcp.image import DEFAULT_BASE, build_sandbox_image
 
-    settings: ServerSettings = settings_from_env(docker_host=args.docker_host)
+    settings: ServerSettings = _load(args, docker_host=args.docker_host).settings
     tag = args.tag or settings.sandbox_image
     base = args.base or DEFAULT_BASE
     print(f"building {tag} on {base} ...", file=sys.stderr)
@@ -120,7 +162,7 @@ def _audit(args: argparse.Namespace) -> int:
     from manyoyo_mcp import audit_review
     from manyoyo_mcp.audit import read_records, verify
 
-    directory = Path(args.dir).expanduser() if args.dir else settings_from_env().audit_path
+    directory = Path(args.dir).expanduser() if args.dir else _load(args).settings.audit_path
     if not directory.is_dir():
         raise ManyoyoError(f"no audit log at {directory} (set --dir or MANYOYO_AUDIT_DIR)")
     command = args.audit_command

@@ -344,7 +344,7 @@ def _merge_run(layers: list[tuple[dict[str, Any], str]]) -> tuple[dict[str, Any]
         for name, value in run.items():
             if name in LIST_RUN_FIELDS:
                 merged[name] = [*merged.get(name, []), *value]
-                origins.setdefault(name, []).append(label)
+                origins[name] = list(dict.fromkeys([*origins.get(name, []), label]))
             elif name == "env":
                 merged["env"] = {**merged.get("env", {}), **value}
                 for key in value:
