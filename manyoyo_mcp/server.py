@@ -61,7 +61,10 @@ Inside a sandbox, build_image builds from a directory in it (e.g. /workspace), r
 what you built (attached: waits and returns the output; detached: keeps a service running),
 list_nested shows what is there, and prune cleans up. Sandboxes cannot pull from a registry
 unless the operator's network allows it: load_image copies allowed images from the host.
-Remove sandboxes you no longer need with remove_sandbox."""
+The operator may configure run profiles (describe_policy lists them): create_sandbox takes a
+`profile`, and launch_agent runs a coding agent (claude, gemini, codex, opencode) headless in a
+sandbox made from one, with the profile's credentials. Remove sandboxes you no longer need with
+remove_sandbox."""
 
 ToolFn = TypeVar("ToolFn", bound=Callable[..., Any])
 AUDIT_RESOURCE = "manyoyo://audit/session"
