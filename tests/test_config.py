@@ -312,3 +312,21 @@ def test_profiles_lists_profiles_and_agents(home: Path, project: Path, capsys: p
     assert listed["runs"]["codex"]["agent"] == "cx"
     assert listed["agents"]["opencode"]["aliases"] == ["oc"]
     assert set(listed["agents"]) == {"claude", "gemini", "codex", "opencode"}
+
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+
+
+@pytest.mark.parametrize("example", ["minimal.json5", "team.json5", "sock-mode.json5", "agents.json5"])
+def test_the_example_configurations_load(example: str, home: Path, project: Path):
+    loaded = load_config(CONFIGS / example, project, environ={})
+    assert loaded.settings.runs
+    assert not [n for n in loaded.notices if "does not use" in n]
+
+
+def test_the_example_project_file_narrows_the_team_setup(home: Path, project: Path):
+    (project / ".manyoyo.json").write_text((CONFIGS / "project.manyoyo.json").read_text())
+    settings = load_config(CONFIGS / "team.json5", project, environ={}).settings
+    assert (settings.default_run, settings.max_cpus, settings.max_sandboxes) == ("ci", 1, 2)
+    assert settings.runs["claude"].env == {"TZ": "UTC", "CI": "true"}
+    assert load_config(CONFIGS / "sock-mode.json5", "", environ={}).settings.sock_mode == "confirm"

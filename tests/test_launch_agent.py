@@ -12,6 +12,7 @@ import logging
 import secrets
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client
 
@@ -145,20 +146,33 @@ async def test_the_agent_runs_headless_in_yolo_mode_with_its_credentials_masked_
         assert TOKEN not in text
 
 
-async def test_a_slow_agent_is_killed_at_its_timeout(engine: Engine, configured: ServerSettings):
+async def test_a_slow_agent_is_killed_at_its_timeout_or_when_cancelled(engine: Engine, configured: ServerSettings):
     async with Client(build_server(configured, engine)) as client:
         result = await call(client, "launch_agent", {"profile": "slow", "prompt": "wait", "timeout_s": 3})
+        name = result["sandbox"]
         try:
             assert result["timed_out"] and result["killed"]
             assert result["exit_code"] != 0 and result["duration_s"] < 30
-            left = await call(
-                client,
-                "exec",
-                {"sandbox": result["sandbox"], "command": "ps -eo args= | grep -x 'sleep 300' || echo none"},
-            )
-            assert left["stdout"].strip() == "none"
+            assert await sleeping(client, result["sandbox"]) == "none"
+            # Cancelled by the client while the agent runs (in the same sandbox): the agent goes too.
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(client.call_tool, "launch_agent", {"profile": "slow", "prompt": "w", "sandbox": name})
+                with anyio.fail_after(20):
+                    while await sleeping(client, name) == "none":
+                        await anyio.sleep(0.2)
+                tasks.cancel_scope.cancel()
+            with anyio.fail_after(20):
+                while await sleeping(client, name) != "none":
+                    await anyio.sleep(0.2)
         finally:
             await call(client, "remove_sandbox", {"sandbox": result["sandbox"]})
+
+
+async def sleeping(client: Client, sandbox: str) -> str:
+    found = await call(
+        client, "exec", {"sandbox": sandbox, "command": "ps -eo args= | grep -x 'sleep 300' || echo none"}
+    )
+    return found["stdout"].strip()
 
 
 async def test_a_failing_first_command_leaves_nothing_behind(engine: Engine, configured: ServerSettings):
