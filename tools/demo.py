@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -56,10 +58,33 @@ async def call(client: Client, tool: str, arguments: dict[str, Any], **kwargs: A
     return result.structured_content or {}
 
 
+# The real agent CLIs cannot reach their services here: a stand-in "claude" shows how it was run.
+STAND_IN_AGENT = """#!/bin/sh
+echo "claude (stand-in) started as: claude $*"
+echo "in $(pwd), IS_SANDBOX=$IS_SANDBOX, token: $ANTHROPIC_AUTH_TOKEN"
+"""
+
+
+def operator_config(folder: Path) -> Path:
+    """A MANYOYO-style user file with a claude run profile and an env file holding a credential."""
+    (folder / "claude").write_text(STAND_IN_AGENT)
+    (folder / "anthropic.env").write_text('export ANTHROPIC_AUTH_TOKEN="sk-ant-demo-not-a-real-key-0123456789"\n')
+    config = folder / "manyoyo.json"
+    config.write_text(
+        "{\n  // ~/.manyoyo/manyoyo.json style: JSON5, profiles under runs\n"
+        f'  runs: {{ claude: {{ yolo: "c", hostPath: "{folder}", envFile: ["{folder}/anthropic.env"],\n'
+        '    first: "install -m 0755 /workspace/claude /usr/local/bin/claude" } },\n}\n'
+    )
+    return config
+
+
 async def main() -> None:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")}
     env["MANYOYO_LOADABLE_IMAGES"] = BASE  # the operator's choice of host images agents may copy in
-    params = StdioServerParameters(command=SERVER, args=["serve", "--scope", "demo"], env=env)
+    folder = Path(tempfile.mkdtemp(prefix="manyoyo-demo-"))
+    config = operator_config(folder)
+    args = ["serve", "--scope", "demo", "--config", str(config), "--allowed-host-root", str(folder)]
+    params = StdioServerParameters(command=SERVER, args=args, env=env)
     name = f"demo-{secrets.token_hex(2)}"
     async with Client(params) as client:
         step(f"connected to {SERVER} over stdio; tools offered")
@@ -154,14 +179,22 @@ async def main() -> None:
             f"   removed {len(pruned['items'])} objects, the engine reports {pruned['bytes_reclaimed']} bytes reclaimed"
         )
 
+        step("launch_agent: claude headless in yolo mode, in a sandbox made from the run profile")
+        agent = await call(client, "launch_agent", {"profile": "claude", "prompt": "make the tests pass"})
+        print(f"   argv {agent['command']}, exit {agent['exit_code']}, {agent['duration_s']}s")
+        show(agent["output"])
+        print("   (the token reached the agent; every result shows it masked)")
+
         step("list_sandboxes")
         for sandbox in (await call(client, "list_sandboxes", {}))["sandboxes"]:
             kind = f"{sandbox['engine']}/{sandbox['mode']}"
             print(f"   {sandbox['name']}: {sandbox['state']}, {kind}, age {sandbox['age_s']}s")
 
-        step(f"remove_sandbox {name}")
-        gone = await call(client, "remove_sandbox", {"sandbox": name})
-        print(f"   removed {gone['id'][:12]} and volumes {gone['removed_volumes']}")
+        step(f"remove_sandbox {name} and {agent['sandbox']}")
+        for sandbox in (name, agent["sandbox"]):
+            gone = await call(client, "remove_sandbox", {"sandbox": sandbox})
+            print(f"   removed {gone['id'][:12]} and volumes {gone['removed_volumes']}")
+    shutil.rmtree(folder)
     print("\ndemo finished: the host engine never saw the nested image or container.")
 
 
