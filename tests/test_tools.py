@@ -56,7 +56,9 @@ async def test_the_agent_sees_each_tool_annotated_with_an_output_schema(client_s
         "prune": (False, True),
         "load_image": (False, False),
         "describe_policy": (True, False),
+        "launch_agent": (False, True),
     }
+    assert tools["launch_agent"].input_schema["required"] == ["prompt"]
     assert tools["create_sandbox"].annotations.idempotent_hint is True
     for tool in tools.values():
         assert tool.output_schema is not None and tool.output_schema.get("type") == "object"
