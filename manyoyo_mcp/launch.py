@@ -6,8 +6,10 @@ could have asked for, judged by the same policy rules (policy.profile_arguments)
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
 
 from manyoyo_mcp.agents import agent_table, headless_argv, resolve_agent
 from manyoyo_mcp.engine import Engine
@@ -65,7 +67,7 @@ def agent_command(
     settings: ServerSettings, profile: RunProfile, request: LaunchRequest
 ) -> tuple[str, list[str], dict[str, str]]:
     """(agent name, argv, environment for the agent process) of a headless yolo run."""
-    wanted = request.agent or profile.yolo
+    wanted = request.agent or profile.yolo or shell_program(profile.shell)
     if wanted is None:
         raise InvalidArgument(
             "this profile names no agent (its yolo key is empty): give `agent` (claude, gemini, codex, opencode)"
@@ -78,6 +80,15 @@ def agent_command(
     prefix_env, prefix_words = profile.prefix()
     argv = [*prefix_words, *headless_argv(spec, request.prompt, request.resume, profile.suffix())]
     return agent, argv, {**spec.env, **prefix_env}
+
+
+def shell_program(shell: str | None) -> str | None:
+    """The program a MANYOYO `shell` command runs (after KEY=VALUE words and `env`), as MANYOYO
+    finds the agent of a profile that has no `yolo`: "claude --verbose" -> "claude"."""
+    words = shlex.split(shell or "")
+    while words and (words[0] == "env" or ("=" in words[0] and not words[0].startswith("="))):
+        words.pop(0)
+    return PurePosixPath(words[0]).name if words else None
 
 
 async def launch_agent(

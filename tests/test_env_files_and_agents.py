@@ -93,3 +93,29 @@ def test_headless_yolo_command_lines():
     assert BUILTIN_AGENTS["claude"].command == ("claude", "--dangerously-skip-permissions")
     assert BUILTIN_AGENTS["gemini"].command == ("gemini", "--yolo")
     assert BUILTIN_AGENTS["codex"].command == ("codex", "--dangerously-bypass-approvals-and-sandbox")
+
+
+def test_a_profile_shapes_the_agent_command_like_manyoyo():
+    from manyoyo_mcp.launch import LaunchRequest, agent_command, shell_program
+    from manyoyo_mcp.run_profiles import RunProfile
+    from manyoyo_mcp.settings import ServerSettings
+
+    settings = ServerSettings()
+    profile = RunProfile(yolo="c", shellPrefix="DEBUG=1 nice", shellSuffix="--model 'opus 4'")
+    agent, argv, env = agent_command(settings, profile, LaunchRequest(prompt="fix it; rm -rf / && echo $HOME"))
+    assert agent == "claude"
+    assert argv == ["nice", "claude", "--dangerously-skip-permissions", "--model", "opus 4", "-p",
+                    "fix it; rm -rf / && echo $HOME"]  # fmt: skip
+    assert env == {"IS_SANDBOX": "1", "DEBUG": "1"}
+    # No yolo: MANYOYO's `shell` names the agent.
+    assert agent_command(settings, RunProfile(shell="codex"), LaunchRequest(prompt="p"))[0] == "codex"
+    assert agent_command(settings, profile, LaunchRequest(prompt="p", agent="gm"))[1][:3] == [
+        "nice",
+        "gemini",
+        "--yolo",
+    ]
+    assert shell_program("ANTHROPIC_MODEL=x env /usr/local/bin/claude --verbose") == "claude"
+    with pytest.raises(InvalidArgument, match="names no agent"):
+        agent_command(settings, RunProfile(), LaunchRequest(prompt="p"))
+    with pytest.raises(InvalidArgument, match="prompt is empty"):
+        agent_command(settings, profile, LaunchRequest(prompt="  "))

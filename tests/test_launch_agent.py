@@ -14,7 +14,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from mcp import Client
+from mcp import Client, types
 
 from manyoyo_mcp.config import load_config
 from manyoyo_mcp.engine import Engine
@@ -71,8 +71,9 @@ def configured(settings: ServerSettings, workspace: Path, tmp_path: Path) -> Ser
                     "broken": {
                         "yolo": "c",
                         "containerName": name + "-broken",
-                        "first": "echo no such tool >&2; exit 3",
+                        "first": "echo no such tool, token $ANTHROPIC_AUTH_TOKEN >&2; exit 3",
                     },
+                    "host": {"yolo": "c", "containerName": name + "-host", "containerMode": "sock"},
                 },
             }
         )
@@ -179,9 +180,36 @@ async def test_a_failing_first_command_leaves_nothing_behind(engine: Engine, con
     async with Client(build_server(configured, engine)) as client:
         message = await tool_error(client, "launch_agent", {"profile": "broken", "prompt": "x"})
         assert "first command exited with 3; the sandbox was removed" in message
-        assert "no such tool" in message
+        assert "no such tool, token [redacted:" in message and TOKEN not in message
         listed = await call(client, "list_sandboxes")
         assert configured.runs["broken"].container_name not in [s["name"] for s in listed["sandboxes"]]
+
+
+async def approve(context, params: types.ElicitRequestParams) -> types.ElicitResult:
+    assert "root on this machine" in params.message
+    return types.ElicitResult(action="accept", content={"approve": True})
+
+
+async def decline(context, params: types.ElicitRequestParams) -> types.ElicitResult:
+    return types.ElicitResult(action="decline")
+
+
+async def test_a_sock_profile_runs_only_when_the_operator_allows_and_a_human_confirms(
+    engine: Engine, configured: ServerSettings
+):
+    confirm = configured.model_copy(update={"sock_mode": "confirm"})
+    sandbox = configured.runs["host"].container_name
+    async with Client(build_server(confirm, engine), elicitation_callback=decline) as client:
+        message = await tool_error(client, "launch_agent", {"profile": "host", "prompt": "x"})
+        assert "denied by policy rule mode.sock-declined" in message
+        assert sandbox not in [s["name"] for s in (await call(client, "list_sandboxes"))["sandboxes"]]
+    async with Client(build_server(confirm, engine), elicitation_callback=approve) as client:
+        result = await call(client, "launch_agent", {"profile": "host", "prompt": "x"})
+        try:
+            listed = {s["name"]: s for s in (await call(client, "list_sandboxes"))["sandboxes"]}
+            assert listed[sandbox]["mode"] == "sock" and result["exit_code"] == 0
+        finally:
+            await call(client, "remove_sandbox", {"sandbox": sandbox})
 
 
 async def test_profiles_the_policy_refuses_never_reach_the_engine(engine: Engine, configured: ServerSettings):
