@@ -13,6 +13,7 @@ Not a test: nothing here passes or fails. Usage: tools/bench [--execs N] [--crea
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import sys
@@ -25,6 +26,7 @@ import docker
 from mcp import Client, StdioServerParameters
 
 from manyoyo_mcp.audit import AuditLog
+from manyoyo_mcp.redaction import Redactor
 
 SERVER = str(Path(sys.executable).with_name("manyoyo-mcp"))
 SCOPE = "bench"
@@ -66,6 +68,24 @@ def audit_appends(directory: Path, fsync: bool, n: int) -> list[float]:
         log.append({"event": "call", "call": f"bench-{i}", "tool": "exec", "args": {"command": "true"}})
         times.append(time.perf_counter() - started)
     return times
+
+
+def result_masking(n: int) -> tuple[list[float], list[float]]:
+    """Masking five configured credentials in a result at the output cap (two 1 MiB streams),
+    against serialising that result to JSON, which every result costs anyway."""
+    redactor = Redactor(b"bench-key")
+    secrets_ = [f"sk-ant-bench-{i}-{'x' * 30}" for i in range(5)]
+    text = ("build step output line with nothing secret in it\n" * 21000)[: 1 << 20]
+    result = {"stdout": text, "stderr": text[:-60] + secrets_[0], "exit_code": 0}
+    masked, serialised = [], []
+    for _ in range(n):
+        started = time.perf_counter()
+        redactor.known_only(result, secrets_)
+        masked.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        json.dumps(result)
+        serialised.append(time.perf_counter() - started)
+    return masked, serialised
 
 
 def sdk_exec(api: docker.APIClient, container_id: str) -> float:
@@ -159,6 +179,7 @@ async def main(execs: int, creates: int) -> None:
             audit_appends(Path(unsynced), False, 200),
         )
     print("(each call writes 3 records: arrival, decision, outcome; the arrival is synced before the call acts)")
+    row("mask 5 credentials, 2 MiB result vs json", *result_masking(50))
     client.close()
 
 
