@@ -120,6 +120,7 @@ async def launch_agent(
     )
     return LaunchAgentResult(
         sandbox=sandbox.name,
+        sandbox_id=sandbox.id,
         sandbox_created=sandbox.created,
         profile=name,
         agent=agent,

@@ -189,6 +189,7 @@ class DescribePolicyResult(BaseModel):
 
 class LaunchAgentResult(BaseModel):
     sandbox: str = Field(description="The sandbox the agent ran in (kept: pass it to exec, or remove_sandbox).")
+    sandbox_id: str = Field(description="Full container id of that sandbox on the host engine.")
     sandbox_created: bool = Field(description="false when an existing sandbox of that name was used.")
     profile: str = Field(description="The run profile the sandbox and the agent came from.")
     agent: str = Field(description="The agent that ran (claude, gemini, codex, opencode or the operator's own).")

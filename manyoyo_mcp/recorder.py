@@ -136,12 +136,15 @@ def effects(tool: str, result: Mapping[str, Any]) -> dict[str, Any]:
         facts["exit_code"] = result["exit_code"]
     if "stdout_bytes" in result:
         facts["output_bytes"] = int(result.get("stdout_bytes") or 0) + int(result.get("stderr_bytes") or 0)
-    elif "stdout" in result:
-        facts["output_bytes"] = len(str(result.get("stdout") or "")) + len(str(result.get("stderr") or ""))
+    elif "stdout" in result or "output" in result:
+        printed = result.get("stdout", result.get("output"))
+        facts["output_bytes"] = len(str(printed or "")) + len(str(result.get("stderr") or ""))
     created: list[str] = []
     removed: list[str] = []
     if tool == "create_sandbox" and result.get("created"):
         created.append(result["id"])
+    elif tool == "launch_agent" and result.get("sandbox_created"):
+        created.append(result["sandbox_id"])
     elif tool == "remove_sandbox" and result.get("id"):
         removed += [result["id"], *result.get("removed_volumes", [])]
     elif tool == "run_container" and result.get("id"):

@@ -143,6 +143,10 @@ async def test_the_agent_runs_headless_in_yolo_mode_with_its_credentials_masked_
         str(session),
     ]
     assert "".join(progress).count("my token is [redacted:") == 1
+    records = json.loads(session.contents[0].text)
+    launched = [r for r in records if r["event"] == "outcome" and r["tool"] == "launch_agent"]
+    assert launched[0]["created"] == [result["sandbox_id"]] and "created" not in launched[1]
+    assert launched[0]["exit_code"] == 0 and launched[0]["output_bytes"] > 0
     for text in everything:
         assert TOKEN not in text
 
