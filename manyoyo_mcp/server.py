@@ -280,6 +280,12 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
     )
     tool = functools.partial(agent_tool, server)
 
+    def timeout_within_limits(timeout_s: float | None) -> float:
+        timeout = settings.exec_timeout_s if timeout_s is None else timeout_s
+        if timeout > settings.max_exec_timeout_s:
+            raise InvalidArgument(f"timeout_s may be at most {settings.max_exec_timeout_s:g}; got {timeout:g}")
+        return timeout
+
     def ask_for_sock_mode(mode: str | None, profile: str | None, name: str | None, ctx: Context) -> Any:
         effective = policy.profile_arguments({"mode": mode, "profile": profile}, settings).get("mode")
         if effective != "sock" or settings.sock_mode != "confirm":
@@ -416,9 +422,7 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
         `truncated` is true. On timeout the command and all its child processes are killed.
         """
         with agent_errors():
-            timeout = settings.exec_timeout_s if timeout_s is None else timeout_s
-            if timeout > settings.max_exec_timeout_s:
-                raise InvalidArgument(f"timeout_s may be at most {settings.max_exec_timeout_s:g}; got {timeout:g}")
+            timeout = timeout_within_limits(timeout_s)
             target = await sandboxes.resolve_running(sandbox)
 
             outcome = await run_exec(
@@ -524,12 +528,6 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
         """Stop and remove a sandbox with everything inside it (nested containers, images, volumes)."""
         with agent_errors():
             return await sandboxes.remove(sandbox)
-
-    def timeout_within_limits(timeout_s: float | None) -> float:
-        timeout = settings.exec_timeout_s if timeout_s is None else timeout_s
-        if timeout > settings.max_exec_timeout_s:
-            raise InvalidArgument(f"timeout_s may be at most {settings.max_exec_timeout_s:g}; got {timeout:g}")
-        return timeout
 
     timeout_field = Field(
         gt=0,
