@@ -376,12 +376,12 @@ def _build(layers: _Layers) -> LoadedConfig:
         ]
         merged, run_origins = _merge_run(parts)
         where = f"runs.{name}"
-        source = run_origins.get("yolo", [layers.files[-1] if layers.files else DEFAULT])[-1]
         try:
             profile = RunProfile.model_validate(merged)
         except ValidationError as exc:
-            raise ConfigError(_validation_text(exc, source, where)) from None
-        profile = _checked_profile(name, profile, table, allowed_images, source, layers.notices)
+            field = str(exc.errors()[0]["loc"][0])
+            raise ConfigError(_validation_text(exc, _origin(run_origins, field), where)) from None
+        profile = _checked_profile(name, profile, table, allowed_images, run_origins, layers.notices)
         runs[name] = profile
         origins.update({f"{where}.{key}": value for key, value in run_origins.items()})
     default_run = layers.current("default_run")
@@ -419,7 +419,7 @@ def _checked_profile(
     profile: RunProfile,
     table: dict[str, AgentSpec],
     allowed_images: tuple[str, ...],
-    source: str,
+    origins: dict[str, list[str]],
     notices: list[str],
 ) -> RunProfile:
     where = f"runs.{name}"
@@ -427,7 +427,7 @@ def _checked_profile(
         try:
             resolve_agent(profile.yolo, table)
         except InvalidArgument as exc:
-            raise ConfigError(f"{source}: {where}.yolo: {exc}") from None
+            raise ConfigError(f"{_origin(origins, 'yolo')}: {where}.yolo: {exc}") from None
     sandbox = profile.sandbox_name()
     if sandbox is not None and not ownership.SANDBOX_NAME.fullmatch(sandbox):
         if ownership.SANDBOX_NAME.fullmatch(sandbox.lower()):
@@ -436,7 +436,9 @@ def _checked_profile(
             )
             profile = profile.model_copy(update={"container_name": profile.container_name.lower()})
         else:
-            raise ConfigError(f"{source}: {where}.containerName: {ownership.SANDBOX_NAME_RULE}")
+            raise ConfigError(
+                f"{_origin(origins, 'container_name')}: {where}.containerName: {ownership.SANDBOX_NAME_RULE}"
+            )
     image = profile.image()
     if image is not None and image not in allowed_images:
         notices.append(
@@ -465,6 +467,11 @@ def profile_secrets(settings: ServerSettings) -> tuple[set[str], list[str]]:
 
 def secrets_of(profile: RunProfile) -> set[str]:
     return {value for key, value in profile.environment().items() if is_secret(key) and value}
+
+
+def _origin(origins: dict[str, list[str]], field: str) -> str:
+    """The file that gave a profile's field its value (the last one, for appended lists)."""
+    return origins.get(field, [DEFAULT])[-1]
 
 
 def _object(value: Any, path: Path, where: str) -> dict[str, Any]:

@@ -117,6 +117,9 @@ def test_unknown_keys_are_refused_with_file_key_and_suggestion(home: Path, proje
     write(user, '{runs: {c: {yolo: "cluade"}}}')
     with pytest.raises(ConfigError, match=r"runs.c.yolo: unknown agent 'cluade'"):
         load_config(user, project, environ={})
+    write(user, "{runs: {c: {cpus: -1}}}")
+    with pytest.raises(ConfigError, match=r"manyoyo.json: runs.c.cpus: Input should be greater than 0"):
+        load_config(user, project, environ={})
     write(user, "{runs: {c: {yolo: 'c',}")
     with pytest.raises(ConfigError, match="not valid JSON5"):
         load_config(user, project, environ={})
