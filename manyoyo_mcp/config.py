@@ -10,7 +10,8 @@ Sources, lowest first:
   5. `serve` flags
 Merge rules: scalars override; lists append (the first source to give a list replaces the
 default; a project file's list replaces, as it may only narrow); env maps merge by key. In a
-profile MANYOYO's own order holds: top-level keys < runs.<name> < the project file's keys.
+profile MANYOYO's own order holds: top-level keys < runs.<name> < the project file's keys,
+except that the project's env sits below the operator's (RunProfile.project_env).
 """
 
 from __future__ import annotations
@@ -46,9 +47,14 @@ MANYOYO_UNUSED = frozenset({"serverUser", "serverPass", "quiet", "imageBuildArgs
 SETTING_KEYS = frozenset(ServerSettings.model_fields) - FILE_ONLY_FIELDS
 _ORDER_SOCK = ("off", "confirm", "preapproved")
 _ORDER_SECRET_ARGS = ("refuse", "warn", "allow")
+# What a project file may not set in a profile, and why (it is written where the agent works).
 PROJECT_RUN_REFUSED = {
     "volumes": "host folders",
     "ports": "ports published on the host",
+    "first": "commands run with the operator's credentials",
+    "shell_prefix": "words before the agent's command",
+    "shell": "the command run",
+    "shell_suffix": "arguments of the agent's command",
 }
 
 
@@ -236,8 +242,9 @@ def _project_run(raw: dict[str, Any], path: Path, where: str, layers: _Layers, u
     prefix = f"{where}." if where else ""
     for name, what in PROJECT_RUN_REFUSED.items():
         if run.get(name):
+            key = next(k for k, v in RUN_KEYS.items() if v == name)
             raise ConfigError(
-                f"{path}: {prefix}{name}: a project file cannot add {what}; only the operator can, in {USER_FILE}"
+                f"{path}: {prefix}{key}: a project file cannot set {what}; only the operator can, in {USER_FILE}"
             )
     if run.get("container_mode") == "sock":
         raise ConfigError(
@@ -251,7 +258,9 @@ def _project_run(raw: dict[str, Any], path: Path, where: str, layers: _Layers, u
                 f"{path}: {prefix}envFile: {env_file} is outside the project folder; a project file may only "
                 "name env files inside the project"
             )
-    return run
+    # Below the operator's variables: a project may add variables, never replace the operator's.
+    renamed = {"env": "project_env", "env_file": "project_env_file"}
+    return {renamed.get(name, name): value for name, value in run.items()}
 
 
 def _project_setting(layers: _Layers, path: Path, name: str, given: Any) -> None:
@@ -345,8 +354,8 @@ def _merge_run(layers: list[tuple[dict[str, Any], str]]) -> tuple[dict[str, Any]
             if name in LIST_RUN_FIELDS:
                 merged[name] = [*merged.get(name, []), *value]
                 origins[name] = list(dict.fromkeys([*origins.get(name, []), label]))
-            elif name == "env":
-                merged["env"] = {**merged.get("env", {}), **value}
+            elif name in ("env", "project_env"):
+                merged[name] = {**merged.get(name, {}), **value}
                 for key in value:
                     origins[f"env.{key}"] = [label]
             else:

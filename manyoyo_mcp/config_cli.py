@@ -50,16 +50,16 @@ def effective(loaded: LoadedConfig) -> dict[str, Any]:
     for name, profile in settings.runs.items():
         values: dict[str, Any] = {}
         for key, value in profile.model_dump(mode="json", by_alias=True, exclude_defaults=True).items():
-            if key != "env":
+            if key not in ("env", "project_env", "project_env_file"):
                 values[key] = {"value": value, "from": loaded.origins.get(f"runs.{name}.{RUN_KEYS[key]}", [])}
         environment: dict[str, Any] = {}
-        for path in profile.env_file:
+        for path in (*profile.project_env_file, *profile.env_file):
             try:
                 for var, value in read_env_file(Path(path)).items():
                     environment[var] = {"value": MASK if is_secret(var) else value, "from": [path]}
             except ManyoyoError as exc:
                 environment[f"! {path}"] = {"value": str(exc), "from": [path]}
-        for var, value in profile.env.items():
+        for var, value in {**profile.project_env, **profile.env}.items():
             source = loaded.origins.get(f"runs.{name}.env.{var}", [])
             environment[var] = {"value": MASK if is_secret(var) else value, "from": source}
         values["environment"] = environment

@@ -55,13 +55,18 @@ class RunProfile(BaseModel):
     """The command when no `yolo` agent is set (launch_agent then needs `agent`)."""
     shell_suffix: str | None = Field(None, alias="shellSuffix")
     """Arguments added to the agent's command (before the prompt)."""
+    project_env: dict[str, str] = Field(default_factory=dict)
+    """The project file's env map: it may add variables, never replace the operator's (a project
+    could otherwise point ANTHROPIC_BASE_URL elsewhere and collect the operator's key)."""
+    project_env_file: tuple[str, ...] = ()
+    """The project file's env files (inside the project), below the operator's in the same way."""
     first: str | None = None
     """A shell command run once in a new sandbox before anything else (e.g. installing tools)."""
     cpus: float | None = Field(None, gt=0)
     memory: str | None = None
     pids: int | None = Field(None, ge=64)
 
-    @field_validator("env")
+    @field_validator("env", "project_env")
     @classmethod
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
         for key in env:
@@ -101,9 +106,13 @@ class RunProfile(BaseModel):
         return f"{self.image_name}:{self.image_version}" if self.image_version else self.image_name
 
     def environment(self) -> dict[str, str]:
-        """Env files in order, then the env map (later wins): MANYOYO's order. The files are read
-        now, so an edited env file takes effect without restarting the server."""
+        """Env files in order, then the env map (later wins): MANYOYO's order, with the project
+        file's below the operator's. The files are read now, so an edited env file takes effect
+        without restarting the server."""
         values: dict[str, str] = {}
+        for path in self.project_env_file:
+            values.update(read_env_file(Path(path)))
+        values.update(self.project_env)
         for path in self.env_file:
             values.update(read_env_file(Path(path)))
         return {**values, **self.env}
