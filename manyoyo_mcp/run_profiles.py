@@ -23,7 +23,7 @@ MODE_ALIASES = {
     "common": "common",
 }  # fmt: skip
 _PORT = re.compile(
-    r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):)?(?:(?P<host>\d{1,5}):)?(?P<port>\d{1,5})(?:/(?P<proto>tcp|udp))?$"
+    r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):)?(?:(?P<host>\d{1,5})?:)?(?P<port>\d{1,5})(?:/(?P<proto>tcp|udp))?$"
 )
 
 

@@ -10,7 +10,7 @@ import pytest
 from manyoyo_mcp import policy
 from manyoyo_mcp.cli import main
 from manyoyo_mcp.config import ConfigError, load_config, profile_secrets
-from manyoyo_mcp.run_profiles import RunProfile
+from manyoyo_mcp.run_profiles import RunProfile, parse_port, parse_volume
 
 TOKEN = "sk-ant-api03-stand-in-credential-0123456789"
 
@@ -357,3 +357,21 @@ def test_the_example_project_file_narrows_the_team_setup(home: Path, project: Pa
     assert (settings.default_run, settings.max_cpus, settings.max_sandboxes) == ("ci", 1, 2)
     assert (settings.runs["claude"].env, settings.runs["claude"].project_env) == ({"TZ": "UTC"}, {"CI": "true"})
     assert load_config(CONFIGS / "sock-mode.json5", "", environ={}).settings.sock_mode == "confirm"
+
+
+def test_volume_and_port_strings_as_manyoyo_passes_them_to_docker():
+    assert parse_volume("~/.codex/auth.json:/root/.codex/auth.json") == (
+        "~/.codex/auth.json",
+        "/root/.codex/auth.json",
+        False,
+    )
+    assert parse_volume("/tmp/cache:/workspace/cache:ro") == ("/tmp/cache", "/workspace/cache", True)
+    assert parse_port("8080:80") == ("127.0.0.1", 8080, 80, "tcp")  # loopback unless an ip is given
+    assert parse_port("0.0.0.0:8443:443") == ("0.0.0.0", 8443, 443, "tcp")
+    assert parse_port("127.0.0.1::53/udp") == ("127.0.0.1", None, 53, "udp")
+    for bad in ("abc", "1:2:3:4", "99999", "80:0"):
+        with pytest.raises(ValueError, match="port"):
+            parse_port(bad)
+    for bad in ("/only-host", "host:relative", "a:/b:rx"):
+        with pytest.raises(ValueError, match="volume"):
+            parse_volume(bad)

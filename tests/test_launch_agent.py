@@ -21,7 +21,7 @@ from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.server import build_server
 from manyoyo_mcp.settings import ServerSettings
 
-from .helpers import call, tool_error
+from .helpers import call, docker, tool_error
 
 pytestmark = pytest.mark.anyio
 
@@ -74,6 +74,16 @@ def configured(settings: ServerSettings, workspace: Path, tmp_path: Path) -> Ser
                         "first": "echo no such tool, token $ANTHROPIC_AUTH_TOKEN >&2; exit 3",
                     },
                     "host": {"yolo": "c", "containerName": name + "-host", "containerMode": "sock"},
+                    "full": {
+                        "containerName": name + "-full",
+                        "engine": "podman",
+                        "containerPath": "/src/app",
+                        "volumes": [f"{tmp_path / 'data'}:/data:ro"],
+                        "ports": ["127.0.0.1::8080"],
+                        "first": "true",
+                        "cpus": 1,
+                        "memory": "768m",
+                    },
                 },
             }
         )
@@ -236,3 +246,23 @@ async def test_create_sandbox_from_a_profile(engine: Engine, configured: ServerS
             assert which["stdout"] == "/usr/local/bin/claude\n/workspace\n"  # `first` ran, workspace mounted
         finally:
             await call(client, "remove_sandbox", {"sandbox": created["name"]})
+
+
+async def test_a_profile_sets_engine_mount_point_volumes_ports_and_limits(
+    engine: Engine, configured: ServerSettings, tmp_path: Path
+):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "seed.txt").write_text("from the host\n")
+    async with Client(build_server(configured, engine)) as client:
+        created = await call(client, "create_sandbox", {"profile": "full"})
+        name = created["name"]
+        try:
+            assert (created["engine"], created["limits"]["cpus"], created["limits"]["memory"]) == ("podman", 1, "768m")
+            ran = await call(
+                client, "exec", {"sandbox": name, "command": "pwd; ls; cat /data/seed.txt; touch /data/x || echo ro"}
+            )
+            assert ran["stdout"].splitlines() == ["/src/app", "stand-in", "from the host", "ro"]
+            bindings = json.loads(docker("inspect", "--format", "{{json .HostConfig.PortBindings}}", created["id"]))
+            assert bindings == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}
+        finally:
+            await call(client, "remove_sandbox", {"sandbox": name})
