@@ -179,7 +179,7 @@ async def main(execs: int, creates: int) -> None:
             audit_appends(Path(unsynced), False, 200),
         )
     print("(each call writes 3 records: arrival, decision, outcome; the arrival is synced before the call acts)")
-    row("mask 5 credentials, 2 MiB result vs json", *result_masking(50))
+    row("mask 5 secrets, 2 MiB, vs json", *result_masking(50))
     client.close()
 
 
