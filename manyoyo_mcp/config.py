@@ -41,6 +41,7 @@ DEFAULT = "default"
 
 # MANYOYO key -> RunProfile field. `engine`, `cpus`, `memory`, `pids` are this server's additions.
 RUN_KEYS = {info.alias or name: name for name, info in RunProfile.model_fields.items()}
+FIELD_KEYS = {name: key for key, name in RUN_KEYS.items()}
 LIST_RUN_FIELDS = frozenset({"env_file", "volumes", "ports"})
 # Keys MANYOYO documents that mean nothing here: listed once in a notice, never an error.
 MANYOYO_UNUSED = frozenset({"serverUser", "serverPass", "quiet", "imageBuildArgs", "plugins"})
@@ -107,10 +108,10 @@ def load_config(
     if user_file is not None:
         path = Path(os.path.expanduser(str(user_file)))
         if path.exists():
-            _user_layer(layers, path)
+            _file_layer(layers, path, project=False)
     folder = Path.cwd() if project_dir is None else (Path(project_dir) if str(project_dir) else None)
     if folder is not None and (folder / PROJECT_FILE).exists():
-        _project_layer(layers, folder / PROJECT_FILE)
+        _file_layer(layers, folder / PROJECT_FILE, project=True)
     for name, value in env_values(environ).items():
         layers.put(name, value, f"env {ENV_PREFIX}{name.upper()}")
     for name, value in (flags or {}).items():
@@ -134,23 +135,28 @@ def read_json5(path: Path) -> dict[str, Any]:
 # -- the user file -----------------------------------------------------------------------
 
 
-def _user_layer(layers: _Layers, path: Path) -> None:
+def _file_layer(layers: _Layers, path: Path, project: bool) -> None:
+    """One configuration file: its profiles (top-level keys and runs) and its `mcp` section. A
+    project file's parts pass the narrowing checks."""
     data = read_json5(path)
     label = str(path)
     layers.files.append(label)
+    run_keys = _project_run if project else _run_keys
+    section = _project_section if project else _server_section
     unused: set[str] = set()
     top: dict[str, Any] = {}
     runs: dict[str, dict[str, Any]] = {}
     for key, value in data.items():
         if key == "runs":
             for name, raw in _object(value, path, "runs").items():
-                runs[name] = _run_keys(_object(raw, path, f"runs.{name}"), path, f"runs.{name}", layers, unused)
+                where = f"runs.{name}"
+                runs[name] = run_keys(_object(raw, path, where), path, where, layers, unused)
         elif key == SERVER_SECTION:
-            _server_section(_object(value, path, key), path, layers)
+            section(_object(value, path, key), path, layers)
         elif key in MANYOYO_UNUSED:
             unused.add(key)
         elif key in RUN_KEYS:
-            top.update(_run_keys({key: value}, path, "", layers, unused))
+            top.update(run_keys({key: value}, path, "", layers, unused))
         else:
             raise _unknown(path, key, [*RUN_KEYS, "runs", SERVER_SECTION, *MANYOYO_UNUSED])
     if unused:
@@ -211,40 +217,14 @@ PROJECT_NARROWS: dict[str, Callable[[Any, Any], bool]] = {
 }  # fmt: skip
 
 
-def _project_layer(layers: _Layers, path: Path) -> None:
-    data = read_json5(path)
-    label = str(path)
-    layers.files.append(label)
-    unused: set[str] = set()
-    top: dict[str, Any] = {}
-    runs: dict[str, dict[str, Any]] = {}
-    for key, value in data.items():
-        if key == "runs":
-            for name, raw in _object(value, path, "runs").items():
-                where = f"runs.{name}"
-                runs[name] = _project_run(_object(raw, path, where), path, where, layers, unused)
-        elif key == SERVER_SECTION:
-            for name, given in _object(value, path, key).items():
-                _project_setting(layers, path, name, given)
-        elif key in MANYOYO_UNUSED:
-            unused.add(key)
-        elif key in RUN_KEYS:
-            top.update(_project_run({key: value}, path, "", layers, unused))
-        else:
-            raise _unknown(path, key, [*RUN_KEYS, "runs", SERVER_SECTION])
-    if unused:
-        layers.notices.append(f"{path}: MANYOYO keys this server does not use (ignored): {', '.join(sorted(unused))}")
-    layers.run_layers.append((top, runs, label))
-
-
 def _project_run(raw: dict[str, Any], path: Path, where: str, layers: _Layers, unused: set[str]) -> dict[str, Any]:
     run = _run_keys(raw, path, where, layers, unused)
     prefix = f"{where}." if where else ""
     for name, what in PROJECT_RUN_REFUSED.items():
         if run.get(name):
-            key = next(k for k, v in RUN_KEYS.items() if v == name)
             raise ConfigError(
-                f"{path}: {prefix}{key}: a project file cannot set {what}; only the operator can, in {USER_FILE}"
+                f"{path}: {prefix}{FIELD_KEYS[name]}: a project file cannot set {what}; only the operator can, "
+                f"in {USER_FILE}"
             )
     if run.get("container_mode") == "sock":
         raise ConfigError(
@@ -261,6 +241,11 @@ def _project_run(raw: dict[str, Any], path: Path, where: str, layers: _Layers, u
     # Below the operator's variables: a project may add variables, never replace the operator's.
     renamed = {"env": "project_env", "env_file": "project_env_file"}
     return {renamed.get(name, name): value for name, value in run.items()}
+
+
+def _project_section(section: dict[str, Any], path: Path, layers: _Layers) -> None:
+    for name, given in section.items():
+        _project_setting(layers, path, name, given)
 
 
 def _project_setting(layers: _Layers, path: Path, name: str, given: Any) -> None:
@@ -496,10 +481,10 @@ def _unknown(path: Path, key: str, known: list[str]) -> ConfigError:
 
 
 def _validation_text(exc: ValidationError, source: str, where: str) -> str:
-    keys = {name: key for key, name in RUN_KEYS.items()}
-    problems = "; ".join(
-        f"{where}.{'.'.join(str(keys.get(str(part), part)) for part in e['loc'])}: {e['msg']}" for e in exc.errors()
-    )
+    def key(loc: tuple[Any, ...]) -> str:
+        return ".".join(str(FIELD_KEYS.get(str(part), part)) for part in loc)
+
+    problems = "; ".join(f"{where}.{key(e['loc'])}: {e['msg']}" for e in exc.errors())
     return f"{source}: {problems}"
 
 
