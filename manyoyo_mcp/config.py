@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from manyoyo_mcp import ownership
 from manyoyo_mcp.agents import BUILTIN_AGENTS, AgentSpec, agent_table, resolve_agent
-from manyoyo_mcp.env_files import env_file_path, is_secret
+from manyoyo_mcp.env_files import env_file_path, secret_values
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.limits import parse_memory
 from manyoyo_mcp.run_profiles import MODE_ALIASES, RunProfile
@@ -453,14 +453,10 @@ def profile_secrets(settings: ServerSettings) -> tuple[set[str], list[str]]:
     problems: list[str] = []
     for name, profile in settings.runs.items():
         try:
-            found |= secrets_of(profile)
+            found |= secret_values(profile.environment())
         except InvalidArgument as exc:
             problems.append(f"runs.{name}: {exc}")
     return found, problems
-
-
-def secrets_of(profile: RunProfile) -> set[str]:
-    return {value for key, value in profile.environment().items() if is_secret(key) and value}
 
 
 def _origin(origins: dict[str, list[str]], field: str) -> str:

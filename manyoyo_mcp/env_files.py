@@ -85,6 +85,11 @@ def is_secret(name: str) -> bool:
     return SECRET_NAME.search(name) is not None
 
 
+def secret_values(environment: dict[str, str]) -> set[str]:
+    """The values of the credential-named variables: what is masked everywhere."""
+    return {value for key, value in environment.items() if is_secret(key) and value}
+
+
 def _unquote(value: str) -> str:
     value = value.strip()
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":

@@ -21,26 +21,35 @@ from manyoyo_mcp.sandboxes import WORKSPACE_TARGET, CreateRequest, SandboxServic
 from manyoyo_mcp.settings import ServerSettings
 
 
-def run_profile(settings: ServerSettings, name: str | None) -> tuple[str, RunProfile] | None:
+@dataclass(frozen=True, slots=True)
+class ChosenProfile:
+    name: str
+    profile: RunProfile
+    environment: dict[str, str]
+    """The profile's variables, its env files read once for this call."""
+
+
+def choose_profile(settings: ServerSettings, name: str | None) -> ChosenProfile | None:
     """The named profile, or the operator's default one; None when neither is given."""
-    chosen = name or settings.default_run
+    chosen = settings.run_name(name)
     if chosen is None:
         return None
     profile = settings.runs.get(chosen)
     if profile is None:
         raise InvalidArgument(f"no run profile {chosen!r}; profiles: {', '.join(settings.runs) or 'none configured'}")
-    return chosen, profile
+    return ChosenProfile(chosen, profile, profile.environment())
 
 
-def from_profile(request: CreateRequest, profile: RunProfile) -> CreateRequest:
+def from_profile(request: CreateRequest, chosen: ChosenProfile) -> CreateRequest:
     """`request` with what it leaves out taken from the profile (env maps merge, the agent's wins)."""
+    profile = chosen.profile
     return replace(
         request,
         name=request.name or profile.sandbox_name(),
         engine=request.engine or profile.engine,
         image=request.image or profile.image(),
         workspace=request.workspace or profile.host_path,
-        env={**profile.environment(), **request.env},
+        env={**chosen.environment, **request.env},
         cpus=request.cpus if request.cpus is not None else profile.cpus,
         memory=request.memory or profile.memory,
         pids=request.pids if request.pids is not None else profile.pids,
@@ -55,7 +64,6 @@ def from_profile(request: CreateRequest, profile: RunProfile) -> CreateRequest:
 @dataclass(frozen=True, slots=True)
 class LaunchRequest:
     prompt: str
-    profile: str | None = None
     agent: str | None = None
     sandbox: str | None = None
     workspace: str | None = None
@@ -95,26 +103,24 @@ async def launch_agent(
     sandboxes: SandboxService,
     engine: Engine,
     settings: ServerSettings,
+    chosen: ChosenProfile | None,
     request: LaunchRequest,
     on_progress: ProgressCallback | None = None,
 ) -> LaunchAgentResult:
-    chosen = run_profile(settings, request.profile)
     if chosen is None:
         raise InvalidArgument(
             "launch_agent needs a run profile (the operator's configuration gives the agent its credentials): "
             f"give `profile`; profiles: {', '.join(settings.runs) or 'none configured'}"
         )
-    name, profile = chosen
-    agent, argv, agent_env = agent_command(settings, profile, request)
-    environment = profile.environment()
+    agent, argv, agent_env = agent_command(settings, chosen.profile, request)
     started = time.monotonic()
     sandbox = await sandboxes.create(
-        from_profile(CreateRequest(name=request.sandbox, workspace=request.workspace), profile)
+        from_profile(CreateRequest(name=request.sandbox, workspace=request.workspace), chosen)
     )
     outcome = await run_exec(
         engine,
         sandbox.id,
-        ExecRequest(command=argv, env={**environment, **agent_env}, timeout_s=request.timeout_s),
+        ExecRequest(command=argv, env={**chosen.environment, **agent_env}, timeout_s=request.timeout_s),
         settings.output_cap_bytes,
         on_progress=on_progress,
     )
@@ -122,7 +128,7 @@ async def launch_agent(
         sandbox=sandbox.name,
         sandbox_id=sandbox.id,
         sandbox_created=sandbox.created,
-        profile=name,
+        profile=chosen.name,
         agent=agent,
         command=argv,
         exit_code=outcome.exit_code,

@@ -114,7 +114,7 @@ def _host_path(path: str, settings: ServerSettings) -> Decision | None:
 
 
 def _run_profile(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
-    name = arguments.get("profile") or settings.default_run
+    name = settings.run_name(arguments.get("profile"))
     if name is not None and name not in settings.runs:
         return deny(
             "profile.unknown",
@@ -129,7 +129,7 @@ PROFILE_VOLUMES = "profile volumes"  # not an argument name an agent can give (i
 def profile_arguments(arguments: Mapping[str, Any], settings: ServerSettings) -> dict[str, Any]:
     """The arguments as the tool will act on them: what the agent left out comes from the run
     profile, so a profile is judged by the same rules as an agent's own arguments."""
-    profile = settings.runs.get(arguments.get("profile") or settings.default_run or "")
+    profile = settings.runs.get(settings.run_name(arguments.get("profile")) or "")
     given = {k: v for k, v in arguments.items() if v is not None}
     if profile is None:
         return given

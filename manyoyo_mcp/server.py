@@ -23,11 +23,12 @@ from pydantic import BaseModel, Field
 
 from manyoyo_mcp import __version__, builds, launch, nested, nested_containers, policy, transfer
 from manyoyo_mcp.audit import AuditLog
-from manyoyo_mcp.config import profile_secrets, secrets_of
+from manyoyo_mcp.config import profile_secrets
 from manyoyo_mcp.engine import Engine
+from manyoyo_mcp.env_files import secret_values
 from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
 from manyoyo_mcp.execution import ExecRequest, run_exec
-from manyoyo_mcp.launch import LaunchRequest, from_profile, run_profile
+from manyoyo_mcp.launch import ChosenProfile, LaunchRequest, choose_profile, from_profile
 from manyoyo_mcp.limits import Limits, parse_memory
 from manyoyo_mcp.models import (
     BuildImageResult,
@@ -286,9 +287,19 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
             raise InvalidArgument(f"timeout_s may be at most {settings.max_exec_timeout_s:g}; got {timeout:g}")
         return timeout
 
+    def wants_sock(mode: str | None, profile: str | None) -> bool:
+        """Sock mode as the call will act: its own `mode`, else its run profile's."""
+        return policy.profile_arguments({"mode": mode, "profile": profile}, settings).get("mode") == "sock"
+
+    def chosen_profile(profile: str | None) -> ChosenProfile | None:
+        """The call's run profile, its credentials remembered for masking from here on."""
+        chosen = choose_profile(settings, profile)
+        if chosen is not None:
+            recorder.remember(secret_values(chosen.environment))
+        return chosen
+
     def ask_for_sock_mode(mode: str | None, profile: str | None, name: str | None, ctx: Context) -> Any:
-        effective = policy.profile_arguments({"mode": mode, "profile": profile}, settings).get("mode")
-        if effective != "sock" or settings.sock_mode != "confirm":
+        if not wants_sock(mode, profile) or settings.sock_mode != "confirm":
             return NOT_NEEDED
         capabilities = ctx.client_capabilities
         if capabilities is None or capabilities.elicitation is None:
@@ -364,9 +375,7 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
         sandbox, `docker` (or `podman`) talks to the sandbox's own engine, never the host's.
         """
         with agent_errors():
-            chosen = run_profile(settings, profile)
-            effective_mode = mode or (chosen[1].container_mode if chosen else None)
-            if effective_mode == "sock":
+            if wants_sock(mode, profile):
                 await approve_sock_mode(settings, confirmation)
         request = CreateRequest(
             mode=mode,
@@ -380,10 +389,8 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
             pids=pids,
         )
         with agent_errors():
-            if chosen is not None:
-                recorder.remember(secrets_of(chosen[1]))
-                request = from_profile(request, chosen[1])
-            return await sandboxes.create(request)
+            chosen = chosen_profile(profile)
+            return await sandboxes.create(request if chosen is None else from_profile(request, chosen))
 
     @tool(
         name="exec",
@@ -494,21 +501,18 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
         Credentials from the profile reach the agent but appear masked in every result.
         """
         with agent_errors():
-            chosen = run_profile(settings, profile)
-            if chosen is not None:
-                recorder.remember(secrets_of(chosen[1]))
-                if chosen[1].container_mode == "sock":
-                    await approve_sock_mode(settings, confirmation)
+            if wants_sock(None, profile):
+                await approve_sock_mode(settings, confirmation)
+            chosen = chosen_profile(profile)
             request = LaunchRequest(
                 prompt=prompt,
-                profile=profile,
                 agent=agent,
                 sandbox=sandbox,
                 workspace=workspace,
                 resume=resume,
                 timeout_s=timeout_within_limits(timeout_s),
             )
-            return await launch.launch_agent(sandboxes, engine, settings, request, on_progress=progress_to(ctx))
+            return await launch.launch_agent(sandboxes, engine, settings, chosen, request, on_progress=progress_to(ctx))
 
     @tool(title="List sandboxes", read_only=True, destructive=False, idempotent=True)
     async def list_sandboxes(ctx: Context) -> ListSandboxesResult:

@@ -104,6 +104,10 @@ class ServerSettings(BaseModel):
     agents: dict[str, AgentSpec] = Field(default_factory=dict)
     """Agents added to or replacing the built-in table (claude, gemini, codex, opencode)."""
 
+    def run_name(self, given: str | None) -> str | None:
+        """The run profile a call uses: the one it names, else the operator's default."""
+        return given or self.default_run
+
     @property
     def audit_path(self) -> Path:
         return Path(self.audit_dir).expanduser()
