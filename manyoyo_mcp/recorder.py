@@ -96,6 +96,10 @@ class Recorder:
         self._known.update(secrets)
         self._masked.update(secrets)
 
+    @property
+    def masking(self) -> bool:
+        return bool(self._masked)
+
     def mask(self, value: Any) -> Any:
         """A tool result, progress text or error with every known secret value replaced."""
         return self.redactor.known_only(value, self._masked)

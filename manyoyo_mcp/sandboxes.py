@@ -72,14 +72,6 @@ def host_socket_path(settings: ServerSettings) -> str | None:
     return url.removeprefix("unix://") if url.startswith("unix://") else None
 
 
-def resolve_host_path(path: str) -> str:
-    """An existing host file or folder, absolute with symlinks resolved (judged by the policy before)."""
-    resolved = Path(os.path.expanduser(path)).resolve()
-    if not resolved.exists():
-        raise InvalidArgument(f"host path {path!r} of a profile volume does not exist")
-    return str(resolved)
-
-
 def validate_sandbox_name(name: str) -> str:
     if not ownership.SANDBOX_NAME.fullmatch(name):
         raise InvalidArgument(f"sandbox name {name!r} is not allowed: {ownership.SANDBOX_NAME_RULE}")
@@ -88,11 +80,17 @@ def validate_sandbox_name(name: str) -> str:
 
 def resolve_workspace(path: str) -> str:
     """An existing host directory, as an absolute path with symlinks resolved."""
+    return resolve_host_path(path, "workspace", directory=True)
+
+
+def resolve_host_path(path: str, what: str, directory: bool = False) -> str:
+    """An existing host folder (or file), absolute with symlinks resolved (judged by the policy before)."""
     if "\x00" in path:
-        raise InvalidArgument("workspace path contains a NUL byte")
+        raise InvalidArgument(f"{what} path contains a NUL byte")
     resolved = Path(os.path.expanduser(path)).resolve()
-    if not resolved.is_dir():
-        raise InvalidArgument(f"workspace {path!r} is not an existing directory on the host")
+    if not (resolved.is_dir() if directory else resolved.exists()):
+        kind = "directory" if directory else "file or directory"
+        raise InvalidArgument(f"{what} {path!r} is not an existing {kind} on the host")
     return str(resolved)
 
 
@@ -193,7 +191,7 @@ class SandboxService:
             mounts.append(Mount(workspace, request.workspace_target, "bind"))
             labels[ownership.WORKSPACE] = workspace
         for host, target, read_only in request.volumes:
-            mounts.append(Mount(resolve_host_path(host), target, "bind", read_only=read_only))
+            mounts.append(Mount(resolve_host_path(host, "profile volume"), target, "bind", read_only=read_only))
         spec = ContainerSpec(
             name=cname,
             image=image,

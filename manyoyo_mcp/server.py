@@ -229,7 +229,7 @@ class AuditedServer(MCPServer):
 
     def _masked(self, result: Any) -> Any:
         """The result with the configured credentials replaced, in its text and structured parts."""
-        if not isinstance(result, CallToolResult):
+        if not isinstance(result, CallToolResult) or not self.recorder.masking:
             return result
         content = [
             item.model_copy(update={"text": self.recorder.mask(item.text)}) if isinstance(item, TextContent) else item
