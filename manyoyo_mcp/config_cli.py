@@ -15,9 +15,7 @@ from manyoyo_mcp.config import (
     DEFAULT,
     PROJECT_FILE,
     RUN_KEYS,
-    USER_FILE,
     LoadedConfig,
-    load_config,
     profile_secrets,
 )
 from manyoyo_mcp.env_files import is_secret, read_env_file
@@ -102,19 +100,18 @@ def _plain(value: str) -> str:
 
 
 def validate(file: str | None, load: Loader, args: argparse.Namespace) -> int:
-    if file is None:
-        loaded = load(args)
-        shown = ", ".join(loaded.files) or "no files (built-in defaults)"
-    else:
+    shown = None
+    if file is not None:
         path = Path(os.path.expanduser(file))
         if not path.is_file():
             raise ManyoyoError(f"{path} is not a file")
         if path.name == PROJECT_FILE:  # judged against the operator's own file, as serve would
-            user_file = getattr(args, "config", None) or os.environ.get("MANYOYO_CONFIG") or USER_FILE
-            loaded = load_config(user_file, path.parent)
+            args.project = str(path.parent)
         else:
-            loaded = load_config(path, "")
+            args.config, args.project = str(path), ""
         shown = str(path)
+    loaded = load(args)
+    shown = shown or ", ".join(loaded.files) or "no files (built-in defaults)"
     _, problems = profile_secrets(loaded.settings)
     for notice in loaded.notices:
         print(f"notice: {notice}")
