@@ -111,6 +111,13 @@ def test_a_scripted_conversation_through_the_real_claude_code(claude, engine, sc
     assert not [c for c in engine.list_containers(ownership.owner_labels(scope)) if c.id == sandbox["id"]]
 
 
+@pytest.mark.engine
+def test_a_headless_prompt_answered_with_a_fixed_text(claude, scope):
+    run = run_claude("Say hello.", scope=scope, text="Hello from the stub.")
+    assert run.exit_code == 0 and run.result["result"] == "Hello from the stub.", run.summary()
+    assert len(run.main_requests) == 1 and "mcp__manyoyo__exec" in run.init["tools"]
+
+
 # A server whose results differ in their text and structured parts, errors, and sizes on demand.
 PROBE_SERVER = '''
 from mcp.server.mcpserver import MCPServer
