@@ -1,0 +1,1 @@
+"""Test support: a stub of the Anthropic Messages API and a driver of the real Claude Code CLI."""
