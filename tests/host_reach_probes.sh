@@ -740,32 +740,38 @@ block_devices() {  # lines "MAJ:MIN NAME" of the devices that hold data (not an 
     } | sort -u -k1,1
 }
 devices=$(block_devices)
-reached=""; first_error=""
+reached=""; readable=""; first_error=""
 for numbers in $(echo "$devices" | awk '{print $1}'); do
     name=$(echo "$devices" | awk -v n="$numbers" '$1 == n {print $2}')
-    if try_device "blk-$numbers" b "$numbers" r 512; then reached="$reached $name($device_result)"
+    if try_device "blk-$numbers" b "$numbers" r 512; then reached="$reached $name($device_result)"; readable="$readable $numbers"
     elif [ -z "$first_error" ]; then first_error="$name: $device_result"; fi
 done
 if [ -n "$reached" ]; then report block-device REACHED "read host block devices:$reached"
 elif [ -z "$devices" ]; then report block-device BLOCKED "no host block device is listed here (/sys/dev/block, /proc/partitions)"
 else report block-device BLOCKED "none of $(echo "$devices" | awk '{print $2}' | tr '\n' ' ')could be read ($first_error)"; fi
 
-# ... and mounted read-only, as the write-ups do with the host's disk.
+# ... and mounted read-only, as the write-ups do with the host's disk: only the devices that could be
+# read (no other can mount), and never replaying a journal (noload, norecovery, nologreplay), which
+# would write to the disk even on a read-only mount.
 reached=""
 mkdir -p "$work/disk"
-for numbers in $(echo "$devices" | awk '{print $1}'); do
+for numbers in $readable; do
     name=$(echo "$devices" | awk -v n="$numbers" '$1 == n {print $2}')
     node="$work/dev-mnt-$numbers"; rm -f "$node"
     mknod "$node" b "${numbers%%:*}" "${numbers#*:}" 2>/dev/null || continue
     granted=""; grant b "$numbers" r && granted=yes
-    if mount -o ro "$node" "$work/disk" 2>/dev/null; then reached="$name ($(ls "$work/disk" | head -n 5 | tr '\n' ' '))"; umount "$work/disk"; fi
+    for opts in ro,noload ro,norecovery ro,rescue=nologreplay; do
+        if mount -o "$opts" "$node" "$work/disk" 2>/dev/null; then
+            reached="$name ($(ls "$work/disk" | head -n 5 | tr '\n' ' '))"; umount "$work/disk"; break
+        fi
+    done
     [ -n "$granted" ] && ungrant b "$numbers" r
     rm -f "$node"
     [ -n "$reached" ] && break
 done
 if [ -n "$reached" ]; then report host-disk-mount REACHED "mounted a host disk read-only: $reached"
-elif [ -z "$devices" ]; then report host-disk-mount BLOCKED "no host block device is listed here"
-else report host-disk-mount BLOCKED "no host block device mounts"; fi
+elif [ -z "$readable" ]; then report host-disk-mount BLOCKED "no host block device can be read, so none mounts"
+else report host-disk-mount BLOCKED "host block devices can be read, but none mounts read-only"; fi
 
 # /dev/kmsg made with mknod: writing injects lines into the host's kernel log (opened, not written).
 if try_device kmsg c 1:11 w; then report kmsg-device REACHED "/dev/kmsg (c 1:11) opens for writing: $device_result"
