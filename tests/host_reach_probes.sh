@@ -688,7 +688,8 @@ else report cgroup-escape BLOCKED "only this container's own cgroup tree is visi
 # with mknod. Widening is tried with a rule not granted yet and taken back at once.
 # https://docs.kernel.org/admin-guide/cgroup-v1/devices.html
 devices_dir=""
-devices_mount=$(awk '$9 == "cgroup" && $NF ~ /(^|,)devices(,|$)/ {print $4, $5; exit}' /proc/self/mountinfo)
+devices_mount=$(awk '{ for (i = 7; i < NF && $i != "-"; i++) ; }
+    $(i + 1) == "cgroup" && $(i + 3) ~ /(^|,)devices(,|$)/ {print $4, $5; exit}' /proc/self/mountinfo)
 if [ -n "$devices_mount" ]; then
     root=${devices_mount% *}; mountpoint=${devices_mount#* }
     own=$(awk -F: '$2 ~ /(^|,)devices(,|$)/ {print $3}' /proc/self/cgroup)
