@@ -29,7 +29,7 @@ def ensure_base(engine: Engine, base: str) -> None:
     except EngineFailure as exc:
         raise ImageMissing(
             f"base image {base!r} is not on the engine and could not be pulled ({exc}). On a machine with no "
-            f"registry, import one with `tools/base-image` (debootstrap; makes {OFFLINE_BASE!r}) and build with "
+            f"registry, import one with `scripts/base-image` (debootstrap; makes {OFFLINE_BASE!r}) and build with "
             f"`manyoyo-mcp image build --base {OFFLINE_BASE}`; or load any Debian/Ubuntu image with `docker load`."
         ) from exc
 

@@ -42,7 +42,7 @@ from manyoyo_mcp.transfer import copy_image
 
 WORKSPACE_TARGET = "/workspace"
 BUILD_HELP = (
-    "build it with `manyoyo-mcp image build` (on a machine with no registry: `tools/base-image`, then "
+    "build it with `manyoyo-mcp image build` (on a machine with no registry: `scripts/base-image`, then "
     "`manyoyo-mcp image build --base manyoyo-base:bookworm`)"
 )
 

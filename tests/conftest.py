@@ -24,9 +24,9 @@ def engine() -> Iterator[Engine]:
     try:
         engine.ping()
     except ManyoyoError as exc:
-        pytest.fail(f"these tests need a real Docker engine (run tools/setup): {exc}", pytrace=False)
+        pytest.fail(f"these tests need a real Docker engine (run scripts/setup): {exc}", pytrace=False)
     if not engine.image_present(DEFAULT_IMAGE):
-        pytest.fail(f"the sandbox image {DEFAULT_IMAGE} is missing: run tools/setup", pytrace=False)
+        pytest.fail(f"the sandbox image {DEFAULT_IMAGE} is missing: run scripts/setup", pytrace=False)
     yield engine
     engine.close()
 

@@ -43,7 +43,7 @@ CONTROL_TIMEOUT_S = 120
 
 START_ENGINE_HELP = (
     "Start it (as root: `dockerd > /var/log/dockerd.log 2>&1 &`, or `sudo systemctl start docker`; "
-    "in a manyoyo-mcp checkout: `tools/engine-up`), or point DOCKER_HOST / MANYOYO_DOCKER_HOST at a "
+    "in a manyoyo-mcp checkout: `scripts/engine-up`), or point DOCKER_HOST / MANYOYO_DOCKER_HOST at a "
     "running engine, then call the tool again."
 )
 

@@ -7,7 +7,7 @@ Prints, in one run on the same machine and engine:
      polling the nested engine's API, via docker-py (median, ratio);
   3. the server's resident memory (now and peak);
   4. the audit log's cost: appending one record synced to disk (fsync) vs the same append unsynced.
-Not a test: nothing here passes or fails. Usage: tools/bench [--execs N] [--creates N]
+Not a test: nothing here passes or fails. Usage: scripts/bench [--execs N] [--creates N]
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Starts `manyoyo-mcp serve` the way an agent's MCP config does, then creates a sandbox, runs
 commands in it, replays the seed guide's CI and multi-stage flows with the nested tools (load a
 base image, build, run attached and detached, logs, prune), watches output stream, hits a
-timeout, lists and removes the sandbox. Run through `tools/demo`, which sets everything up first.
+timeout, lists and removes the sandbox. Run through `scripts/demo`, which sets everything up first.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from mcp import Client, StdioServerParameters
 
 SERVER = str(Path(sys.executable).with_name("manyoyo-mcp"))
 
-BASE = "manyoyo-busybox:latest"  # made by tools/setup; there is no registry to pull from here
+BASE = "manyoyo-busybox:latest"  # made by scripts/setup; there is no registry to pull from here
 PROJECT = f"""\
 mkdir -p /workspace/webapp/src && cd /workspace/webapp
 echo '<h1>hello from a nested container</h1>' > src/index.html
