@@ -266,7 +266,7 @@ async def test_the_review_commands_and_the_html_report_show_the_calls(audited, e
 def _chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if found is None:
-        pytest.fail("the HTML report test needs Chromium: run scripts/test (it installs it)", pytrace=False)
+        pytest.fail("the HTML report test needs Chromium: run scripts/setup --tests (it installs it)", pytrace=False)
     return found
 
 
