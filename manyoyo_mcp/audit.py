@@ -27,17 +27,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from manyoyo_mcp.errors import ManyoyoError
+from manyoyo_mcp.errors import AuditUnavailable
 
 GENESIS = "0" * 64
 FILE_NAME = re.compile(r"audit-(\d{8})-(\d{3,})\.jsonl")
 LOCK_NAME = ".audit.lock"
 KEY_NAME = ".fingerprint-key"
 TAIL_READ = 64 * 1024
-
-
-class AuditUnavailable(ManyoyoError):
-    """The audit log cannot be written: the server refuses to act (fail closed)."""
 
 
 def canonical(record: dict[str, Any]) -> bytes:

@@ -23,7 +23,7 @@ from typing import Any
 from manyoyo_mcp import nested_specs, ownership, policy
 from manyoyo_mcp.engine import ContainerSummary, Engine, NestedEngine
 from manyoyo_mcp.engine.build_context import dockerignore_patterns, repack_context
-from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
+from manyoyo_mcp.errors import BuildFailed, BuildTimedOut, InvalidArgument, ManyoyoError, PolicyDenied
 from manyoyo_mcp.models import BuildImageResult
 from manyoyo_mcp.sandbox_engine import open_engine
 from manyoyo_mcp.threads import in_thread, supervise
@@ -59,14 +59,6 @@ ps -eo pid=,ppid=,args= | awk '
 """
 
 ProgressCallback = Callable[[int, str], Awaitable[None]]
-
-
-class BuildFailed(ManyoyoError):
-    """A build step failed (or the build timed out); the message names the step and carries its output."""
-
-    def __init__(self, message: str, *, timed_out: bool = False) -> None:
-        super().__init__(message)
-        self.timed_out = timed_out
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,10 +233,9 @@ async def build_image(
         log_path = await _save_log(engine, sandbox.id, log, timed_out, duration)
 
         if timed_out:
-            raise BuildFailed(
+            raise BuildTimedOut(
                 f"the build ran past timeout_s={request.timeout_s:g} and was stopped at "
-                f"{_current_step(log)}. Full log: {log_path} inside the sandbox (read it with exec).",
-                timed_out=True,
+                f"{_current_step(log)}. Full log: {log_path} inside the sandbox (read it with exec)."
             )
         if log.error is not None or log.image_id is None:
             output = "\n".join(log.step_output[-STEP_OUTPUT_LINES:])
@@ -275,7 +266,7 @@ def _refuse_protected(given: str, path: str) -> None:
     protected = nested_specs.forbidden_sandbox_path(path)
     if protected:
         decision = policy.context_denial(given, path, protected)
-        raise policy.PolicyDenied(decision.rule, decision.reason)
+        raise PolicyDenied(decision.rule, decision.reason)
 
 
 def _current_step(log: BuildLog) -> str:

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from manyoyo_mcp import ownership
 from manyoyo_mcp.agents import BUILTIN_AGENTS, AgentSpec, agent_table, resolve_agent
 from manyoyo_mcp.env_files import env_file_path, secret_values
-from manyoyo_mcp.errors import InvalidArgument
+from manyoyo_mcp.errors import ConfigError, InvalidArgument
 from manyoyo_mcp.limits import parse_memory
 from manyoyo_mcp.run_profiles import MODE_ALIASES, RunProfile
 from manyoyo_mcp.settings import ENV_PREFIX, FILE_ONLY_FIELDS, LIST_FIELDS, ServerSettings, env_values
@@ -57,10 +57,6 @@ PROJECT_RUN_REFUSED = {
     "shell": "the command run",
     "shell_suffix": "arguments of the agent's command",
 }
-
-
-class ConfigError(InvalidArgument):
-    pass
 
 
 @dataclass

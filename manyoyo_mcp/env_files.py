@@ -12,17 +12,13 @@ import os
 import re
 from pathlib import Path
 
-from manyoyo_mcp.errors import InvalidArgument
+from manyoyo_mcp.errors import EnvFileError, InvalidArgument
 
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LINE = re.compile(r"^(?:export\s+)?([^=\s]+)\s*=\s*(.*)$")
 # Names whose values are credentials: masked in `config show` and in every tool result and log.
 SECRET_NAME = re.compile(r"(?i)(token|secret|passw|pwd|api_?key|access_?key|private_?key|credential|auth)")
 MANYOYO_ENV_DIR = "~/.manyoyo/env"
-
-
-class EnvFileError(InvalidArgument):
-    pass
 
 
 def env_file_path(given: str, relative_to: Path | None = None) -> Path:

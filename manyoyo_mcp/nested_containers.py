@@ -24,7 +24,15 @@ from manyoyo_mcp.engine import (
     NestedRunSpec,
 )
 from manyoyo_mcp.env_files import validate_env
-from manyoyo_mcp.errors import ImageMissing, InvalidArgument, ManyoyoError, ObjectConflict, ObjectNotFound
+from manyoyo_mcp.errors import (
+    ContainerNotFound,
+    ImageMissing,
+    InvalidArgument,
+    ManyoyoError,
+    ObjectConflict,
+    ObjectNotFound,
+    PolicyDenied,
+)
 from manyoyo_mcp.limits import Limits, format_memory, parse_memory, resolve_limits
 from manyoyo_mcp.models import (
     ContainerLogsResult,
@@ -34,17 +42,12 @@ from manyoyo_mcp.models import (
     StopContainerResult,
 )
 from manyoyo_mcp.output import OutputCapture
-from manyoyo_mcp.policy import PolicyDenied
 from manyoyo_mcp.sandbox_engine import opened_engine
 from manyoyo_mcp.threads import in_thread, supervise
 
 ProgressCallback = Callable[[int, str], Awaitable[None]]
 EXIT_DRAIN_S = 1.0
 NESTED_LABELS = {ownership.LABEL_PREFIX + "run-by": "manyoyo-mcp"}
-
-
-class ContainerNotFound(ManyoyoError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)

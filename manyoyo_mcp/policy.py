@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from manyoyo_mcp import nested_specs
-from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
+from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.host_paths import CREDENTIALS, ENGINE_SOCKETS, SYSTEM_PATHS, judge_host_path
 from manyoyo_mcp.redaction import Redactor
 from manyoyo_mcp.settings import ServerSettings
@@ -26,15 +26,6 @@ class Decision:
     allowed: bool
     rule: str
     reason: str
-
-
-class PolicyDenied(ManyoyoError):
-    """A call the policy refuses; the message names the rule and what is allowed instead."""
-
-    def __init__(self, rule: str, reason: str) -> None:
-        super().__init__(f"denied by policy rule {rule}: {reason}")
-        self.rule = rule
-        self.reason = reason
 
 
 def allow(rule: str, reason: str) -> Decision:

@@ -25,6 +25,7 @@ from manyoyo_mcp.errors import (
     FirstCommandFailed,
     ImageMissing,
     InvalidArgument,
+    PolicyDenied,
     SandboxConflict,
     SandboxNotFound,
     SandboxNotReady,
@@ -34,7 +35,6 @@ from manyoyo_mcp.execution import ExecRequest, run_exec
 from manyoyo_mcp.image import ENGINE_LOG, ENGINE_SOCKETS, ENGINE_STORAGE
 from manyoyo_mcp.limits import Limits, format_memory, parse_memory, resolve_limits
 from manyoyo_mcp.models import CreateSandboxResult, LimitsView, RemoveSandboxResult, SandboxView
-from manyoyo_mcp.policy import PolicyDenied
 from manyoyo_mcp.runtime import SOCK_PROFILE, runtime_profile
 from manyoyo_mcp.settings import InnerEngine, ServerSettings
 from manyoyo_mcp.threads import in_thread

@@ -26,7 +26,7 @@ from manyoyo_mcp.audit import AuditLog
 from manyoyo_mcp.config import profile_secrets
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.env_files import secret_values
-from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
+from manyoyo_mcp.errors import InvalidArgument, ManyoyoError, PolicyDenied
 from manyoyo_mcp.execution import ExecRequest, run_exec
 from manyoyo_mcp.launch import ChosenProfile, LaunchRequest, choose_profile, from_profile
 from manyoyo_mcp.limits import Limits, parse_memory
@@ -103,7 +103,7 @@ async def approve_sock_mode(settings: ServerSettings, confirmation: Any) -> None
     if settings.sock_mode == "preapproved":
         decided, how = policy.allow("mode.sock-preapproved", "the operator pre-approved sock mode"), "operator"
     elif isinstance(confirmation, AcceptedElicitation) and confirmation.data == CANNOT_ASK:
-        raise policy.PolicyDenied(
+        raise PolicyDenied(
             "mode.sock-needs-human",
             "sock mode needs a human's confirmation and this client cannot ask one (no elicitation). The operator "
             "can pre-approve sock mode with MANYOYO_SOCK_MODE=preapproved; otherwise use dind mode",
@@ -112,9 +112,7 @@ async def approve_sock_mode(settings: ServerSettings, confirmation: Any) -> None
         decided, how = policy.allow("mode.sock-confirmed", "a human confirmed sock mode"), "accepted by the user"
     else:
         answer = getattr(confirmation, "action", "no answer")
-        raise policy.PolicyDenied(
-            "mode.sock-declined", f"the human did not approve sock mode ({answer}); use dind mode"
-        )
+        raise PolicyDenied("mode.sock-declined", f"the human did not approve sock mode ({answer}); use dind mode")
     if call is not None:
         await call.decision(decided, confirmation=how)
 
@@ -194,7 +192,7 @@ class AuditedServer(MCPServer):
             decision = policy.evaluate(name, arguments, self.settings, accepted=self.accepted_arguments(name))
             await call.decision(decision)
             if not decision.allowed:
-                denied = policy.PolicyDenied(decision.rule, decision.reason)
+                denied = PolicyDenied(decision.rule, decision.reason)
                 await call.outcome("denied", error=str(denied))
                 raise denied
         try:
@@ -202,11 +200,12 @@ class AuditedServer(MCPServer):
         except ToolError as exc:
             cause = _root_cause(exc)
             with agent_errors():
-                if isinstance(cause, policy.PolicyDenied):
+                if isinstance(cause, PolicyDenied):
                     await call.decision(policy.deny(cause.rule, cause.reason))
                     await call.outcome("denied", error=str(exc))
                 else:
-                    await call.outcome("timeout" if getattr(cause, "timed_out", False) else "error", error=str(exc))
+                    outcome = cause.outcome if isinstance(cause, ManyoyoError) else "error"
+                    await call.outcome(outcome, error=str(exc))
             masked = self.recorder.mask(str(exc))
             if masked != str(exc):
                 raise ToolError(masked) from None  # the unmasked message stays out of tracebacks too
