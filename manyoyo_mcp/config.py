@@ -28,7 +28,8 @@ from pydantic import ValidationError
 
 from manyoyo_mcp import ownership
 from manyoyo_mcp.agents import BUILTIN_AGENTS, AgentSpec, agent_table, resolve_agent
-from manyoyo_mcp.env_files import env_file_path, secret_values
+from manyoyo_mcp.credentials import secret_values
+from manyoyo_mcp.env_files import env_file_path
 from manyoyo_mcp.errors import ConfigError, InvalidArgument
 from manyoyo_mcp.limits import parse_memory
 from manyoyo_mcp.run_profiles import MODE_ALIASES, RunProfile

@@ -18,7 +18,8 @@ from manyoyo_mcp.config import (
     LoadedConfig,
     profile_secrets,
 )
-from manyoyo_mcp.env_files import is_secret, read_env_file
+from manyoyo_mcp.credentials import is_secret_name
+from manyoyo_mcp.env_files import read_env_file
 from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.settings import FILE_ONLY_FIELDS
 
@@ -54,18 +55,18 @@ def effective(loaded: LoadedConfig) -> dict[str, Any]:
         for path in (*profile.project_env_file, *profile.env_file):
             try:
                 for var, value in read_env_file(Path(path)).items():
-                    environment[var] = {"value": MASK if is_secret(var) else value, "from": [path]}
+                    environment[var] = {"value": MASK if is_secret_name(var) else value, "from": [path]}
             except ManyoyoError as exc:
                 environment[f"! {path}"] = {"value": str(exc), "from": [path]}
         for var, value in {**profile.project_env, **profile.env}.items():
             source = loaded.origins.get(f"runs.{name}.env.{var}", [])
-            environment[var] = {"value": MASK if is_secret(var) else value, "from": source}
+            environment[var] = {"value": MASK if is_secret_name(var) else value, "from": source}
         values["environment"] = environment
         out["runs"][name] = values
     for name, spec in agent_table(settings.agents).items():
         out["agents"][name] = {
             **spec.model_dump(mode="json"),
-            "env": {k: MASK if is_secret(k) else v for k, v in spec.env.items()},
+            "env": {k: MASK if is_secret_name(k) else v for k, v in spec.env.items()},
             "from": loaded.origins.get(f"agents.{name}", ["built-in"]),
         }
     return out

@@ -16,8 +16,6 @@ from manyoyo_mcp.errors import EnvFileError, InvalidArgument
 
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LINE = re.compile(r"^(?:export\s+)?([^=\s]+)\s*=\s*(.*)$")
-# Names whose values are credentials: masked in `config show` and in every tool result and log.
-SECRET_NAME = re.compile(r"(?i)(token|secret|passw|pwd|api_?key|access_?key|private_?key|credential|auth)")
 MANYOYO_ENV_DIR = "~/.manyoyo/env"
 
 
@@ -75,15 +73,6 @@ def validate_env(env: dict[str, str]) -> dict[str, str]:
         if "\x00" in value:
             raise InvalidArgument(f"env value of {key} contains a NUL byte")
     return env
-
-
-def is_secret(name: str) -> bool:
-    return SECRET_NAME.search(name) is not None
-
-
-def secret_values(environment: dict[str, str]) -> set[str]:
-    """The values of the credential-named variables: what is masked everywhere."""
-    return {value for key, value in environment.items() if is_secret(key) and value}
 
 
 def _unquote(value: str) -> str:

@@ -9,15 +9,14 @@ Either way a denial is recorded in the audit log and nothing is done.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from manyoyo_mcp import nested_specs
+from manyoyo_mcp.credentials import is_secret_name, looks_like_secret
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.host_paths import CREDENTIALS, ENGINE_SOCKETS, SYSTEM_PATHS, judge_host_path
-from manyoyo_mcp.redaction import Redactor
 from manyoyo_mcp.settings import ServerSettings
 
 
@@ -203,18 +202,14 @@ def _build_context(arguments: Mapping[str, Any], settings: ServerSettings) -> De
     return None
 
 
-_SECRET_NAME = re.compile(r"(?i)(token|secret|passw(or)?d|pwd|api_?key|access_?key|private_?key|credential|auth)")
-
-
 def _build_secret_args(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
     build_args = arguments.get("build_args")
     if settings.secret_build_args == "allow" or not isinstance(build_args, dict):
         return None
-    redactor = Redactor(b"policy")
     suspicious = sorted(
         str(name)
         for name, value in build_args.items()
-        if _SECRET_NAME.search(str(name)) or (isinstance(value, str) and redactor.text(value) != value)
+        if is_secret_name(str(name)) or (isinstance(value, str) and looks_like_secret(value))
     )
     if not suspicious:
         return None

@@ -1,36 +1,22 @@
 """Keeping secrets out of the audit log while commands stay readable (pure).
 
 Values that are secret by their place (env values, build args) and anything in free text that
-looks like a credential become `[redacted:xxxxxxxx]`, where xxxxxxxx is a keyed fingerprint: the
-same value gives the same marker, so a reviewer can tell values apart without seeing them.
+looks like a credential (the patterns of manyoyo_mcp.credentials) become `[redacted:xxxxxxxx]`,
+where xxxxxxxx is a keyed fingerprint: the same value gives the same marker, so a reviewer can
+tell values apart without seeing them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections.abc import Iterable
 from typing import Any
 
+from manyoyo_mcp.credentials import FLAG_VALUE, KEY_VALUE, URL_CREDENTIALS, VALUE_PATTERNS
+
 # Argument names whose values are secret wherever they appear (each value of the mapping).
 SECRET_MAPPINGS = frozenset({"env", "build_args"})
-_KEY_VALUE = re.compile(
-    r"(?i)\b([A-Z0-9_.-]*(?:token|secret|passw(?:or)?d|pwd|api[_-]?key|access[_-]?key|private[_-]?key|"
-    r"credential)[A-Z0-9_.-]*)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s'\";&|]+)"
-)
-_FLAG_VALUE = re.compile(r"(?i)(--?(?:password|passwd|token|secret|api-key|access-key)(?:=|\s+))([^\s'\";&|]+)")
-_PATTERNS = (
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL),
-    re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]{20,}"),
-    re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}"),
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-    re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
-    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-    re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{12,}"),
-)
-_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)([^\s@/]+)(@)")
 MIN_SECRET = 4
 
 
@@ -47,11 +33,11 @@ class Redactor:
         for secret in sorted(set(known), key=len, reverse=True):
             if len(secret) >= MIN_SECRET:
                 value = value.replace(secret, self.marker(secret))
-        for pattern in _PATTERNS:
+        for pattern in VALUE_PATTERNS:
             value = pattern.sub(lambda m: self.marker(m.group(0)), value)
-        value = _URL_CREDENTIALS.sub(lambda m: m.group(1) + self.marker(m.group(2)) + m.group(3), value)
-        value = _KEY_VALUE.sub(lambda m: m.group(1) + m.group(2) + self._value_marker(m.group(3)), value)
-        return _FLAG_VALUE.sub(lambda m: m.group(1) + self._value_marker(m.group(2)), value)
+        value = URL_CREDENTIALS.sub(lambda m: m.group(1) + self.marker(m.group(2)) + m.group(3), value)
+        value = KEY_VALUE.sub(lambda m: m.group(1) + m.group(2) + self._value_marker(m.group(3)), value)
+        return FLAG_VALUE.sub(lambda m: m.group(1) + self._value_marker(m.group(2)), value)
 
     def known_only(self, value: Any, known: Iterable[str]) -> Any:
         """`value` (text, or lists and mappings of it) with only the known secret values replaced:

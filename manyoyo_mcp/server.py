@@ -24,8 +24,8 @@ from pydantic import BaseModel, Field
 from manyoyo_mcp import __version__, builds, launch, nested, nested_containers, policy, transfer
 from manyoyo_mcp.audit import AuditLog
 from manyoyo_mcp.config import profile_secrets
+from manyoyo_mcp.credentials import secret_values
 from manyoyo_mcp.engine import Engine
-from manyoyo_mcp.env_files import secret_values
 from manyoyo_mcp.errors import InvalidArgument, ManyoyoError, PolicyDenied
 from manyoyo_mcp.execution import ExecRequest, run_exec
 from manyoyo_mcp.launch import ChosenProfile, LaunchRequest, choose_profile, from_profile
