@@ -7,24 +7,8 @@ the targeted set of `standard` runs on both kinds. The operator picks one by nam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from manyoyo_mcp.engine.types import RuntimeProfile
 from manyoyo_mcp.errors import InvalidArgument
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeProfile:
-    name: str
-    summary: str
-    privileged: bool = False
-    cap_add: tuple[str, ...] = ()
-    security_opt: tuple[str, ...] = ()
-    device_cgroup_rules: tuple[str, ...] = ()
-    # A cgroup namespace of its own: the sandbox (and its nested engine) sees its own cgroup as
-    # the root, so nested containers stay inside the sandbox's limits, and no hierarchy root with
-    # a release_agent (a host-side program run by the kernel) can be mounted.
-    cgroupns: str = "private"
-
 
 PROFILES: dict[str, RuntimeProfile] = {
     profile.name: profile
