@@ -8,11 +8,11 @@ import os
 import sys
 
 from manyoyo_mcp import __version__
-from manyoyo_mcp.config import USER_FILE, LoadedConfig, load_config
+from manyoyo_mcp.config.loader import USER_FILE, LoadedConfig, load_config
+from manyoyo_mcp.config.settings import DEFAULT_IMAGE, ServerSettings
 from manyoyo_mcp.config_cli import config_command, profiles_command
 from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.runtime import PROFILES
-from manyoyo_mcp.settings import DEFAULT_IMAGE, ServerSettings
 
 
 def _parser() -> argparse.ArgumentParser:

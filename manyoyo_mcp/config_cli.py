@@ -10,18 +10,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from manyoyo_mcp.agents import agent_table
-from manyoyo_mcp.config import (
+from manyoyo_mcp.config.agents import agent_table
+from manyoyo_mcp.config.env_files import read_env_file
+from manyoyo_mcp.config.loader import (
     DEFAULT,
     PROJECT_FILE,
     RUN_KEYS,
     LoadedConfig,
     profile_secrets,
 )
+from manyoyo_mcp.config.settings import FILE_ONLY_FIELDS
 from manyoyo_mcp.credentials import is_secret_name
-from manyoyo_mcp.env_files import read_env_file
 from manyoyo_mcp.errors import ManyoyoError
-from manyoyo_mcp.settings import FILE_ONLY_FIELDS
 
 MASK = "****** (masked)"
 Loader = Callable[..., LoadedConfig]
@@ -132,7 +132,7 @@ def init(path: Path, force: bool) -> int:
             "--path /tmp/example.json` for one), or pass --force to replace it"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(resources.files("manyoyo_mcp").joinpath("manyoyo.example.json5").read_text(encoding="utf-8"))
+    path.write_text(resources.files("manyoyo_mcp.config").joinpath("manyoyo.example.json5").read_text(encoding="utf-8"))
     print(f"wrote {path}; check it with: manyoyo-mcp config validate {path}")
     return 0
 

@@ -17,8 +17,8 @@ from functools import partial
 
 import anyio
 
+from manyoyo_mcp.config.env_files import validate_env
 from manyoyo_mcp.engine import Engine, ExecStream
-from manyoyo_mcp.env_files import validate_env
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.output import OutputCapture
 from manyoyo_mcp.threads import in_thread, supervise

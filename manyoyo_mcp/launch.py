@@ -11,14 +11,14 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
-from manyoyo_mcp.agents import agent_table, headless_argv, resolve_agent
+from manyoyo_mcp.config.agents import agent_table, headless_argv, resolve_agent
+from manyoyo_mcp.config.run_profiles import RunProfile, parse_port, parse_volume
+from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.execution import ExecRequest, ProgressCallback, run_exec
 from manyoyo_mcp.models import LaunchAgentResult
-from manyoyo_mcp.run_profiles import RunProfile, parse_port, parse_volume
 from manyoyo_mcp.sandboxes import WORKSPACE_TARGET, CreateRequest, SandboxService
-from manyoyo_mcp.settings import ServerSettings
 
 
 @dataclass(frozen=True, slots=True)

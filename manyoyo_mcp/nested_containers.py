@@ -15,6 +15,7 @@ from datetime import datetime
 import anyio
 
 from manyoyo_mcp import nested_specs, ownership
+from manyoyo_mcp.config.env_files import validate_env
 from manyoyo_mcp.engine import (
     ContainerSummary,
     Engine,
@@ -23,7 +24,6 @@ from manyoyo_mcp.engine import (
     NestedEngine,
     NestedRunSpec,
 )
-from manyoyo_mcp.env_files import validate_env
 from manyoyo_mcp.errors import (
     ContainerNotFound,
     ImageMissing,

@@ -21,8 +21,6 @@ WORKSPACE = LABEL_PREFIX + "workspace"
 KIND = LABEL_PREFIX + "kind"
 SOCK_OF = LABEL_PREFIX + "sock-of"  # in sock mode: the sandbox (full id) whose tools made the object
 
-SANDBOX_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
-SANDBOX_NAME_RULE = "1-40 characters: lowercase ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
 _FULL_ID = re.compile(r"[0-9a-f]{64}")
 
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from manyoyo_mcp import nested_specs
+from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.credentials import is_secret_name, looks_like_secret
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.host_paths import CREDENTIALS, ENGINE_SOCKETS, SYSTEM_PATHS, judge_host_path
-from manyoyo_mcp.settings import ServerSettings
 
 
 @dataclass(frozen=True, slots=True)

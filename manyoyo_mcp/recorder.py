@@ -20,9 +20,9 @@ from typing import Any
 import anyio
 
 from manyoyo_mcp.audit import AuditLog
+from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.policy import Decision
 from manyoyo_mcp.redaction import Redactor
-from manyoyo_mcp.settings import ServerSettings
 from manyoyo_mcp.threads import in_thread
 
 SESSION_RECORDS = 10_000

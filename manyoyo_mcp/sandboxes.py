@@ -19,8 +19,10 @@ from typing import Literal
 import anyio
 
 from manyoyo_mcp import ownership
+from manyoyo_mcp.config.env_files import validate_env
+from manyoyo_mcp.config.run_profiles import SANDBOX_NAME, SANDBOX_NAME_RULE
+from manyoyo_mcp.config.settings import InnerEngine, ServerSettings
 from manyoyo_mcp.engine import ContainerDetails, ContainerSpec, ContainerSummary, Engine, Mount, ObjectConflict
-from manyoyo_mcp.env_files import validate_env
 from manyoyo_mcp.errors import (
     FirstCommandFailed,
     ImageMissing,
@@ -36,7 +38,6 @@ from manyoyo_mcp.image import ENGINE_LOG, ENGINE_SOCKETS, ENGINE_STORAGE
 from manyoyo_mcp.limits import Limits, format_memory, parse_memory, resolve_limits
 from manyoyo_mcp.models import CreateSandboxResult, LimitsView, RemoveSandboxResult, SandboxView
 from manyoyo_mcp.runtime import SOCK_PROFILE, runtime_profile
-from manyoyo_mcp.settings import InnerEngine, ServerSettings
 from manyoyo_mcp.threads import in_thread
 from manyoyo_mcp.transfer import copy_image
 
@@ -73,8 +74,8 @@ def host_socket_path(settings: ServerSettings) -> str | None:
 
 
 def validate_sandbox_name(name: str) -> str:
-    if not ownership.SANDBOX_NAME.fullmatch(name):
-        raise InvalidArgument(f"sandbox name {name!r} is not allowed: {ownership.SANDBOX_NAME_RULE}")
+    if not SANDBOX_NAME.fullmatch(name):
+        raise InvalidArgument(f"sandbox name {name!r} is not allowed: {SANDBOX_NAME_RULE}")
     return name
 
 

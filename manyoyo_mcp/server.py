@@ -23,7 +23,8 @@ from pydantic import BaseModel, Field
 
 from manyoyo_mcp import __version__, builds, launch, nested, nested_containers, policy, transfer
 from manyoyo_mcp.audit import AuditLog
-from manyoyo_mcp.config import profile_secrets
+from manyoyo_mcp.config.loader import profile_secrets
+from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.credentials import secret_values
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument, ManyoyoError, PolicyDenied
@@ -49,7 +50,6 @@ from manyoyo_mcp.models import (
 from manyoyo_mcp.ownership import SANDBOX
 from manyoyo_mcp.recorder import CURRENT_CALL, Recorder
 from manyoyo_mcp.sandboxes import CreateRequest, SandboxService
-from manyoyo_mcp.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from manyoyo_mcp import ownership
+from manyoyo_mcp.config.settings import DEFAULT_IMAGE, ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import ManyoyoError
-from manyoyo_mcp.settings import DEFAULT_IMAGE, ServerSettings
 
 
 @pytest.fixture

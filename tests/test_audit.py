@@ -20,9 +20,9 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from manyoyo_mcp.audit import log_files, read_records, verify
+from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.server import AUDIT_RESOURCE, build_server
-from manyoyo_mcp.settings import ServerSettings
 
 from .helpers import TESTBOX, call, docker, tool_error
 

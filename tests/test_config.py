@@ -9,8 +9,8 @@ import pytest
 
 from manyoyo_mcp import policy
 from manyoyo_mcp.cli import main
-from manyoyo_mcp.config import ConfigError, load_config, profile_secrets
-from manyoyo_mcp.run_profiles import RunProfile, parse_port, parse_volume
+from manyoyo_mcp.config.loader import ConfigError, load_config, profile_secrets
+from manyoyo_mcp.config.run_profiles import RunProfile, parse_port, parse_volume
 
 TOKEN = "sk-ant-api03-stand-in-credential-0123456789"
 

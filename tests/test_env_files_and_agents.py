@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from manyoyo_mcp.agents import BUILTIN_AGENTS, headless_argv, resolve_agent
-from manyoyo_mcp.env_files import EnvFileError, env_file_path, parse_env_text, read_env_file
+from manyoyo_mcp.config.agents import BUILTIN_AGENTS, headless_argv, resolve_agent
+from manyoyo_mcp.config.env_files import EnvFileError, env_file_path, parse_env_text, read_env_file
 from manyoyo_mcp.errors import InvalidArgument
 
 
@@ -96,9 +96,9 @@ def test_headless_yolo_command_lines():
 
 
 def test_a_profile_shapes_the_agent_command_like_manyoyo():
+    from manyoyo_mcp.config.run_profiles import RunProfile
+    from manyoyo_mcp.config.settings import ServerSettings
     from manyoyo_mcp.launch import LaunchRequest, agent_command, shell_program
-    from manyoyo_mcp.run_profiles import RunProfile
-    from manyoyo_mcp.settings import ServerSettings
 
     settings = ServerSettings()
     profile = RunProfile(yolo="c", shellPrefix="DEBUG=1 nice", shellSuffix="--model 'opus 4'")

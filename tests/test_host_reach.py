@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
+from manyoyo_mcp.config.settings import DEFAULT_IMAGE
 from manyoyo_mcp.runtime import PROFILES, RuntimeProfile
 from manyoyo_mcp.server import build_server
-from manyoyo_mcp.settings import DEFAULT_IMAGE
 
 from .helpers import TESTBOX, call, docker, load_testbox, tool_error
 

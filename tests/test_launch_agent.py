@@ -16,10 +16,10 @@ import anyio
 import pytest
 from mcp import Client, types
 
-from manyoyo_mcp.config import load_config
+from manyoyo_mcp.config.loader import load_config
+from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.server import build_server
-from manyoyo_mcp.settings import ServerSettings
 
 from .helpers import call, docker, tool_error
 

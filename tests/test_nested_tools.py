@@ -13,9 +13,9 @@ import anyio
 import pytest
 from mcp import Client
 
+from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.server import build_server
-from manyoyo_mcp.settings import ServerSettings
 
 from .helpers import TESTBOX, call, docker, tool_error
 

@@ -1,6 +1,7 @@
 import pytest
 
 from manyoyo_mcp import ownership
+from manyoyo_mcp.config.run_profiles import SANDBOX_NAME
 from manyoyo_mcp.engine import ContainerSummary
 
 FULL_ID = "a" * 64
@@ -36,7 +37,7 @@ def test_prefixes_and_near_misses_match_nothing(reference):
 
 @pytest.mark.parametrize("name", ["dev", "a", "my-sandbox_2.1", "x" * 40])
 def test_sandbox_names_of_the_allowed_form_pass(name):
-    assert ownership.SANDBOX_NAME.fullmatch(name)
+    assert SANDBOX_NAME.fullmatch(name)
 
 
 FULLWIDTH_DEV = "\uff44\uff45\uff56"  # looks like "dev"
@@ -46,7 +47,7 @@ FULLWIDTH_DEV = "\uff44\uff45\uff56"  # looks like "dev"
     "name", ["", "-dev", ".dev", "Dev", "dev/x", "dev x", "x" * 41, "d\u00e9v", "dev\n", "dev\x00", FULLWIDTH_DEV]
 )
 def test_sandbox_names_outside_the_pattern_fail(name):
-    assert not ownership.SANDBOX_NAME.fullmatch(name)
+    assert not SANDBOX_NAME.fullmatch(name)
 
 
 def test_engine_side_names_carry_the_prefix_and_the_scope():

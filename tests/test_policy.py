@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from manyoyo_mcp import policy
+from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.host_paths import judge_host_path
-from manyoyo_mcp.settings import ServerSettings
 
 
 @pytest.fixture

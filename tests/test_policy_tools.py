@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from mcp import Client
 
+from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.server import build_server
-from manyoyo_mcp.settings import ServerSettings
 
 from .helpers import TESTBOX, call, docker, load_testbox, tool_error
 from .test_policy import HOST_PATHS

@@ -1,6 +1,6 @@
 import pytest
 
-from manyoyo_mcp.env_files import validate_env
+from manyoyo_mcp.config.env_files import validate_env
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.execution import command_argv
 from manyoyo_mcp.sandboxes import resolve_workspace, validate_sandbox_name

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from manyoyo_mcp.env_files import ENV_KEY, read_env_file
+from manyoyo_mcp.config.env_files import ENV_KEY, read_env_file
 
 InnerEngine = Literal["docker", "podman"]
 MODE_ALIASES = {
@@ -22,6 +22,9 @@ MODE_ALIASES = {
     "sock": "sock", "s": "sock", "mount-docker-socket": "sock",
     "common": "common",
 }  # fmt: skip
+# Sandbox names (create_sandbox's `name`, a profile's containerName): engine-safe, lower case.
+SANDBOX_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
+SANDBOX_NAME_RULE = "1-40 characters: lowercase ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
 _PORT = re.compile(
     r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):)?(?:(?P<host>\d{1,5})?:)?(?P<port>\d{1,5})(?:/(?P<proto>tcp|udp))?$"
 )

@@ -13,9 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from manyoyo_mcp.agents import AgentSpec
+from manyoyo_mcp.config.agents import AgentSpec
+from manyoyo_mcp.config.run_profiles import RunProfile
 from manyoyo_mcp.errors import InvalidArgument
-from manyoyo_mcp.run_profiles import RunProfile
 
 InnerEngine = Literal["docker", "podman"]
 DEFAULT_IMAGE = "manyoyo-sandbox:latest"
