@@ -159,8 +159,8 @@ def _audit(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from manyoyo_mcp import audit_review
-    from manyoyo_mcp.audit import read_records, verify
+    from manyoyo_mcp.audit import review as audit_review
+    from manyoyo_mcp.audit.log import read_records, verify
 
     directory = Path(args.dir).expanduser() if args.dir else _load(args).settings.audit_path
     if not directory.is_dir():

@@ -22,7 +22,8 @@ from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnno
 from pydantic import BaseModel, Field
 
 from manyoyo_mcp import __version__, builds, launch, nested, nested_containers, policy, transfer
-from manyoyo_mcp.audit import AuditLog
+from manyoyo_mcp.audit.log import AuditLog
+from manyoyo_mcp.audit.recorder import CURRENT_CALL, Recorder
 from manyoyo_mcp.config.loader import profile_secrets
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.credentials import secret_values
@@ -48,7 +49,6 @@ from manyoyo_mcp.models import (
     StopContainerResult,
 )
 from manyoyo_mcp.ownership import SANDBOX
-from manyoyo_mcp.recorder import CURRENT_CALL, Recorder
 from manyoyo_mcp.sandboxes import CreateRequest, SandboxService
 
 log = logging.getLogger(__name__)

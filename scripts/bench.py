@@ -25,8 +25,8 @@ import anyio
 import docker
 from mcp import Client, StdioServerParameters
 
-from manyoyo_mcp.audit import AuditLog
-from manyoyo_mcp.redaction import Redactor
+from manyoyo_mcp.audit.log import AuditLog
+from manyoyo_mcp.audit.redaction import Redactor
 
 SERVER = str(Path(sys.executable).with_name("manyoyo-mcp"))
 SCOPE = "bench"

@@ -19,7 +19,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from manyoyo_mcp.audit import log_files, read_records, verify
+from manyoyo_mcp.audit.log import log_files, read_records, verify
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.server import AUDIT_RESOURCE, build_server
@@ -271,7 +271,7 @@ def _chromium() -> str:
 
 
 def test_time_filters_take_durations_and_iso_times(audit_dir):
-    from manyoyo_mcp.audit_review import parse_moment
+    from manyoyo_mcp.audit.review import parse_moment
 
     assert abs(parse_moment("2h").timestamp() - (time.time() - 7200)) < 5
     assert parse_moment("2026-11-29T10:00:00Z") == parse_moment("2026-11-29T11:00:00+01:00")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from manyoyo_mcp.audit import GENESIS, AuditLog, AuditUnavailable, log_files, verify
-from manyoyo_mcp.redaction import Redactor
+from manyoyo_mcp.audit.log import GENESIS, AuditLog, AuditUnavailable, log_files, verify
+from manyoyo_mcp.audit.redaction import Redactor
 
 
 def write(log: AuditLog, n: int, **extra: object) -> list[dict]:

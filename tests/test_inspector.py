@@ -9,8 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from manyoyo_mcp.audit import verify
-from manyoyo_mcp.audit_review import load
+from manyoyo_mcp.audit.log import verify
+from manyoyo_mcp.audit.review import load
 
 SERVER = str(Path(sys.executable).with_name("manyoyo-mcp"))
 INSPECTOR = ["npx", "-y", "@modelcontextprotocol/inspector@2", "--cli"]

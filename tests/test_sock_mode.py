@@ -8,7 +8,7 @@ import secrets
 import pytest
 from mcp import Client, types
 
-from manyoyo_mcp.audit_review import load
+from manyoyo_mcp.audit.review import load
 from manyoyo_mcp.server import build_server
 
 from .helpers import TESTBOX, call, docker, tool_error

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from manyoyo_mcp.audit import read_records
+from manyoyo_mcp.audit.log import read_records
 
 FAILED = ("error", "timeout", "cancelled")
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)([smhd])")

@@ -19,10 +19,10 @@ from typing import Any
 
 import anyio
 
-from manyoyo_mcp.audit import AuditLog
+from manyoyo_mcp.audit.log import AuditLog
+from manyoyo_mcp.audit.redaction import Redactor
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.policy import Decision
-from manyoyo_mcp.redaction import Redactor
 from manyoyo_mcp.threads import in_thread
 
 SESSION_RECORDS = 10_000
