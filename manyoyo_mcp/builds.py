@@ -25,6 +25,7 @@ from manyoyo_mcp.engine import ContainerSummary, Engine, NestedEngine
 from manyoyo_mcp.engine.build_context import dockerignore_patterns, repack_context
 from manyoyo_mcp.errors import BuildFailed, BuildTimedOut, InvalidArgument, ManyoyoError, PolicyDenied
 from manyoyo_mcp.models import BuildImageResult
+from manyoyo_mcp.policy import allowlists
 from manyoyo_mcp.sandbox_engine import open_engine
 from manyoyo_mcp.threads import in_thread, supervise
 
@@ -263,7 +264,7 @@ async def build_image(
 
 def _refuse_protected(given: str, path: str) -> None:
     """Before and after resolving symlinks: the sandbox's root and kernel/engine folders are no context."""
-    protected = nested_specs.forbidden_sandbox_path(path)
+    protected = allowlists.forbidden_sandbox_path(path)
     if protected:
         decision = policy.context_denial(given, path, protected)
         raise PolicyDenied(decision.rule, decision.reason)

@@ -42,6 +42,7 @@ from manyoyo_mcp.models import (
     StopContainerResult,
 )
 from manyoyo_mcp.output import OutputCapture
+from manyoyo_mcp.policy import allowlists, rule_ids
 from manyoyo_mcp.sandbox_engine import opened_engine
 from manyoyo_mcp.threads import in_thread, supervise
 
@@ -72,16 +73,11 @@ class RunRequest:
 
 
 def nested_options(request: RunRequest) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...], tuple[str, int]]:
-    """Capabilities, sysctls and restart policy, normalised and checked again (the policy judged them first)."""
-    caps = tuple(sorted({nested_specs.normalize_capability(c) for c in request.cap_add}))
-    sysctls = tuple(sorted((nested_specs.normalize_sysctl(k), str(v)) for k, v in request.sysctls.items()))
-    restart = nested_specs.restart_policy(request.restart)
-    if (
-        not set(caps) <= nested_specs.CAPABILITY_ALLOWLIST
-        or not {k for k, _ in sysctls} <= nested_specs.SYSCTL_ALLOWLIST
-        or restart is None
-    ):
-        raise PolicyDenied("nested.options", "capabilities, sysctls or restart policy outside the allowlists")
+    """Capabilities, sysctls and restart policy as the engines read them (the policy allowed them)."""
+    caps = tuple(sorted({allowlists.normalize_capability(c) for c in request.cap_add}))
+    sysctls = tuple(sorted((allowlists.normalize_sysctl(k), str(v)) for k, v in request.sysctls.items()))
+    restart = allowlists.restart_policy(request.restart)
+    assert restart is not None, "the policy refuses other restart policies (nested.restart-policy)"
     return caps, sysctls, restart
 
 
@@ -150,7 +146,7 @@ async def run_container(
     )
     if sandbox.labels.get(ownership.MODE) == "sock" and any(m.source.startswith("/") for m in spec.mounts):
         raise PolicyDenied(
-            "sock.bind-mount",
+            rule_ids.SOCK_BIND_MOUNT.id,
             "in sock mode a path would be one of the HOST's folders, not the sandbox's: use named volumes "
             "('NAME:/path') only",
         )
@@ -163,7 +159,7 @@ async def run_container(
         present = len((await in_thread(nested.inventory)).containers)
         if present >= max_containers:
             raise PolicyDenied(
-                "quota.nested-containers",
+                rule_ids.QUOTA_NESTED.id,
                 f"sandbox {name!r} may hold {max_containers} containers and has {present}: remove some with "
                 "remove_container or prune (stopped ones), or run with remove=true",
             )

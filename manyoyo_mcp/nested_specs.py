@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import posixpath
 import re
 
 from manyoyo_mcp.engine import NestedMount, NestedPort
 from manyoyo_mcp.errors import InvalidArgument
+from manyoyo_mcp.policy.allowlists import check_no_nul, forbidden_sandbox_path, sandbox_path
 
 # The Docker reference grammar (distribution/reference), without digests for tags we create.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -30,25 +30,6 @@ _PORT = re.compile(
 PORT_FORMS = (
     "'CONTAINER_PORT', 'HOST_PORT:CONTAINER_PORT' or 'IP:HOST_PORT:CONTAINER_PORT', each optionally '/tcp' or '/udp'"
 )
-# Paths of the sandbox a nested container may not mount: its kernel interfaces, and the engines
-# (their sockets and storage), whose control would undo the nesting.
-FORBIDDEN_SANDBOX_PATHS = (
-    "/proc",
-    "/sys",
-    "/dev",
-    "/run",
-    "/var/run",
-    "/var/lib/docker",
-    "/var/lib/containers",
-    "/etc/containers",
-    "/etc/docker",
-)
-
-
-def check_no_nul(what: str, value: str) -> str:
-    if "\x00" in value:
-        raise InvalidArgument(f"{what} contains a NUL byte")
-    return value
 
 
 def image_tag(tag: str) -> str:
@@ -98,27 +79,6 @@ def port(spec: str) -> NestedPort:
         host_port=int(match["host"]) if match["host"] else None,
         host_ip=match["ip"] or "",
     )
-
-
-def sandbox_path(what: str, path: str, base: str = "/workspace") -> str:
-    """An absolute, normalised path inside the sandbox; relative paths are taken from `base`."""
-    check_no_nul(what, path)
-    if not path.strip():
-        raise InvalidArgument(f"{what} is empty")
-    joined = posixpath.join(base, path)
-    # normpath keeps a leading '//' (POSIX allows it a meaning); the engines do not.
-    normal = "/" + posixpath.normpath(joined).lstrip("/")
-    return normal
-
-
-def forbidden_sandbox_path(path: str) -> str | None:
-    """The protected root `path` falls in (or '/' itself), if any."""
-    if path == "/":
-        return "/"
-    for root in FORBIDDEN_SANDBOX_PATHS:
-        if path == root or path.startswith(root + "/"):
-            return root
-    return None
 
 
 def volume(spec: str) -> NestedMount:
@@ -171,46 +131,3 @@ def build_target(target: str) -> str:
     if not BUILD_TARGET.fullmatch(target):
         raise InvalidArgument(f"target {target!r} is not a stage name: ASCII letters, digits, '_', '.' or '-'")
     return target
-
-
-# Capabilities a nested container may add: Kubernetes' Pod Security "baseline" set (most are in
-# Docker's default set already) plus NET_RAW for ping. SYS_ADMIN, NET_ADMIN, SYS_MODULE, SYS_PTRACE,
-# ALL and the rest are refused.
-CAPABILITY_ALLOWLIST = frozenset(
-    {
-        "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
-        "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
-    }
-)  # fmt: skip
-# Namespaced sysctls Kubernetes calls safe: they act on the container's own namespaces only.
-SYSCTL_ALLOWLIST = frozenset(
-    {
-        "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
-        "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
-        "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
-        "net.ipv4.tcp_keepalive_probes",
-    }
-)  # fmt: skip
-MAX_RESTARTS = 5
-_RESTART = re.compile(r"(no|on-failure)(?::(\d{1,3}))?")
-
-
-def normalize_capability(name: str) -> str:
-    """The way the engines read a capability: case-insensitive, optional CAP_ prefix."""
-    upper = name.strip().upper()
-    return upper[4:] if upper.startswith("CAP_") else upper
-
-
-def normalize_sysctl(name: str) -> str:
-    return name.strip().replace("/", ".")
-
-
-def restart_policy(spec: str) -> tuple[str, int] | None:
-    """'no' or 'on-failure[:N]' with N at most MAX_RESTARTS -> (name, retries); None if not allowed."""
-    match = _RESTART.fullmatch(spec.strip().lower())
-    if not match:
-        return None
-    name, retries = match.group(1), int(match.group(2) or (MAX_RESTARTS if match.group(1) == "on-failure" else 0))
-    if name == "no" and match.group(2) is not None:
-        return None
-    return (name, retries) if retries <= MAX_RESTARTS else None

@@ -37,6 +37,7 @@ from manyoyo_mcp.execution import ExecRequest, run_exec
 from manyoyo_mcp.image import ENGINE_LOG, ENGINE_SOCKETS, ENGINE_STORAGE
 from manyoyo_mcp.limits import Limits, format_memory, parse_memory, resolve_limits
 from manyoyo_mcp.models import CreateSandboxResult, LimitsView, RemoveSandboxResult, SandboxView
+from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.runtime import SOCK_PROFILE, runtime_profile
 from manyoyo_mcp.threads import in_thread
 from manyoyo_mcp.transfer import copy_image
@@ -149,7 +150,7 @@ class SandboxService:
 
         if len(owned) >= self.settings.max_sandboxes:
             raise PolicyDenied(
-                "quota.sandboxes",
+                rule_ids.QUOTA_SANDBOXES.id,
                 f"this server may hold {self.settings.max_sandboxes} sandboxes and has {len(owned)}: remove one "
                 "with remove_sandbox, or reuse one by name",
             )
@@ -165,7 +166,7 @@ class SandboxService:
         profile = SOCK_PROFILE if sock else runtime_profile(self.settings.runtime_profile)
         host_socket = host_socket_path(self.settings)
         if sock and host_socket is None:
-            raise PolicyDenied("mode.sock-remote", "sock mode needs the host engine's socket on this machine")
+            raise PolicyDenied(rule_ids.SOCK_REMOTE.id, "sock mode needs the host engine's socket on this machine")
 
         if not await in_thread(self.engine.image_present, image):
             raise ImageMissing(f"sandbox image {image!r} is not on the engine: {BUILD_HELP}")

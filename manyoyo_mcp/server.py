@@ -49,6 +49,7 @@ from manyoyo_mcp.models import (
     StopContainerResult,
 )
 from manyoyo_mcp.ownership import SANDBOX
+from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandboxes import CreateRequest, SandboxService
 
 log = logging.getLogger(__name__)
@@ -101,18 +102,18 @@ async def approve_sock_mode(settings: ServerSettings, confirmation: Any) -> None
     """Sock mode passes with the operator's pre-approval, or a human's yes; the decision is recorded."""
     call = CURRENT_CALL.get()
     if settings.sock_mode == "preapproved":
-        decided, how = policy.allow("mode.sock-preapproved", "the operator pre-approved sock mode"), "operator"
+        decided, how = policy.allow(rule_ids.SOCK_PREAPPROVED, "the operator pre-approved sock mode"), "operator"
     elif isinstance(confirmation, AcceptedElicitation) and confirmation.data == CANNOT_ASK:
         raise PolicyDenied(
-            "mode.sock-needs-human",
+            rule_ids.SOCK_NEEDS_HUMAN.id,
             "sock mode needs a human's confirmation and this client cannot ask one (no elicitation). The operator "
             "can pre-approve sock mode with MANYOYO_SOCK_MODE=preapproved; otherwise use dind mode",
         )
     elif isinstance(confirmation, AcceptedElicitation) and getattr(confirmation.data, "approve", False):
-        decided, how = policy.allow("mode.sock-confirmed", "a human confirmed sock mode"), "accepted by the user"
+        decided, how = policy.allow(rule_ids.SOCK_CONFIRMED, "a human confirmed sock mode"), "accepted by the user"
     else:
         answer = getattr(confirmation, "action", "no answer")
-        raise PolicyDenied("mode.sock-declined", f"the human did not approve sock mode ({answer}); use dind mode")
+        raise PolicyDenied(rule_ids.SOCK_DECLINED.id, f"the human did not approve sock mode ({answer}); use dind mode")
     if call is not None:
         await call.decision(decided, confirmation=how)
 
@@ -201,7 +202,7 @@ class AuditedServer(MCPServer):
             cause = _root_cause(exc)
             with agent_errors():
                 if isinstance(cause, PolicyDenied):
-                    await call.decision(policy.deny(cause.rule, cause.reason))
+                    await call.decision(policy.Decision(False, cause.rule, cause.reason))
                     await call.outcome("denied", error=str(exc))
                 else:
                     outcome = cause.outcome if isinstance(cause, ManyoyoError) else "error"

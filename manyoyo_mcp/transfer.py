@@ -6,7 +6,6 @@ exec tunnel), never to disk. Which host images may be copied is the operator's c
 
 from __future__ import annotations
 
-import fnmatch
 import time
 
 from manyoyo_mcp import nested_specs, ownership
@@ -14,18 +13,8 @@ from manyoyo_mcp.engine import ContainerSummary, Engine, NestedEngine
 from manyoyo_mcp.errors import ImageMissing, InvalidArgument
 from manyoyo_mcp.image import ENGINE_SOCKETS
 from manyoyo_mcp.models import LoadImageResult
+from manyoyo_mcp.policy.allowlists import loadable, normalized
 from manyoyo_mcp.threads import in_thread
-
-
-def normalized(ref: str) -> str:
-    """'busybox' -> 'busybox:latest' (the form the host engine lists tags in)."""
-    last = ref.rsplit("/", 1)[-1]
-    return ref if ":" in last or "@" in ref else f"{ref}:latest"
-
-
-def loadable(ref: str, patterns: tuple[str, ...]) -> bool:
-    """Whether the operator's patterns (shell-style, e.g. 'node:*') allow the host image `ref`."""
-    return any(fnmatch.fnmatchcase(normalized(ref), normalized(p)) for p in patterns)
 
 
 def check_loadable(ref: str, patterns: tuple[str, ...]) -> str:

@@ -17,7 +17,7 @@ from manyoyo_mcp.engine.nested import NestedVolume
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.nested import PruneRequest, prune_plan
 from manyoyo_mcp.nested_containers import since_epoch
-from manyoyo_mcp.transfer import loadable
+from manyoyo_mcp.policy.allowlists import loadable
 
 
 @pytest.mark.parametrize(

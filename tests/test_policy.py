@@ -10,7 +10,7 @@ import pytest
 
 from manyoyo_mcp import policy
 from manyoyo_mcp.config.settings import ServerSettings
-from manyoyo_mcp.host_paths import judge_host_path
+from manyoyo_mcp.policy.host_paths import judge_host_path
 
 
 @pytest.fixture

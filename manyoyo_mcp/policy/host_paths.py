@@ -14,6 +14,8 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from manyoyo_mcp.policy import rule_ids
+
 # System folders: mounting them (even read-only) hands the agent the host's configuration, kernel
 # interfaces, devices or binaries (CIS 5.6), or the engines' own state.
 SYSTEM_PATHS = (
@@ -100,7 +102,7 @@ def judge_host_path(
 ) -> PathVerdict:
     """May `given` be mounted into a sandbox? Roots and protected paths are resolved the same way."""
     if "\x00" in given or not given.strip():
-        return PathVerdict(False, "host.path-invalid", f"host path {given!r} is empty or contains a NUL byte")
+        return PathVerdict(False, rule_ids.HOST_PATH_INVALID.id, f"host path {given!r} is empty or contains a NUL byte")
     is_socket = is_socket or _is_socket
     path = resolve(_expand(given.strip(), home))
     shown = f"{given!r}" + (f" (resolves to {path})" if path != given else "")
@@ -114,18 +116,18 @@ def judge_host_path(
         target = resolve(system)
         if path == target or (system not in EXACT_ONLY and _inside(path, target)):
             return PathVerdict(
-                False, "host.mount-system-path", f"{shown} is the host's {system}, which may never be mounted", path
+                False, rule_ids.HOST_SYSTEM_PATH.id, f"{shown} is the host's {system}, which may never be mounted", path
             )
     if path == resolved_home:
         return PathVerdict(
-            False, "host.mount-home", f"{shown} is the home folder itself; mount a project folder inside it", path
+            False, rule_ids.HOST_HOME.id, f"{shown} is the home folder itself; mount a project folder inside it", path
         )
     for credential in (*CREDENTIALS, *extra_protected):
         target = resolve(_expand(credential, home))
         if _inside(path, target) or _inside(target, path):
             return PathVerdict(
                 False,
-                "host.mount-credentials",
+                rule_ids.HOST_CREDENTIALS.id,
                 f"{shown} is, is inside, or holds {credential} (credentials or the server's own files); mount "
                 "a project folder that holds no credentials",
                 path,
@@ -137,18 +139,18 @@ def judge_host_path(
         allowed = ", ".join(resolved_roots) or "none"
         return PathVerdict(
             False,
-            "host.mount-outside-roots",
+            rule_ids.HOST_OUTSIDE_ROOTS.id,
             f"{shown} is outside the folders the operator allows for workspaces: {allowed} "
             "(the operator widens them with MANYOYO_ALLOWED_HOST_ROOTS)",
             path,
         )
-    return PathVerdict(True, "host.mount-allowed", f"{path} is inside an allowed root", path)
+    return PathVerdict(True, rule_ids.HOST_ALLOWED.id, f"{path} is inside an allowed root", path)
 
 
 def _socket_verdict(shown: str, path: str) -> PathVerdict:
     return PathVerdict(
         False,
-        "host.mount-engine-socket",
+        rule_ids.HOST_ENGINE_SOCKET.id,
         f"{shown} is or holds a container engine socket, which gives root on the host; mount a project folder instead",
         path,
     )

@@ -13,11 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from manyoyo_mcp import nested_specs
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.credentials import is_secret_name, looks_like_secret
 from manyoyo_mcp.errors import InvalidArgument
-from manyoyo_mcp.host_paths import CREDENTIALS, ENGINE_SOCKETS, SYSTEM_PATHS, judge_host_path
+from manyoyo_mcp.policy import allowlists, rule_ids
+from manyoyo_mcp.policy.host_paths import judge_host_path
+from manyoyo_mcp.policy.rule_ids import RuleId
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +28,12 @@ class Decision:
     reason: str
 
 
-def allow(rule: str, reason: str) -> Decision:
-    return Decision(True, rule, reason)
+def allow(rule: RuleId, reason: str) -> Decision:
+    return Decision(True, rule.id, reason)
 
 
-def deny(rule: str, reason: str) -> Decision:
-    return Decision(False, rule, reason)
+def deny(rule: RuleId, reason: str) -> Decision:
+    return Decision(False, rule.id, reason)
 
 
 Rule = Callable[[Mapping[str, Any], ServerSettings], Decision | None]
@@ -42,7 +43,7 @@ def _timeout_ceiling(arguments: Mapping[str, Any], settings: ServerSettings) -> 
     timeout = arguments.get("timeout_s")
     if isinstance(timeout, int | float) and timeout > settings.max_exec_timeout_s:
         return deny(
-            "limits.timeout-ceiling",
+            rule_ids.TIMEOUT_CEILING,
             f"timeout_s may be at most {settings.max_exec_timeout_s:g} (the operator's ceiling); got {timeout:g}",
         )
     return None
@@ -53,7 +54,7 @@ def _sandbox_image(arguments: Mapping[str, Any], settings: ServerSettings) -> De
     allowed = (settings.sandbox_image, *settings.extra_sandbox_images)
     if image is not None and image not in allowed:
         return deny(
-            "sandbox.image-allowlist",
+            rule_ids.SANDBOX_IMAGE,
             f"image {image!r} is not allowed for sandboxes: use one of {', '.join(allowed)} "
             "(the operator adds others with MANYOYO_EXTRA_SANDBOX_IMAGES)",
         )
@@ -65,7 +66,7 @@ def _sock_mode(arguments: Mapping[str, Any], settings: ServerSettings) -> Decisi
         return None
     if settings.sock_mode == "off":
         return deny(
-            "mode.sock-disabled",
+            rule_ids.SOCK_DISABLED,
             "sock mode (the host's engine socket in the sandbox, which is root on the host) is off: use dind "
             "mode (the default), which gives the sandbox an engine of its own. Only the operator can enable "
             "sock mode (MANYOYO_SOCK_MODE=confirm or preapproved)",
@@ -73,7 +74,7 @@ def _sock_mode(arguments: Mapping[str, Any], settings: ServerSettings) -> Decisi
     docker_host = settings.docker_host or os.environ.get("DOCKER_HOST") or "unix://"
     if not docker_host.startswith("unix://"):
         return deny(
-            "mode.sock-remote", f"sock mode needs the host engine's socket on this machine; it is {docker_host}"
+            rule_ids.SOCK_REMOTE, f"sock mode needs the host engine's socket on this machine; it is {docker_host}"
         )
     return None
 
@@ -89,7 +90,7 @@ def _profile_volumes(arguments: Mapping[str, Any], settings: ServerSettings) -> 
     for volume in arguments.get(PROFILE_VOLUMES, ()):
         denied = _host_path(volume.split(":", 1)[0], settings)
         if denied is not None:
-            return deny(denied.rule, f"the profile's volume {volume!r}: {denied.reason}")
+            return Decision(False, denied.rule, f"the profile's volume {volume!r}: {denied.reason}")
     return None
 
 
@@ -100,14 +101,14 @@ def _host_path(path: str, settings: ServerSettings) -> Decision | None:
         home=os.path.expanduser("~"),
         extra_protected=(str(settings.audit_path),),
     )
-    return None if verdict.allowed else deny(verdict.rule, verdict.reason)
+    return None if verdict.allowed else Decision(False, verdict.rule, verdict.reason)
 
 
 def _run_profile(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
     name = settings.run_name(arguments.get("profile"))
     if name is not None and name not in settings.runs:
         return deny(
-            "profile.unknown",
+            rule_ids.PROFILE_UNKNOWN,
             f"no run profile {name!r}; the operator's profiles: {', '.join(settings.runs) or 'none configured'}",
         )
     return None
@@ -133,13 +134,11 @@ def profile_arguments(arguments: Mapping[str, Any], settings: ServerSettings) ->
 
 
 def _loadable_image(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
-    from manyoyo_mcp.transfer import loadable  # transfer imports the engine; keep this module light
-
     image = str(arguments.get("image", ""))
-    if not loadable(image, settings.loadable_images):
+    if not allowlists.loadable(image, settings.loadable_images):
         allowed = ", ".join(settings.loadable_images) or "none (the operator lists them in MANYOYO_LOADABLE_IMAGES)"
         return deny(
-            "image.load-allowlist", f"host image {image!r} may not be loaded into sandboxes; allowed: {allowed}"
+            rule_ids.LOAD_ALLOWLIST, f"host image {image!r} may not be loaded into sandboxes; allowed: {allowed}"
         )
     return None
 
@@ -150,13 +149,13 @@ def _nested_mounts(arguments: Mapping[str, Any], settings: ServerSettings) -> De
         source = str(spec).split(":", 1)[0]
         if source.startswith("/"):
             try:
-                path = nested_specs.sandbox_path("volume source", source, "/")
+                path = allowlists.sandbox_path("volume source", source, "/")
             except InvalidArgument:
                 continue  # malformed: the tool's own validation says how
-            protected = nested_specs.forbidden_sandbox_path(path)
+            protected = allowlists.forbidden_sandbox_path(path)
             if protected:
                 return deny(
-                    "nested.mount-protected-path",
+                    rule_ids.NESTED_MOUNT,
                     f"volume {spec!r}: {protected} of the sandbox may not be mounted into a nested container (it "
                     "holds the kernel's or the engine's controls); mount a directory under /workspace or a nested "
                     "volume instead",
@@ -167,27 +166,27 @@ def _nested_mounts(arguments: Mapping[str, Any], settings: ServerSettings) -> De
 def _nested_options(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
     caps = arguments.get("cap_add")
     for cap in caps if isinstance(caps, list) else ():
-        normal = nested_specs.normalize_capability(str(cap))
-        if normal not in nested_specs.CAPABILITY_ALLOWLIST:
+        normal = allowlists.normalize_capability(str(cap))
+        if normal not in allowlists.CAPABILITY_ALLOWLIST:
             return deny(
-                "nested.capability",
+                rule_ids.NESTED_CAPABILITY,
                 f"capability {cap!r} may not be added to a nested container; allowed: "
-                f"{', '.join(sorted(nested_specs.CAPABILITY_ALLOWLIST))}",
+                f"{', '.join(sorted(allowlists.CAPABILITY_ALLOWLIST))}",
             )
     sysctls = arguments.get("sysctls")
     for name in sysctls if isinstance(sysctls, dict) else ():
-        if nested_specs.normalize_sysctl(str(name)) not in nested_specs.SYSCTL_ALLOWLIST:
+        if allowlists.normalize_sysctl(str(name)) not in allowlists.SYSCTL_ALLOWLIST:
             return deny(
-                "nested.sysctl",
+                rule_ids.NESTED_SYSCTL,
                 f"sysctl {name!r} may not be set; allowed (namespaced, safe): "
-                f"{', '.join(sorted(nested_specs.SYSCTL_ALLOWLIST))}",
+                f"{', '.join(sorted(allowlists.SYSCTL_ALLOWLIST))}",
             )
     restart = arguments.get("restart")
-    if isinstance(restart, str) and nested_specs.restart_policy(restart) is None:
+    if isinstance(restart, str) and allowlists.restart_policy(restart) is None:
         return deny(
-            "nested.restart-policy",
+            rule_ids.NESTED_RESTART,
             f"restart policy {restart!r} is not allowed: use 'no' or 'on-failure[:N]' with N at most "
-            f"{nested_specs.MAX_RESTARTS} (a container that restarts forever is not)",
+            f"{allowlists.MAX_RESTARTS} (a container that restarts forever is not)",
         )
     return None
 
@@ -195,8 +194,8 @@ def _nested_options(arguments: Mapping[str, Any], settings: ServerSettings) -> D
 def _build_context(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
     context = arguments.get("context")
     if isinstance(context, str) and "\x00" not in context and context.strip():
-        path = nested_specs.sandbox_path("context", context)
-        protected = nested_specs.forbidden_sandbox_path(path)
+        path = allowlists.sandbox_path("context", context)
+        protected = allowlists.forbidden_sandbox_path(path)
         if protected:
             return context_denial(context, path, protected)
     return None
@@ -218,9 +217,11 @@ def _build_secret_args(arguments: Mapping[str, Any], settings: ServerSettings) -
         "(run_container env) or build without them"
     )
     if settings.secret_build_args == "warn":
-        return allow("build.secret-args-warned", f"build args {', '.join(suspicious)} look like secrets; {advice}")
+        return allow(
+            rule_ids.BUILD_SECRET_ARGS_WARNED, f"build args {', '.join(suspicious)} look like secrets; {advice}"
+        )
     return deny(
-        "build.secret-args",
+        rule_ids.BUILD_SECRET_ARGS,
         f"build args {', '.join(suspicious)} look like secrets (by name or value); {advice}. The operator can "
         "allow them with MANYOYO_SECRET_BUILD_ARGS=warn or allow",
     )
@@ -228,7 +229,7 @@ def _build_secret_args(arguments: Mapping[str, Any], settings: ServerSettings) -
 
 def context_denial(given: str, path: str, protected: str) -> Decision:
     return deny(
-        "build.context-protected-path",
+        rule_ids.BUILD_CONTEXT,
         f"context {given!r} resolves to {path}, under {protected}, which cannot be a build context: use a "
         "project directory such as /workspace",
     )
@@ -268,19 +269,21 @@ def evaluate(
             unknown = sorted(set(arguments) - accepted)
             if unknown:
                 return deny(
-                    "arguments.unknown",
+                    rule_ids.ARGUMENTS_UNKNOWN,
                     f"{tool} has no argument {', '.join(unknown)}; "
                     + (f"its arguments are: {', '.join(sorted(accepted))}" if accepted else "it takes no arguments"),
                 )
         return _evaluate(tool, arguments, settings)
     except Exception as exc:
-        return deny("policy.error", f"the policy could not judge this call ({type(exc).__name__}); nothing was done")
+        return deny(
+            rule_ids.POLICY_ERROR, f"the policy could not judge this call ({type(exc).__name__}); nothing was done"
+        )
 
 
 def _evaluate(tool: str, arguments: Mapping[str, Any], settings: ServerSettings) -> Decision:
     rules = RULES.get(tool)
     if rules is None:
-        return deny("tool.unknown", f"{tool!r} is not a tool of this server; tools: {', '.join(RULES)}")
+        return deny(rule_ids.TOOL_UNKNOWN, f"{tool!r} is not a tool of this server; tools: {', '.join(RULES)}")
     if tool in PROFILE_TOOLS:
         arguments = profile_arguments(arguments, settings)
     warnings = []
@@ -291,92 +294,6 @@ def _evaluate(tool: str, arguments: Mapping[str, Any], settings: ServerSettings)
         if decision is not None:
             warnings.append(decision)
     if warnings:  # allowed, with what the reviewer should see
-        return allow(warnings[0].rule, "; ".join(w.reason for w in warnings))
+        return Decision(True, warnings[0].rule, "; ".join(w.reason for w in warnings))
     checked = ", ".join(r.__name__.lstrip("_").replace("_", "-") for r in rules) or "no argument rules apply"
-    return allow(f"tool.{tool}", f"dind mode; checks passed: {checked}")
-
-
-RULE_DESCRIPTIONS: dict[str, str] = {
-    "tool.unknown": "a tool this server does not offer",
-    "arguments.unknown": "an argument the tool does not have (privileged, cap_add, devices, network_mode ...)",
-    "policy.error": "a call the policy could not judge (fail closed)",
-    "sandbox.image-allowlist": "sandbox images other than the operator's",
-    "host.path-invalid": "an empty workspace path or one with a NUL byte",
-    "host.mount-engine-socket": "a container engine socket, or a folder holding one, as workspace",
-    "host.mount-system-path": "the host's /, /etc, /proc, /sys, /dev, /boot, /root, /run, /usr, /var/lib/docker ...",
-    "host.mount-home": "the home folder itself as workspace",
-    "host.mount-credentials": "a credential folder (~/.ssh, ~/.docker, ~/.aws, ~/.kube, ~/.config/gcloud ...) or "
-    "a folder holding one, or the server's own files",
-    "host.mount-outside-roots": "a workspace outside the operator's allowed roots",
-    "limits.timeout-ceiling": "a timeout above the operator's ceiling",
-    "image.load-allowlist": "copying a host image the operator has not listed",
-    "nested.mount-protected-path": "nested mounts of the sandbox's /, /proc, /sys, /dev, /run or engine files",
-    "build.context-protected-path": "build contexts there (judged as given and once resolved)",
-    "build.secret-args": "build args that look like secrets by name or value (MANYOYO_SECRET_BUILD_ARGS)",
-    "quota.sandboxes": "more sandboxes than the operator allows",
-    "mode.sock-disabled": "sock mode while the operator has not enabled it",
-    "mode.sock-needs-human": "sock mode when a human must confirm it and the client cannot ask one",
-    "mode.sock-declined": "sock mode the human declined (or did not answer)",
-    "mode.sock-remote": "sock mode with a remote host engine",
-    "profile.unknown": "a run profile the operator has not configured",
-    "sock.bind-mount": "in sock mode, nested bind mounts (they would be host paths)",
-    "nested.capability": "nested capabilities outside the allowlist (after normalising case and CAP_; ALL)",
-    "nested.sysctl": "nested sysctls outside the namespaced safe list",
-    "nested.restart-policy": "restart policies other than no and on-failure with a few retries",
-    "quota.nested-containers": "more containers in one sandbox than the operator allows",
-}
-
-
-def describe(settings: ServerSettings) -> dict[str, Any]:
-    """The active policy, for an agent to plan inside it."""
-    return {
-        "mode": "dind",
-        "sock_mode": {
-            "off": "refused: sandboxes always get their own engine",
-            "confirm": "allowed when a human confirms each one through the client (elicitation)",
-            "preapproved": "allowed: the operator approved sock mode in the configuration",
-        }[settings.sock_mode],
-        "tools": sorted(RULES),
-        "workspace": {
-            "allowed_roots": list(settings.allowed_host_roots),
-            "refused_system_paths": list(SYSTEM_PATHS),
-            "refused_credential_paths": list(CREDENTIALS),
-            "refused_engine_sockets": list(ENGINE_SOCKETS),
-        },
-        "sandbox_images": [settings.sandbox_image, *settings.extra_sandbox_images],
-        "loadable_host_images": list(settings.loadable_images),
-        "preloaded_images": list(settings.preload_images),
-        "sandbox_limits": {
-            "defaults": {
-                "cpus": settings.default_cpus,
-                "memory": settings.default_memory,
-                "pids": settings.default_pids,
-            },
-            "ceilings": {"cpus": settings.max_cpus, "memory": settings.max_memory, "pids": settings.max_pids},
-        },
-        "nested_container_limits": {
-            "defaults": {
-                "cpus": settings.nested_default_cpus,
-                "memory": settings.nested_default_memory,
-                "pids": settings.nested_default_pids,
-            },
-            "ceilings": "the sandbox's own limits",
-        },
-        "timeouts_s": {"default": settings.exec_timeout_s, "max": settings.max_exec_timeout_s},
-        "output_cap_bytes": settings.output_cap_bytes,
-        "max_build_context": settings.max_build_context,
-        "protected_sandbox_paths": list(nested_specs.FORBIDDEN_SANDBOX_PATHS),
-        "nested_containers": {
-            "capabilities_allowed": sorted(nested_specs.CAPABILITY_ALLOWLIST),
-            "sysctls_allowed": sorted(nested_specs.SYSCTL_ALLOWLIST),
-            "restart_policies": ["no", f"on-failure[:N], N <= {nested_specs.MAX_RESTARTS}"],
-            "never": "privileged, devices, host namespaces, security options, other containers' namespaces",
-        },
-        "run_profiles": {
-            name: {"agent": p.yolo, "mode": p.container_mode or "dind", "engine": p.engine or settings.default_engine}
-            for name, p in settings.runs.items()
-        },
-        "default_run_profile": settings.default_run,
-        "quotas": {"sandboxes": settings.max_sandboxes, "containers_per_sandbox": settings.max_nested_containers},
-        "rules": [{"id": rule, "refuses": text} for rule, text in RULE_DESCRIPTIONS.items()],
-    }
+    return Decision(True, rule_ids.tool_allowed(tool), f"dind mode; checks passed: {checked}")
