@@ -12,7 +12,7 @@ from manyoyo_mcp.config.loader import USER_FILE, LoadedConfig, load_config
 from manyoyo_mcp.config.settings import DEFAULT_IMAGE, ServerSettings
 from manyoyo_mcp.config_cli import config_command, profiles_command
 from manyoyo_mcp.errors import ManyoyoError
-from manyoyo_mcp.runtime import PROFILES
+from manyoyo_mcp.sandbox.runtime import PROFILES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -141,7 +141,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _image_build(args: argparse.Namespace) -> int:
     from manyoyo_mcp.engine import Engine
-    from manyoyo_mcp.image import DEFAULT_BASE, build_sandbox_image
+    from manyoyo_mcp.sandbox.image_build import DEFAULT_BASE, build_sandbox_image
 
     settings: ServerSettings = _load(args, docker_host=args.docker_host).settings
     tag = args.tag or settings.sandbox_image

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from manyoyo_mcp import ownership
 from manyoyo_mcp.engine import ContainerSummary, DiskUsage, Engine, NestedEngine, NestedInventory, PruneReport
 from manyoyo_mcp.models import (
     ListNestedResult,
@@ -17,6 +16,7 @@ from manyoyo_mcp.models import (
     PrunedItem,
     PruneResult,
 )
+from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox_engine import opened_engine
 from manyoyo_mcp.threads import in_thread
 

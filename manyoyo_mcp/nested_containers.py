@@ -14,7 +14,7 @@ from datetime import datetime
 
 import anyio
 
-from manyoyo_mcp import nested_specs, ownership
+from manyoyo_mcp import nested_specs
 from manyoyo_mcp.config.env_files import validate_env
 from manyoyo_mcp.engine import (
     ContainerSummary,
@@ -43,6 +43,7 @@ from manyoyo_mcp.models import (
 )
 from manyoyo_mcp.output import OutputCapture
 from manyoyo_mcp.policy import allowlists, rule_ids
+from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox_engine import opened_engine
 from manyoyo_mcp.threads import in_thread, supervise
 

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import anyio
 
-from manyoyo_mcp import ownership
 from manyoyo_mcp.engine import ContainerSummary, Engine, NestedEngine
-from manyoyo_mcp.image import ENGINE_SOCKETS
+from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.layout import ENGINE_SOCKETS
 from manyoyo_mcp.threads import in_thread
 
 

@@ -21,7 +21,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from manyoyo_mcp import __version__, builds, launch, nested, nested_containers, policy, transfer
+from manyoyo_mcp import __version__, builds, nested, nested_containers, policy, transfer
 from manyoyo_mcp.audit.log import AuditLog
 from manyoyo_mcp.audit.recorder import CURRENT_CALL, Recorder
 from manyoyo_mcp.config.loader import profile_secrets
@@ -29,8 +29,6 @@ from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.credentials import secret_values
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument, ManyoyoError, PolicyDenied
-from manyoyo_mcp.execution import ExecRequest, run_exec
-from manyoyo_mcp.launch import ChosenProfile, LaunchRequest, choose_profile, from_profile
 from manyoyo_mcp.limits import Limits, parse_memory
 from manyoyo_mcp.models import (
     BuildImageResult,
@@ -48,9 +46,12 @@ from manyoyo_mcp.models import (
     RunContainerResult,
     StopContainerResult,
 )
-from manyoyo_mcp.ownership import SANDBOX
 from manyoyo_mcp.policy import rule_ids
-from manyoyo_mcp.sandboxes import CreateRequest, SandboxService
+from manyoyo_mcp.sandbox import launch
+from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
+from manyoyo_mcp.sandbox.launch import ChosenProfile, LaunchRequest, choose_profile, from_profile
+from manyoyo_mcp.sandbox.ownership import SANDBOX
+from manyoyo_mcp.sandbox.service import CreateRequest, SandboxService
 
 log = logging.getLogger(__name__)
 

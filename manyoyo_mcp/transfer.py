@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import time
 
-from manyoyo_mcp import nested_specs, ownership
+from manyoyo_mcp import nested_specs
 from manyoyo_mcp.engine import ContainerSummary, Engine, NestedEngine
 from manyoyo_mcp.errors import ImageMissing, InvalidArgument
-from manyoyo_mcp.image import ENGINE_SOCKETS
 from manyoyo_mcp.models import LoadImageResult
 from manyoyo_mcp.policy.allowlists import loadable, normalized
+from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.layout import ENGINE_SOCKETS
 from manyoyo_mcp.threads import in_thread
 
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from manyoyo_mcp import ownership
 from manyoyo_mcp.config.settings import DEFAULT_IMAGE, ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import ManyoyoError
+from manyoyo_mcp.sandbox import ownership
 
 
 @pytest.fixture

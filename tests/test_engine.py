@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from manyoyo_mcp import ownership
 from manyoyo_mcp.config.settings import DEFAULT_IMAGE
 from manyoyo_mcp.engine import ContainerSpec, Engine, Mount, ObjectNotFound
 from manyoyo_mcp.errors import EngineUnavailable
-from manyoyo_mcp.runtime import runtime_profile
+from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.runtime import runtime_profile
 
 
 @pytest.fixture(scope="module")

@@ -98,7 +98,7 @@ def test_headless_yolo_command_lines():
 def test_a_profile_shapes_the_agent_command_like_manyoyo():
     from manyoyo_mcp.config.run_profiles import RunProfile
     from manyoyo_mcp.config.settings import ServerSettings
-    from manyoyo_mcp.launch import LaunchRequest, agent_command, shell_program
+    from manyoyo_mcp.sandbox.launch import LaunchRequest, agent_command, shell_program
 
     settings = ServerSettings()
     profile = RunProfile(yolo="c", shellPrefix="DEBUG=1 nice", shellSuffix="--model 'opus 4'")

@@ -16,7 +16,7 @@ import pytest
 from mcp import Client
 
 from manyoyo_mcp.config.settings import DEFAULT_IMAGE
-from manyoyo_mcp.runtime import PROFILES, RuntimeProfile
+from manyoyo_mcp.sandbox.runtime import PROFILES, RuntimeProfile
 from manyoyo_mcp.server import build_server
 
 from .helpers import TESTBOX, call, docker, load_testbox, tool_error

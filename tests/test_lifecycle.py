@@ -9,9 +9,9 @@ import subprocess
 import pytest
 from mcp import Client
 
-from manyoyo_mcp import ownership
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
+from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.server import build_server
 
 from .helpers import TESTBOX, call, docker, load_testbox, tool_error

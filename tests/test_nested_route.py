@@ -8,7 +8,7 @@ import pytest
 from mcp import Client
 
 from manyoyo_mcp.engine import Engine
-from manyoyo_mcp.image import ENGINE_SOCKETS
+from manyoyo_mcp.sandbox.layout import ENGINE_SOCKETS
 from manyoyo_mcp.server import build_server
 
 from .helpers import TESTBOX, call, docker, load_testbox, tool_error

@@ -1,8 +1,8 @@
 import pytest
 
-from manyoyo_mcp import ownership
 from manyoyo_mcp.config.run_profiles import SANDBOX_NAME
 from manyoyo_mcp.engine import ContainerSummary
+from manyoyo_mcp.sandbox import ownership
 
 FULL_ID = "a" * 64
 OWNED = [

@@ -4,7 +4,7 @@ import pytest
 
 from manyoyo_mcp.config.settings import ServerSettings, settings_from_env
 from manyoyo_mcp.errors import InvalidArgument
-from manyoyo_mcp.runtime import PROFILES, runtime_profile
+from manyoyo_mcp.sandbox.runtime import PROFILES, runtime_profile
 
 
 def test_settings_come_from_manyoyo_variables_with_flags_on_top():

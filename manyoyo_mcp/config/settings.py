@@ -45,7 +45,7 @@ class ServerSettings(BaseModel):
     refused. preapproved: the operator approves them all here."""
 
     runtime_profile: str = "standard"
-    """Security settings of the outer container: see manyoyo_mcp.runtime.PROFILES."""
+    """Security settings of the outer container: see manyoyo_mcp.sandbox.runtime.PROFILES."""
 
     default_cpus: float = Field(2.0, gt=0)
     max_cpus: float = Field(float(os.cpu_count() or 1), gt=0)

@@ -16,9 +16,9 @@ from manyoyo_mcp.config.run_profiles import RunProfile, parse_port, parse_volume
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument
-from manyoyo_mcp.execution import ExecRequest, ProgressCallback, run_exec
 from manyoyo_mcp.models import LaunchAgentResult
-from manyoyo_mcp.sandboxes import WORKSPACE_TARGET, CreateRequest, SandboxService
+from manyoyo_mcp.sandbox.execution import ExecRequest, ProgressCallback, run_exec
+from manyoyo_mcp.sandbox.service import WORKSPACE_TARGET, CreateRequest, SandboxService
 
 
 @dataclass(frozen=True, slots=True)

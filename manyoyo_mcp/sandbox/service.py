@@ -18,7 +18,6 @@ from typing import Literal
 
 import anyio
 
-from manyoyo_mcp import ownership
 from manyoyo_mcp.config.env_files import validate_env
 from manyoyo_mcp.config.run_profiles import SANDBOX_NAME, SANDBOX_NAME_RULE
 from manyoyo_mcp.config.settings import InnerEngine, ServerSettings
@@ -33,16 +32,16 @@ from manyoyo_mcp.errors import (
     SandboxNotReady,
     SandboxNotRunning,
 )
-from manyoyo_mcp.execution import ExecRequest, run_exec
-from manyoyo_mcp.image import ENGINE_LOG, ENGINE_SOCKETS, ENGINE_STORAGE
 from manyoyo_mcp.limits import Limits, format_memory, parse_memory, resolve_limits
 from manyoyo_mcp.models import CreateSandboxResult, LimitsView, RemoveSandboxResult, SandboxView
 from manyoyo_mcp.policy import rule_ids
-from manyoyo_mcp.runtime import SOCK_PROFILE, runtime_profile
+from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
+from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS, ENGINE_STORAGE, WORKSPACE_TARGET
+from manyoyo_mcp.sandbox.runtime import SOCK_PROFILE, runtime_profile
 from manyoyo_mcp.threads import in_thread
 from manyoyo_mcp.transfer import copy_image
 
-WORKSPACE_TARGET = "/workspace"
 BUILD_HELP = (
     "build it with `manyoyo-mcp image build` (on a machine with no registry: `scripts/base-image`, then "
     "`manyoyo-mcp image build --base manyoyo-base:bookworm`)"

@@ -8,17 +8,13 @@ from importlib import resources
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import EngineFailure, ImageMissing
 
-# Where each inner engine of the sandbox image listens, keeps its data, and logs.
-ENGINE_SOCKETS: dict[str, str] = {"docker": "/var/run/docker.sock", "podman": "/run/podman/podman.sock"}
-ENGINE_STORAGE: dict[str, str] = {"docker": "/var/lib/docker", "podman": "/var/lib/containers"}
-ENGINE_LOG = "/var/log/manyoyo-engine.log"
 DEFAULT_BASE = "debian:bookworm-slim"
 OFFLINE_BASE = "manyoyo-base:bookworm"
 
 
 def image_context() -> str:
     """The directory holding the sandbox Dockerfile and entrypoint."""
-    return str(resources.files("manyoyo_mcp") / "image")
+    return str(resources.files("manyoyo_mcp.sandbox") / "image")
 
 
 def ensure_base(engine: Engine, base: str) -> None:
