@@ -21,7 +21,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from manyoyo_mcp import __version__, builds, nested, nested_containers, policy, transfer
+from manyoyo_mcp import __version__, policy
 from manyoyo_mcp.audit.log import AuditLog
 from manyoyo_mcp.audit.recorder import CURRENT_CALL, Recorder
 from manyoyo_mcp.config.loader import profile_secrets
@@ -46,6 +46,10 @@ from manyoyo_mcp.models import (
     RunContainerResult,
     StopContainerResult,
 )
+from manyoyo_mcp.nested import builds
+from manyoyo_mcp.nested import containers as nested_containers
+from manyoyo_mcp.nested import images as transfer
+from manyoyo_mcp.nested import inventory as nested
 from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandbox import launch
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec

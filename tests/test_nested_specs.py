@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from manyoyo_mcp import nested_specs
-from manyoyo_mcp.builds import BuildLog, dockerfile_source
 from manyoyo_mcp.engine import DiskUsage, NestedContainer, NestedImage, NestedInventory, NestedMount, NestedPort
 from manyoyo_mcp.engine.build_context import dockerignore_patterns, repack_context
 from manyoyo_mcp.engine.nested import NestedVolume
 from manyoyo_mcp.errors import InvalidArgument
-from manyoyo_mcp.nested import PruneRequest, prune_plan
-from manyoyo_mcp.nested_containers import since_epoch
+from manyoyo_mcp.nested import specs as nested_specs
+from manyoyo_mcp.nested.builds import BuildLog, dockerfile_source
+from manyoyo_mcp.nested.containers import since_epoch
+from manyoyo_mcp.nested.inventory import PruneRequest, prune_plan
 from manyoyo_mcp.policy.allowlists import loadable
 
 

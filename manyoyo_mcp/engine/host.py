@@ -14,7 +14,7 @@ from manyoyo_mcp.engine.errors import mapped_iter, mapped_nested
 from manyoyo_mcp.engine.exec_transport import nested_api_client
 from manyoyo_mcp.engine.nested import NestedEngine
 from manyoyo_mcp.engine.streams import ExecStream, start_exec
-from manyoyo_mcp.engine.types import ContainerDetails, ContainerSpec, ContainerSummary, Mount
+from manyoyo_mcp.engine.types import ContainerDetails, ContainerSpec, ContainerSummary, ImageCopy, Mount
 from manyoyo_mcp.errors import EngineFailure, ImageMissing, ObjectNotFound
 
 
@@ -235,6 +235,21 @@ class Engine(Connection):
             chunks = self._client(streaming=True).get_image(ref, chunk_size=1 << 20)
         return mapped_iter(self._mapped, chunks)
 
+    def copy_image(self, ref: str, container_id: str, socket_path: str, kind: str) -> ImageCopy:
+        """The host image `ref`, `docker save`d and streamed into the engine listening on
+        `socket_path` inside `container_id` (through the exec tunnel, never to disk)."""
+        found = self.image_tags(ref)
+        if found is None:
+            raise ImageMissing(f"the host engine has no image {ref!r}: build or pull it on the host first")
+        nested = self.nested(container_id, socket_path, kind)
+        try:
+            chunks = _Counted(self.export_image(ref))
+            loaded = nested.load(chunks)
+            image = nested.image(ref) or nested.image(found[0])
+        finally:
+            nested.close()
+        return ImageCopy(tuple(loaded), chunks.total, image.id if image else found[0], image.size if image else 0)
+
     def image_tags(self, ref: str) -> tuple[str, tuple[str, ...]] | None:
         """(id, tags) of a host image, or None if the host engine has no such image."""
         try:
@@ -265,3 +280,16 @@ class Engine(Connection):
             code = api.exec_inspect(created["Id"]).get("ExitCode")
         decode = lambda b: bytes(b).decode("utf-8", errors="replace")  # noqa: E731
         return (code if code is not None else -1), decode(output[1]), decode(output[2])
+
+
+class _Counted:
+    """Chunks passed through, counting bytes."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self.total = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self.total += len(chunk)
+            yield chunk

@@ -170,6 +170,16 @@ class NestedContainerState:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageCopy:
+    """A host image copied into a sandbox's engine."""
+
+    loaded: tuple[str, ...]  # the names (or ids) the sandbox's engine reports loaded
+    bytes_sent: int
+    image_id: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class PruneReport:
     removed: tuple[str, ...] = ()
     bytes_reclaimed: int = 0

@@ -40,7 +40,6 @@ from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
 from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS, ENGINE_STORAGE, WORKSPACE_TARGET
 from manyoyo_mcp.sandbox.runtime import SOCK_PROFILE, runtime_profile
 from manyoyo_mcp.threads import in_thread
-from manyoyo_mcp.transfer import copy_image
 
 BUILD_HELP = (
     "build it with `manyoyo-mcp image build` (on a machine with no registry: `scripts/base-image`, then "
@@ -227,7 +226,7 @@ class SandboxService:
             await in_thread(self.engine.start_container, container_id)
             version = await self._wait_ready(container_id, engine_kind)
             for ref in () if sock else self.settings.preload_images:
-                await in_thread(copy_image, self.engine, container_id, engine_kind, ref)
+                await in_thread(self.engine.copy_image, ref, container_id, ENGINE_SOCKETS[engine_kind], engine_kind)
             if request.first:
                 await self._run_first(container_id, request)
         except BaseException:

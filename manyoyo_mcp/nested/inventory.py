@@ -16,8 +16,8 @@ from manyoyo_mcp.models import (
     PrunedItem,
     PruneResult,
 )
+from manyoyo_mcp.nested.connect import opened_engine
 from manyoyo_mcp.sandbox import ownership
-from manyoyo_mcp.sandbox_engine import opened_engine
 from manyoyo_mcp.threads import in_thread
 
 ImageSelection = Literal["none", "dangling", "unused"]

@@ -20,14 +20,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from manyoyo_mcp import nested_specs, policy
+from manyoyo_mcp import policy
 from manyoyo_mcp.engine import ContainerSummary, Engine, NestedEngine
 from manyoyo_mcp.engine.build_context import dockerignore_patterns, repack_context
 from manyoyo_mcp.errors import BuildFailed, BuildTimedOut, InvalidArgument, ManyoyoError, PolicyDenied
 from manyoyo_mcp.models import BuildImageResult
+from manyoyo_mcp.nested import specs as nested_specs
+from manyoyo_mcp.nested.connect import open_engine
 from manyoyo_mcp.policy import allowlists
 from manyoyo_mcp.sandbox import ownership
-from manyoyo_mcp.sandbox_engine import open_engine
 from manyoyo_mcp.threads import in_thread, supervise
 
 BUILD_LOG_DIR = "/var/log/manyoyo-builds"

@@ -14,7 +14,6 @@ from datetime import datetime
 
 import anyio
 
-from manyoyo_mcp import nested_specs
 from manyoyo_mcp.config.env_files import validate_env
 from manyoyo_mcp.engine import (
     ContainerSummary,
@@ -41,10 +40,11 @@ from manyoyo_mcp.models import (
     RunContainerResult,
     StopContainerResult,
 )
+from manyoyo_mcp.nested import specs as nested_specs
+from manyoyo_mcp.nested.connect import opened_engine
 from manyoyo_mcp.output import OutputCapture
 from manyoyo_mcp.policy import allowlists, rule_ids
 from manyoyo_mcp.sandbox import ownership
-from manyoyo_mcp.sandbox_engine import opened_engine
 from manyoyo_mcp.threads import in_thread, supervise
 
 ProgressCallback = Callable[[int, str], Awaitable[None]]
