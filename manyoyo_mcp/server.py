@@ -54,8 +54,8 @@ from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandbox import launch
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
 from manyoyo_mcp.sandbox.launch import ChosenProfile, LaunchRequest, choose_profile, from_profile
-from manyoyo_mcp.sandbox.ownership import SANDBOX
-from manyoyo_mcp.sandbox.service import CreateRequest, SandboxService
+from manyoyo_mcp.sandbox.plan import CreateRequest
+from manyoyo_mcp.sandbox.service import SandboxService
 
 log = logging.getLogger(__name__)
 
@@ -444,7 +444,7 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
                 settings.output_cap_bytes,
                 on_progress=progress_to(ctx),
             )
-            return ExecResult(sandbox=target.labels.get(SANDBOX, sandbox), **dataclasses.asdict(outcome))
+            return ExecResult(sandbox=target.name, **dataclasses.asdict(outcome))
 
     def ask_for_profile_sock_mode(profile: str | None, sandbox: str | None, ctx: Context) -> Any:
         return ask_for_sock_mode(None, profile, sandbox, ctx)
@@ -707,7 +707,7 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
         with agent_errors():
             timeout = timeout_within_limits(timeout_s)
             target_sandbox = await sandboxes.resolve_running(sandbox)
-            details = await sandboxes.details(target_sandbox)
+            inspected = (await sandboxes.inspect(target_sandbox)).limits
 
             return await nested_containers.run_container(
                 engine,
@@ -737,9 +737,9 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> MCPS
                     settings.nested_default_pids,
                 ),
                 sandbox_limits=Limits(
-                    details.nano_cpus / 1e9 or settings.max_cpus,
-                    details.memory_bytes or parse_memory(settings.max_memory),
-                    details.pids_limit or settings.max_pids,
+                    inspected.cpus or settings.max_cpus,
+                    inspected.memory_bytes or parse_memory(settings.max_memory),
+                    inspected.pids or settings.max_pids,
                 ),
                 output_cap=settings.output_cap_bytes,
                 loadable=settings.loadable_images,

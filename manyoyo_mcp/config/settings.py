@@ -112,6 +112,15 @@ class ServerSettings(BaseModel):
     def audit_path(self) -> Path:
         return Path(self.audit_dir).expanduser()
 
+    def host_engine_url(self) -> str:
+        """Where the host engine answers: the setting, else DOCKER_HOST, else the local socket."""
+        return self.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+    def host_engine_socket(self) -> str | None:
+        """The host engine's unix socket on this machine (sock mode mounts it); None when it is remote."""
+        url = self.host_engine_url()
+        return url.removeprefix("unix://") if url.startswith("unix://") else None
+
 
 ENV_PREFIX = "MANYOYO_"
 LIST_FIELDS = frozenset({"extra_sandbox_images", "loadable_images", "preload_images", "allowed_host_roots"})

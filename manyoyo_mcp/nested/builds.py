@@ -21,14 +21,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from manyoyo_mcp import policy
-from manyoyo_mcp.engine import ContainerSummary, Engine, NestedEngine
+from manyoyo_mcp.engine import Engine, NestedEngine
 from manyoyo_mcp.engine.build_context import dockerignore_patterns, repack_context
 from manyoyo_mcp.errors import BuildFailed, BuildTimedOut, InvalidArgument, ManyoyoError, PolicyDenied
 from manyoyo_mcp.models import BuildImageResult
 from manyoyo_mcp.nested import specs as nested_specs
 from manyoyo_mcp.nested.connect import open_engine
 from manyoyo_mcp.policy import allowlists
-from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread, supervise
 
 BUILD_LOG_DIR = "/var/log/manyoyo-builds"
@@ -149,7 +149,7 @@ def dockerfile_source(dockerfile: str | None, context: str) -> tuple[str, bytes 
 
 async def build_image(
     engine: Engine,
-    sandbox: ContainerSummary,
+    sandbox: Sandbox,
     request: BuildRequest,
     *,
     max_context_bytes: int,
@@ -159,8 +159,8 @@ async def build_image(
     build_args = nested_specs.build_args(dict(request.build_args))
     target = nested_specs.build_target(request.target) if request.target else None
     context = nested_specs.sandbox_path("context", request.context)
-    name = sandbox.labels.get(ownership.SANDBOX, "")
-    kind = sandbox.labels.get(ownership.ENGINE, "docker")
+    name = sandbox.name
+    kind = sandbox.engine
 
     _refuse_protected(request.context, context)
     code, out, _ = await in_thread(engine.exec_run, sandbox.id, ["sh", "-c", _RESOLVE_CONTEXT, "resolve", context])

@@ -7,22 +7,23 @@ from collections.abc import AsyncIterator
 
 import anyio
 
-from manyoyo_mcp.engine import ContainerSummary, Engine, NestedEngine
+from manyoyo_mcp.engine import Engine, NestedEngine
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.layout import ENGINE_SOCKETS
+from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
 
 
-def open_engine(engine: Engine, sandbox: ContainerSummary) -> NestedEngine:
+def open_engine(engine: Engine, sandbox: Sandbox) -> NestedEngine:
     """Blocking. In sock mode only what this sandbox's tools made is visible (the server's labels)."""
-    if sandbox.labels.get(ownership.MODE) == "sock":
+    if sandbox.is_sock:
         return engine.scoped({ownership.SOCK_OF: sandbox.id})
-    kind = sandbox.labels.get(ownership.ENGINE, "docker")
+    kind = sandbox.engine
     return engine.nested(sandbox.id, ENGINE_SOCKETS[kind], kind)
 
 
 @contextlib.asynccontextmanager
-async def opened_engine(engine: Engine, sandbox: ContainerSummary) -> AsyncIterator[NestedEngine]:
+async def opened_engine(engine: Engine, sandbox: Sandbox) -> AsyncIterator[NestedEngine]:
     """`open_engine` for async code, closed (even when the call is cancelled) on the way out."""
     nested: NestedEngine = await in_thread(open_engine, engine, sandbox)
     try:

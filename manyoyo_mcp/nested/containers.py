@@ -16,7 +16,6 @@ import anyio
 
 from manyoyo_mcp.config.env_files import validate_env
 from manyoyo_mcp.engine import (
-    ContainerSummary,
     Engine,
     LogStream,
     NestedContainerState,
@@ -45,6 +44,7 @@ from manyoyo_mcp.nested.connect import opened_engine
 from manyoyo_mcp.output import OutputCapture
 from manyoyo_mcp.policy import allowlists, rule_ids
 from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread, supervise
 
 ProgressCallback = Callable[[int, str], Awaitable[None]]
@@ -115,7 +115,7 @@ def nested_limits(request: RunRequest, defaults: Limits, sandbox_limits: Limits)
 
 async def run_container(
     engine: Engine,
-    sandbox: ContainerSummary,
+    sandbox: Sandbox,
     request: RunRequest,
     *,
     defaults: Limits,
@@ -125,7 +125,7 @@ async def run_container(
     max_containers: int,
     on_progress: ProgressCallback | None = None,
 ) -> RunContainerResult:
-    name = sandbox.labels.get(ownership.SANDBOX, "")
+    name = sandbox.name
     limits = nested_limits(request, defaults, sandbox_limits)
     caps, sysctls, restart = nested_options(request)
     spec = NestedRunSpec(
@@ -145,7 +145,7 @@ async def run_container(
         sysctls=sysctls,
         restart=restart,
     )
-    if sandbox.labels.get(ownership.MODE) == "sock" and any(m.source.startswith("/") for m in spec.mounts):
+    if sandbox.is_sock and any(m.source.startswith("/") for m in spec.mounts):
         raise PolicyDenied(
             rule_ids.SOCK_BIND_MOUNT.id,
             "in sock mode a path would be one of the HOST's folders, not the sandbox's: use named volumes "
@@ -308,14 +308,14 @@ def since_epoch(since: str | float | None) -> int | None:
 
 async def container_logs(
     engine: Engine,
-    sandbox: ContainerSummary,
+    sandbox: Sandbox,
     container: str,
     *,
     tail: int | None,
     since: str | float | None,
     output_cap: int,
 ) -> ContainerLogsResult:
-    name = sandbox.labels.get(ownership.SANDBOX, "")
+    name = sandbox.name
     since_ts = since_epoch(since)
     capture = OutputCapture(output_cap)
     async with opened_engine(engine, sandbox) as nested:
@@ -338,10 +338,8 @@ async def container_logs(
     )
 
 
-async def stop_container(
-    engine: Engine, sandbox: ContainerSummary, container: str, *, timeout_s: int
-) -> StopContainerResult:
-    name = sandbox.labels.get(ownership.SANDBOX, "")
+async def stop_container(engine: Engine, sandbox: Sandbox, container: str, *, timeout_s: int) -> StopContainerResult:
+    name = sandbox.name
     async with opened_engine(engine, sandbox) as nested:
         state = await _resolve(nested, name, container)
         if state.state == "running":
@@ -350,10 +348,8 @@ async def stop_container(
     return StopContainerResult(sandbox=name, id=state.id, name=state.name, state=state.state, exit_code=state.exit_code)
 
 
-async def remove_container(
-    engine: Engine, sandbox: ContainerSummary, container: str, *, force: bool
-) -> RemoveContainerResult:
-    name = sandbox.labels.get(ownership.SANDBOX, "")
+async def remove_container(engine: Engine, sandbox: Sandbox, container: str, *, force: bool) -> RemoveContainerResult:
+    name = sandbox.name
     async with opened_engine(engine, sandbox) as nested:
         state = await _resolve(nested, name, container)
         if state.state == "running" and not force:

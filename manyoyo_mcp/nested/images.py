@@ -8,30 +8,28 @@ from __future__ import annotations
 
 import time
 
-from manyoyo_mcp.engine import ContainerSummary, Engine
+from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.models import LoadImageResult
 from manyoyo_mcp.nested import specs as nested_specs
 from manyoyo_mcp.policy.allowlists import normalized
-from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.layout import ENGINE_SOCKETS
+from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
 
 
-async def load_image(
-    engine: Engine, sandbox: ContainerSummary, image: str, patterns: tuple[str, ...]
-) -> LoadImageResult:
+async def load_image(engine: Engine, sandbox: Sandbox, image: str, patterns: tuple[str, ...]) -> LoadImageResult:
     ref = normalized(nested_specs.image_ref(image))  # the policy judged it loadable (image.load-allowlist)
-    if sandbox.labels.get(ownership.MODE) == "sock":
+    if sandbox.is_sock:
         raise InvalidArgument(
-            f"sandbox {sandbox.labels.get(ownership.SANDBOX)!r} is in sock mode: it uses the host's engine, where "
+            f"sandbox {sandbox.name!r} is in sock mode: it uses the host's engine, where "
             f"{ref!r} already is; run it directly"
         )
-    kind = sandbox.labels.get(ownership.ENGINE, "docker")
+    kind = sandbox.engine
     started = time.monotonic()
     copied = await in_thread(engine.copy_image, ref, sandbox.id, ENGINE_SOCKETS[kind], kind)
     return LoadImageResult(
-        sandbox=sandbox.labels.get(ownership.SANDBOX, ""),
+        sandbox=sandbox.name,
         image=ref,
         image_id=copied.image_id,
         loaded=list(copied.loaded),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from manyoyo_mcp.engine import ContainerSummary, DiskUsage, Engine, NestedEngine, NestedInventory, PruneReport
+from manyoyo_mcp.engine import DiskUsage, Engine, NestedEngine, NestedInventory, PruneReport
 from manyoyo_mcp.models import (
     ListNestedResult,
     NestedContainerView,
@@ -17,7 +17,7 @@ from manyoyo_mcp.models import (
     PruneResult,
 )
 from manyoyo_mcp.nested.connect import opened_engine
-from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
 
 ImageSelection = Literal["none", "dangling", "unused"]
@@ -28,12 +28,12 @@ def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat() if epoch else ""
 
 
-async def list_nested(engine: Engine, sandbox: ContainerSummary) -> ListNestedResult:
-    kind = sandbox.labels.get(ownership.ENGINE, "docker")
+async def list_nested(engine: Engine, sandbox: Sandbox) -> ListNestedResult:
+    kind = sandbox.engine
     async with opened_engine(engine, sandbox) as nested:
         inventory: NestedInventory = await in_thread(nested.inventory)
     return ListNestedResult(
-        sandbox=sandbox.labels.get(ownership.SANDBOX, ""),
+        sandbox=sandbox.name,
         engine=kind,  # type: ignore[arg-type]
         containers=[
             NestedContainerView(
@@ -117,8 +117,8 @@ def _prune(
     return items, reclaimed
 
 
-async def prune(engine: Engine, sandbox: ContainerSummary, request: PruneRequest) -> PruneResult:
-    kind = sandbox.labels.get(ownership.ENGINE, "docker")
+async def prune(engine: Engine, sandbox: Sandbox, request: PruneRequest) -> PruneResult:
+    kind = sandbox.engine
     notes = []
     if request.build_cache and kind == "podman":
         notes.append("podman keeps no separate build cache: its build layers are images, pruned with `images`")
@@ -134,7 +134,7 @@ async def prune(engine: Engine, sandbox: ContainerSummary, request: PruneRequest
             names = {c.id: c.name for c in inventory.containers} | {i.id: ", ".join(i.tags) for i in inventory.images}
             items, by_kind = await in_thread(_prune, nested, request, names)
     return PruneResult(
-        sandbox=sandbox.labels.get(ownership.SANDBOX, ""),
+        sandbox=sandbox.name,
         engine=kind,  # type: ignore[arg-type]
         dry_run=request.dry_run,
         items=items,

@@ -71,10 +71,10 @@ def _sock_mode(arguments: Mapping[str, Any], settings: ServerSettings) -> Decisi
             "mode (the default), which gives the sandbox an engine of its own. Only the operator can enable "
             "sock mode (MANYOYO_SOCK_MODE=confirm or preapproved)",
         )
-    docker_host = settings.docker_host or os.environ.get("DOCKER_HOST") or "unix://"
-    if not docker_host.startswith("unix://"):
+    if settings.host_engine_socket() is None:
         return deny(
-            rule_ids.SOCK_REMOTE, f"sock mode needs the host engine's socket on this machine; it is {docker_host}"
+            rule_ids.SOCK_REMOTE,
+            f"sock mode needs the host engine's socket on this machine; it is {settings.host_engine_url()}",
         )
     return None
 

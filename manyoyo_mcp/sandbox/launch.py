@@ -18,7 +18,9 @@ from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.models import LaunchAgentResult
 from manyoyo_mcp.sandbox.execution import ExecRequest, ProgressCallback, run_exec
-from manyoyo_mcp.sandbox.service import WORKSPACE_TARGET, CreateRequest, SandboxService
+from manyoyo_mcp.sandbox.layout import WORKSPACE_TARGET
+from manyoyo_mcp.sandbox.plan import CreateRequest
+from manyoyo_mcp.sandbox.service import SandboxService
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,8 @@ container. Here a reference matches an owned sandbox's exact name or full id, no
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-
-from manyoyo_mcp.engine import ContainerSummary
+from collections.abc import Iterable, Mapping
+from typing import Protocol, TypeVar
 
 LABEL_PREFIX = "io.manyoyo.mcp."
 MANAGED = LABEL_PREFIX + "managed"
@@ -38,8 +37,18 @@ def engine_volume_name(scope: str, sandbox: str) -> str:
     return container_name(scope, sandbox) + "-engine"
 
 
-def match_reference(reference: str, owned: Iterable[ContainerSummary]) -> ContainerSummary | None:
-    """The owned sandbox whose sandbox name or full container id is exactly `reference`."""
+class Labelled(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+
+
+Owned = TypeVar("Owned", bound=Labelled)
+
+
+def match_reference(reference: str, owned: Iterable[Owned]) -> Owned | None:
+    """The owned sandbox whose sandbox name (its label) or full container id is exactly `reference`."""
     for container in owned:
         if container.labels.get(SANDBOX) == reference:
             return container

@@ -1,27 +1,23 @@
 """Sandbox lifecycle: create (and wait for the nested engine), list, resolve, remove.
 
 Every lookup goes through the owner labels; a sandbox reference is resolved here, once, to a
-full container id, and only that id is ever passed to the engine.
+full container id, and only that id is ever passed to the engine. Creating one: resolve the host
+folders, plan the container (plan.py, pure), check what needs the engine, then create exactly
+the plan and wait until the nested engine answers; anything half-made is removed again.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 import anyio
 
-from manyoyo_mcp.config.env_files import validate_env
-from manyoyo_mcp.config.run_profiles import SANDBOX_NAME, SANDBOX_NAME_RULE
-from manyoyo_mcp.config.settings import InnerEngine, ServerSettings
-from manyoyo_mcp.engine import ContainerDetails, ContainerSpec, ContainerSummary, Engine, Mount, ObjectConflict
+from manyoyo_mcp.config.settings import ServerSettings
+from manyoyo_mcp.engine import Engine, ObjectConflict
 from manyoyo_mcp.errors import (
     FirstCommandFailed,
     ImageMissing,
@@ -32,50 +28,19 @@ from manyoyo_mcp.errors import (
     SandboxNotReady,
     SandboxNotRunning,
 )
-from manyoyo_mcp.limits import Limits, format_memory, parse_memory, resolve_limits
-from manyoyo_mcp.models import CreateSandboxResult, LimitsView, RemoveSandboxResult, SandboxView
+from manyoyo_mcp.models import CreateSandboxResult, RemoveSandboxResult, SandboxView
 from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
-from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS, ENGINE_STORAGE, WORKSPACE_TARGET
-from manyoyo_mcp.sandbox.runtime import SOCK_PROFILE, runtime_profile
+from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS
+from manyoyo_mcp.sandbox.plan import CreateRequest, SandboxPlan, plan_sandbox, validate_sandbox_name
+from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
 
 BUILD_HELP = (
     "build it with `manyoyo-mcp image build` (on a machine with no registry: `scripts/base-image`, then "
     "`manyoyo-mcp image build --base manyoyo-base:bookworm`)"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class CreateRequest:
-    name: str | None = None
-    engine: InnerEngine | None = None
-    image: str | None = None
-    workspace: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
-    cpus: float | None = None
-    memory: str | None = None
-    pids: int | None = None
-    mode: Literal["dind", "sock"] | None = None
-    """None: dind."""
-    # From a run profile (the operator's configuration), never from an agent's arguments:
-    workspace_target: str = WORKSPACE_TARGET
-    volumes: tuple[tuple[str, str, bool], ...] = ()
-    ports: tuple[tuple[str, int | None, int, str], ...] = ()
-    first: str | None = None
-
-
-def host_socket_path(settings: ServerSettings) -> str | None:
-    """The host engine's unix socket on this machine, or None when the engine is remote."""
-    url = settings.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    return url.removeprefix("unix://") if url.startswith("unix://") else None
-
-
-def validate_sandbox_name(name: str) -> str:
-    if not SANDBOX_NAME.fullmatch(name):
-        raise InvalidArgument(f"sandbox name {name!r} is not allowed: {SANDBOX_NAME_RULE}")
-    return name
 
 
 def resolve_workspace(path: str) -> str:
@@ -95,6 +60,9 @@ def resolve_host_path(path: str, what: str, directory: bool = False) -> str:
 
 
 class SandboxService:
+    """The sandboxes of one server scope on one host engine. Every method may raise
+    EngineUnavailable (the host engine cannot be reached) or EngineFailure (it refused)."""
+
     def __init__(self, engine: Engine, settings: ServerSettings) -> None:
         self.engine = engine
         self.settings = settings
@@ -102,15 +70,18 @@ class SandboxService:
 
     # -- lookups --------------------------------------------------------------------------
 
-    async def owned(self) -> list[ContainerSummary]:
+    async def owned(self) -> list[Sandbox]:
+        """This scope's sandboxes in any state, by name (listed, not inspected)."""
         containers = await in_thread(self.engine.list_containers, {**self._owner, ownership.KIND: "sandbox"})
-        return sorted(containers, key=lambda c: c.labels.get(ownership.SANDBOX, ""))
+        return sorted((Sandbox.of(c) for c in containers), key=lambda s: s.name)
 
-    async def resolve(self, reference: str) -> ContainerSummary:
+    async def resolve(self, reference: str) -> Sandbox:
+        """The owned sandbox whose name or full container id is exactly `reference` (never an id
+        prefix). Raises SandboxNotFound, listing the valid names."""
         owned = await self.owned()
         found = ownership.match_reference(reference, owned)
         if found is None:
-            names = [c.labels.get(ownership.SANDBOX, "?") for c in owned]
+            names = [s.name or "?" for s in owned]
             listing = ", ".join(names) if names else "none yet: create one with create_sandbox"
             raise SandboxNotFound(
                 f"no sandbox named {reference!r} (references are an exact sandbox name or a full id). "
@@ -118,166 +89,143 @@ class SandboxService:
             )
         return found
 
-    async def resolve_running(self, reference: str) -> ContainerSummary:
+    async def resolve_running(self, reference: str) -> Sandbox:
+        """`resolve`, and it must be running: raises SandboxNotRunning (saying how to start it) if not."""
         found = await self.resolve(reference)
-        if found.state != "running":
+        if not found.running:
             raise SandboxNotRunning(
                 f"sandbox {reference!r} is {found.state}; call create_sandbox with name {reference!r} to start it again"
             )
         return found
 
-    async def details(self, sandbox: ContainerSummary) -> ContainerDetails:
-        return await in_thread(self.engine.inspect_container, sandbox.id)
+    async def inspect(self, sandbox: Sandbox) -> Sandbox:
+        """The same sandbox inspected: with its image, creation time and limits."""
+        return Sandbox.of(await in_thread(self.engine.inspect_container, sandbox.id))
 
     async def list(self) -> list[SandboxView]:
-        views = []
-        for container in await self.owned():
-            details = await in_thread(self.engine.inspect_container, container.id)
-            views.append(_view(details))
-        return views
+        """Every owned sandbox as list_sandboxes shows it (state, engine, mode, limits, age in seconds)."""
+        return [(await self.inspect(sandbox)).view() for sandbox in await self.owned()]
 
     # -- create ---------------------------------------------------------------------------
 
     async def create(self, request: CreateRequest) -> CreateSandboxResult:
+        """Create and start a sandbox, or return the owned one of that name (started if stopped).
+
+        Returns once the nested engine answers `GET /version` (`ready_s`: seconds this call took).
+        Raises InvalidArgument (name, limits, env, host folders), PolicyDenied (quota.sandboxes),
+        SandboxConflict (the name is a foreign container's, or the existing sandbox differs in
+        mode or engine), ImageMissing (the sandbox or a preload image), SandboxNotReady (with the
+        engine's log tail) and FirstCommandFailed; a sandbox that fails to come up is removed.
+        """
         started = time.monotonic()
         name = validate_sandbox_name(request.name) if request.name else f"sbx-{secrets.token_hex(3)}"
         owned = await self.owned()
         existing = ownership.match_reference(name, owned)
         if existing is not None:
             return await self._reuse(existing, request, started)
-
         if len(owned) >= self.settings.max_sandboxes:
             raise PolicyDenied(
                 rule_ids.QUOTA_SANDBOXES.id,
                 f"this server may hold {self.settings.max_sandboxes} sandboxes and has {len(owned)}: remove one "
                 "with remove_sandbox, or reuse one by name",
             )
-        mode = request.mode or "dind"
-        sock = mode == "sock"
-        if sock and request.engine == "podman":
-            raise InvalidArgument("sock mode uses the host's Docker engine: leave `engine` out or set it to docker")
-        engine_kind = "docker" if sock else request.engine or self.settings.default_engine
-        image = self._image(request.image)
-        limits = self._limits(request)
-        env = validate_env(dict(request.env))
-        workspace = resolve_workspace(request.workspace) if request.workspace else None
-        profile = SOCK_PROFILE if sock else runtime_profile(self.settings.runtime_profile)
-        host_socket = host_socket_path(self.settings)
-        if sock and host_socket is None:
-            raise PolicyDenied(rule_ids.SOCK_REMOTE.id, "sock mode needs the host engine's socket on this machine")
+        plan = plan_sandbox(
+            request,
+            self.settings,
+            name=name,
+            workspace=resolve_workspace(request.workspace) if request.workspace else None,
+            volumes=tuple((resolve_host_path(h, "profile volume"), t, ro) for h, t, ro in request.volumes),
+            host_socket=self.settings.host_engine_socket(),
+        )
+        await self._check_engine_side(plan)
+        return await self._materialise(plan, request, started)
 
-        if not await in_thread(self.engine.image_present, image):
-            raise ImageMissing(f"sandbox image {image!r} is not on the engine: {BUILD_HELP}")
+    async def _check_engine_side(self, plan: SandboxPlan) -> None:
+        """What only the engine knows: the images exist, the container name is free."""
+        if not await in_thread(self.engine.image_present, plan.spec.image):
+            raise ImageMissing(f"sandbox image {plan.spec.image!r} is not on the engine: {BUILD_HELP}")
         for ref in self.settings.preload_images:
             if await in_thread(self.engine.image_tags, ref) is None:
                 raise ImageMissing(
                     f"the operator's preload image {ref!r} (MANYOYO_PRELOAD_IMAGES) is not on the host engine: "
                     "the operator must build or pull it, or remove it from the preload list"
                 )
-        cname = ownership.container_name(self.settings.scope, name)
-        if await in_thread(self.engine.container_named, cname) is not None:
+        if await in_thread(self.engine.container_named, plan.spec.name) is not None:
             raise SandboxConflict(
-                f"a container named {cname!r} already exists on the host and is not a sandbox of this "
+                f"a container named {plan.spec.name!r} already exists on the host and is not a sandbox of this "
                 "server; choose another sandbox name"
             )
 
-        labels = {**self._owner, ownership.SANDBOX: name, ownership.ENGINE: engine_kind, ownership.MODE: mode}
-        volume = None if sock else ownership.engine_volume_name(self.settings.scope, name)
-        if volume is None:  # sock mode: the host's engine, through its socket, instead of one of its own
-            mounts = [Mount(str(host_socket), ENGINE_SOCKETS["docker"], "bind")]
-        else:
-            mounts = [Mount(volume, ENGINE_STORAGE[engine_kind], "volume")]
-        if workspace:
-            mounts.append(Mount(workspace, request.workspace_target, "bind"))
-            labels[ownership.WORKSPACE] = workspace
-        for host, target, read_only in request.volumes:
-            mounts.append(Mount(resolve_host_path(host, "profile volume"), target, "bind", read_only=read_only))
-        spec = ContainerSpec(
-            name=cname,
-            image=image,
-            hostname=name,
-            labels={**labels, ownership.KIND: "sandbox"},
-            environment={**env, "MANYOYO_ENGINE": "sock" if sock else engine_kind, "MANYOYO_SANDBOX": name},
-            mounts=tuple(mounts),
-            nano_cpus=int(limits.cpus * 1e9),
-            memory_bytes=limits.memory_bytes,
-            pids_limit=limits.pids,
-            profile=profile,
-            working_dir=request.workspace_target if workspace else None,
-            ports=request.ports,
-        )
-
-        if volume is not None:
-            await in_thread(self.engine.create_volume, volume, {**labels, ownership.KIND: "engine-storage"})
+    async def _materialise(self, plan: SandboxPlan, request: CreateRequest, started: float) -> CreateSandboxResult:
+        """Create the planned volume and container, start it, wait for its engine, preload, run `first`."""
+        if plan.volume is not None:
+            await in_thread(self.engine.create_volume, plan.volume, plan.volume_labels)
         try:
-            container_id = await in_thread(self.engine.create_container, spec)
+            container_id = await in_thread(self.engine.create_container, plan.spec)
         except ObjectConflict as exc:
             # A concurrent create_sandbox of the same name won the race: hand back its sandbox.
-            winner = ownership.match_reference(name, await self.owned())
+            winner = ownership.match_reference(plan.name, await self.owned())
             if winner is not None:
                 return await self._reuse(winner, request, started)
-            raise SandboxConflict(f"sandbox name {name!r} is taken: {exc}") from exc
+            raise SandboxConflict(f"sandbox name {plan.name!r} is taken: {exc}") from exc
         except BaseException:
             with anyio.CancelScope(shield=True):
-                if volume is not None:
-                    await in_thread(self.engine.remove_volume, volume)
+                if plan.volume is not None:
+                    await in_thread(self.engine.remove_volume, plan.volume)
             raise
+        sock = plan.mode == "sock"
         try:
             await in_thread(self.engine.start_container, container_id)
-            version = await self._wait_ready(container_id, engine_kind)
+            version = await self._wait_ready(container_id, plan.engine)
             for ref in () if sock else self.settings.preload_images:
-                await in_thread(self.engine.copy_image, ref, container_id, ENGINE_SOCKETS[engine_kind], engine_kind)
+                await in_thread(self.engine.copy_image, ref, container_id, ENGINE_SOCKETS[plan.engine], plan.engine)
             if request.first:
-                await self._run_first(container_id, request)
+                await self._run_first(container_id, request.first)
         except BaseException:
             # Nothing half-done: a sandbox whose engine never answered is removed with its storage.
             with anyio.CancelScope(shield=True):
                 await in_thread(self.engine.remove_container, container_id)
-                if volume is not None:
-                    await in_thread(self.engine.remove_volume, volume)
+                if plan.volume is not None:
+                    await in_thread(self.engine.remove_volume, plan.volume)
             raise
-
-        details = await in_thread(self.engine.inspect_container, container_id)
+        created = Sandbox.of(await in_thread(self.engine.inspect_container, container_id))
         return CreateSandboxResult(
-            **_view(details).model_dump(),
+            **created.view().model_dump(),
             created=True,
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
             preloaded=[] if sock else list(self.settings.preload_images),
         )
 
-    async def _reuse(self, existing: ContainerSummary, request: CreateRequest, started: float) -> CreateSandboxResult:
-        name = existing.labels.get(ownership.SANDBOX, "")
-        engine_kind = existing.labels.get(ownership.ENGINE, "docker")
-        mode = existing.labels.get(ownership.MODE, "dind")
-        if (request.mode or "dind") != mode:
+    async def _reuse(self, existing: Sandbox, request: CreateRequest, started: float) -> CreateSandboxResult:
+        if (request.mode or "dind") != existing.mode:
             raise SandboxConflict(
-                f"sandbox {name!r} exists in {mode} mode; use it as it is, or remove_sandbox and create it again "
-                f"in {request.mode or 'dind'} mode"
+                f"sandbox {existing.name!r} exists in {existing.mode} mode; use it as it is, or remove_sandbox and "
+                f"create it again in {request.mode or 'dind'} mode"
             )
-        if request.engine and request.engine != engine_kind:
+        if request.engine and request.engine != existing.engine:
             raise SandboxConflict(
-                f"sandbox {name!r} exists with engine {engine_kind!r}; use it as it is, or remove_sandbox "
-                f"and create it again with engine {request.engine!r}"
+                f"sandbox {existing.name!r} exists with engine {existing.engine!r}; use it as it is, or "
+                f"remove_sandbox and create it again with engine {request.engine!r}"
             )
-        if existing.state != "running":
+        if not existing.running:
             await in_thread(self.engine.start_container, existing.id)
-        version = await self._wait_ready(existing.id, engine_kind)
-        details = await in_thread(self.engine.inspect_container, existing.id)
+        version = await self._wait_ready(existing.id, existing.engine)
+        reused = await self.inspect(existing)
         return CreateSandboxResult(
-            **_view(details).model_dump(),
+            **reused.view().model_dump(),
             created=False,
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
             preloaded=[],
         )
 
-    async def _run_first(self, container_id: str, request: CreateRequest) -> None:
+    async def _run_first(self, container_id: str, first: str) -> None:
         """The profile's `first` command, once, in a new sandbox; a failure removes the sandbox."""
         outcome = await run_exec(
             self.engine,
             container_id,
-            ExecRequest(command=str(request.first), timeout_s=self.settings.exec_timeout_s),
+            ExecRequest(command=first, timeout_s=self.settings.exec_timeout_s),
             self.settings.output_cap_bytes,
         )
         if outcome.exit_code != 0:
@@ -287,29 +235,8 @@ class SandboxService:
                 f"the profile's first command {why}; the sandbox was removed. Its output ends:\n{tail}"
             )
 
-    def _image(self, requested: str | None) -> str:
-        allowed = (self.settings.sandbox_image, *self.settings.extra_sandbox_images)
-        if requested is None:
-            return self.settings.sandbox_image
-        if requested not in allowed:
-            raise InvalidArgument(
-                f"image {requested!r} is not allowed for sandboxes: use one of {', '.join(allowed)} "
-                "(the operator adds others with MANYOYO_EXTRA_SANDBOX_IMAGES)"
-            )
-        return requested
-
-    def _limits(self, request: CreateRequest) -> Limits:
-        s = self.settings
-        return resolve_limits(
-            cpus=request.cpus,
-            memory=request.memory,
-            pids=request.pids,
-            defaults=Limits(s.default_cpus, parse_memory(s.default_memory), s.default_pids),
-            ceilings=Limits(s.max_cpus, parse_memory(s.max_memory), s.max_pids),
-        )
-
     async def _wait_ready(self, container_id: str, engine_kind: str) -> str:
-        """Poll the nested engine's API (GET /version on its socket) until it answers."""
+        """Poll the nested engine's API (GET /version on its socket) until it answers; its version."""
         probe = [
             "curl", "-sf", "--max-time", "2", "--unix-socket", ENGINE_SOCKETS[engine_kind], "http://localhost/version",
         ]  # fmt: skip
@@ -333,45 +260,15 @@ class SandboxService:
     # -- remove ---------------------------------------------------------------------------
 
     async def remove(self, reference: str) -> RemoveSandboxResult:
+        """Stop and remove a sandbox with its nested engine's storage volume (sock mode: with
+        what its tools made on the host). Raises SandboxNotFound."""
         found = await self.resolve(reference)
-        name = found.labels.get(ownership.SANDBOX, "")
-        if found.labels.get(ownership.MODE) == "sock":  # what its tools made on the host goes with it
+        if found.is_sock:  # what its tools made on the host goes with it
             await in_thread(self.engine.remove_labelled, {ownership.SOCK_OF: found.id})
         await in_thread(self.engine.remove_container, found.id)
         volumes = await in_thread(
-            self.engine.list_volumes, {**self._owner, ownership.SANDBOX: name, ownership.KIND: "engine-storage"}
+            self.engine.list_volumes, {**self._owner, ownership.SANDBOX: found.name, ownership.KIND: "engine-storage"}
         )
         for volume in volumes:
             await in_thread(self.engine.remove_volume, volume)
-        return RemoveSandboxResult(name=name, id=found.id, removed_volumes=volumes)
-
-
-def _view(details: ContainerDetails) -> SandboxView:
-    labels = details.labels
-    created = _parse_time(details.created)
-    return SandboxView(
-        name=labels.get(ownership.SANDBOX, details.name),
-        id=details.id,
-        engine=labels.get(ownership.ENGINE, "docker"),  # type: ignore[arg-type]
-        mode=labels.get(ownership.MODE, "dind"),  # type: ignore[arg-type]
-        state=details.state,
-        image=details.image,
-        workspace=labels.get(ownership.WORKSPACE),
-        limits=LimitsView(
-            cpus=details.nano_cpus / 1e9,
-            memory=format_memory(details.memory_bytes),
-            memory_bytes=details.memory_bytes,
-            pids=details.pids_limit,
-        ),
-        created_at=created.isoformat() if created else details.created,
-        age_s=round((datetime.now(UTC) - created).total_seconds(), 1) if created else 0.0,
-    )
-
-
-def _parse_time(value: str) -> datetime | None:
-    # Docker gives nanoseconds ("2026-11-29T04:32:06.916434760Z"); Python takes microseconds.
-    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$", value)
-    if not match:
-        return None
-    fraction = (match.group(2) or ".0")[:7]
-    return datetime.fromisoformat(match.group(1) + fraction).replace(tzinfo=UTC)
+        return RemoveSandboxResult(name=found.name, id=found.id, removed_volumes=volumes)
