@@ -76,7 +76,7 @@ async def test_every_path_of_a_call_is_recorded(audited, engine: Engine, audit_d
         [("call", None), ("decision", True), ("outcome", "ok")],
         [("call", None), ("decision", False), ("outcome", "denied")],
         [("call", None), ("decision", True), ("outcome", "error")],
-        [("call", None), ("decision", True), ("outcome", "error")],
+        [("call", None), ("decision", False), ("outcome", "denied")],
         [("call", None), ("decision", True), ("outcome", "timeout")],
         [("call", None), ("decision", True), ("outcome", "cancelled")],
     ]
@@ -86,7 +86,8 @@ async def test_every_path_of_a_call_is_recorded(audited, engine: Engine, audit_d
     assert first[2]["exit_code"] == ok["exit_code"] == 3 and first[2]["output_bytes"] == 3
     assert execs[1][1]["rule"] == "limits.timeout-ceiling" and "at most" in execs[1][2]["error"]
     assert "no sandbox named 'missing-box'" in execs[2][2]["error"]
-    assert "timeout_s" in execs[3][2]["error"] and execs[3][0]["args"]["timeout_s"] == "soon"  # invalid, still recorded
+    assert execs[3][1]["rule"] == "arguments.invalid" and "timeout_s" in execs[3][2]["error"]
+    assert execs[3][0]["args"]["timeout_s"] == "soon"  # invalid, still recorded
     assert timed["timed_out"] and execs[4][2]["exit_code"] == timed["exit_code"]
     (load,) = by_call(records, "load_image")
     assert load[1]["rule"] == "image.load-allowlist" and load[2]["status"] == "denied"

@@ -11,6 +11,7 @@ from manyoyo_mcp import policy
 from manyoyo_mcp.cli import main
 from manyoyo_mcp.config.loader import ConfigError, load_config, profile_secrets
 from manyoyo_mcp.config.run_profiles import RunProfile, parse_port, parse_volume
+from manyoyo_mcp.server import build_server
 
 TOKEN = "sk-ant-api03-stand-in-credential-0123456789"
 
@@ -278,10 +279,10 @@ def test_profiles_are_judged_by_the_same_policy_rules(tmp_path: Path):
         "fine": RunProfile(hostPath=str(workspace), yolo="c"),
     }
     settings = settings.model_copy(update={"runs": runs})
-    accepted = frozenset({"prompt", "profile", "agent", "sandbox", "workspace", "resume", "timeout_s"})
+    server = build_server(settings)
 
     def judge(**arguments: object) -> policy.Decision:
-        return policy.evaluate("launch_agent", {"prompt": "x", **arguments}, settings, accepted=accepted)
+        return server.judge("launch_agent", {"prompt": "x", **arguments})[0]
 
     assert judge(profile="nope").rule == "profile.unknown"
     assert judge(profile="sock").rule == "mode.sock-disabled"
@@ -291,7 +292,7 @@ def test_profiles_are_judged_by_the_same_policy_rules(tmp_path: Path):
     assert judge(profile="fine", workspace="/etc").rule == "host.mount-system-path"
     assert judge(profile="fine", timeout_s=10**6).rule == "limits.timeout-ceiling"
     assert judge(profile="fine", mode="sock").rule == "arguments.unknown"  # launch_agent has no mode
-    sandbox = policy.evaluate("create_sandbox", {"profile": "sock"}, settings, accepted=frozenset({"profile"}))
+    sandbox = server.judge("create_sandbox", {"profile": "sock"})[0]
     assert sandbox.rule == "mode.sock-disabled"
 
 

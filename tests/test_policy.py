@@ -3,6 +3,7 @@ every tool's decision carries a rule id; unknown tools and broken rules fail clo
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 from manyoyo_mcp import policy
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.policy.host_paths import judge_host_path
+from manyoyo_mcp.server import build_server
+from manyoyo_mcp.server.gate import AuditedServer
 
 
 @pytest.fixture
@@ -103,6 +106,16 @@ def _settings(**values) -> ServerSettings:
     return ServerSettings(allowed_host_roots=("/srv/projects",), **values)
 
 
+@functools.cache
+def _server(settings_json: str) -> AuditedServer:
+    return build_server(ServerSettings.model_validate_json(settings_json))
+
+
+def judge(tool: str, arguments: dict, settings: ServerSettings | None = None) -> policy.Decision:
+    """The gate's decision: the tool's own argument model validates, then the policy's rules judge."""
+    return _server((settings or _settings()).model_dump_json()).judge(tool, arguments)[0]
+
+
 @pytest.mark.parametrize(
     ("tool", "arguments", "rule"),
     [
@@ -118,6 +131,19 @@ def _settings(**values) -> ServerSettings:
             "nested.mount-protected-path",
         ),
         ("run_container", {"sandbox": "s", "image": "x", "volumes": ["//proc//:/p:ro"]}, "nested.mount-protected-path"),
+        *(
+            ("run_container", {"sandbox": "s", "image": "x", "volumes": [volume]}, "nested.mount-protected-path")
+            for volume in (
+                "/var/run/docker.sock:/var/run/docker.sock",
+                "/run/podman/podman.sock:/s",
+                "/:/host",
+                "/proc:/p",
+                "/workspace/../proc:/p",
+                "//sys/:/s",
+                "/var/lib/docker:/d",
+                "/dev:/dev",
+            )
+        ),
         ("load_image", {"sandbox": "s", "image": "manyoyo-sandbox:latest"}, "image.load-allowlist"),
         ("docker_run_on_host", {}, "tool.unknown"),
         ("build_image", {"sandbox": "s", "build_args": {"NPM_TOKEN": "abc"}}, "build.secret-args"),
@@ -127,7 +153,7 @@ def _settings(**values) -> ServerSettings:
     ],
 )
 def test_each_denial_names_its_rule(tool, arguments, rule):
-    decided = policy.evaluate(tool, arguments, _settings())
+    decided = judge(tool, arguments)
     assert (decided.allowed, decided.rule) == (False, rule), decided.reason
     assert decided.reason
 
@@ -145,7 +171,7 @@ def test_each_denial_names_its_rule(tool, arguments, rule):
     ],
 )
 def test_harmless_calls_are_allowed_with_a_rule_id(tool, arguments):
-    decided = policy.evaluate(tool, arguments, _settings(loadable_images=("node:*",)))
+    decided = judge(tool, arguments, _settings(loadable_images=("node:*",)))
     assert decided.allowed and decided.rule == f"tool.{tool}"
 
 
@@ -154,7 +180,7 @@ def test_a_rule_that_breaks_denies_the_call(monkeypatch):
         raise RuntimeError("bug")
 
     monkeypatch.setitem(policy.RULES, "exec", (broken,))
-    decided = policy.evaluate("exec", {"sandbox": "s", "command": "true"}, _settings())
+    decided = judge("exec", {"sandbox": "s", "command": "true"})
     assert (decided.allowed, decided.rule) == (False, "policy.error")
 
 
@@ -165,9 +191,9 @@ def test_the_default_root_is_the_folder_the_server_starts_in(monkeypatch, tmp_pa
 
 def test_secret_build_args_can_be_warned_about_instead():
     arguments = {"sandbox": "s", "build_args": {"API_KEY": "abc"}}
-    decided = policy.evaluate("build_image", arguments, _settings(secret_build_args="warn"))
+    decided = judge("build_image", arguments, _settings(secret_build_args="warn"))
     assert decided.allowed and decided.rule == "build.secret-args-warned" and "API_KEY" in decided.reason
-    assert policy.evaluate("build_image", arguments, _settings(secret_build_args="allow")).rule == "tool.build_image"
+    assert judge("build_image", arguments, _settings(secret_build_args="allow")).rule == "tool.build_image"
 
 
 RUN = {"sandbox": "s", "image": "x"}
@@ -205,7 +231,7 @@ RUN = {"sandbox": "s", "image": "x"}
     ],
 )
 def test_nested_options_outside_the_allowlists_are_refused_and_their_twins_pass(bad, twin, rule):
-    refused = policy.evaluate("run_container", {**RUN, **bad}, _settings())
-    allowed = policy.evaluate("run_container", {**RUN, **twin}, _settings())
+    refused = judge("run_container", {**RUN, **bad})
+    allowed = judge("run_container", {**RUN, **twin})
     assert (refused.allowed, refused.rule) == (False, rule), refused.reason
     assert allowed.allowed, allowed.reason

@@ -15,6 +15,7 @@ from datetime import datetime
 import anyio
 
 from manyoyo_mcp.config.env_files import validate_env
+from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import (
     Engine,
     LogStream,
@@ -106,10 +107,20 @@ def command_argv(command: str | list[str] | None) -> tuple[str, ...] | None:
     return tuple(command)
 
 
-def nested_limits(request: RunRequest, defaults: Limits, sandbox_limits: Limits) -> Limits:
-    """The agent's limits or the operator's defaults, never above what the sandbox itself has."""
+def nested_limits(request: RunRequest, sandbox: Sandbox, settings: ServerSettings) -> Limits:
+    """The agent's limits or the operator's defaults, never above what the sandbox itself has (a
+    limit the sandbox does not set is capped by the operator's sandbox ceiling)."""
+    own = sandbox.limits
+    ceilings = Limits(
+        own.cpus or settings.max_cpus,
+        own.memory_bytes or parse_memory(settings.max_memory),
+        own.pids or settings.max_pids,
+    )
+    defaults = Limits(
+        settings.nested_default_cpus, parse_memory(settings.nested_default_memory), settings.nested_default_pids
+    )
     return resolve_limits(
-        cpus=request.cpus, memory=request.memory, pids=request.pids, defaults=defaults, ceilings=sandbox_limits
+        cpus=request.cpus, memory=request.memory, pids=request.pids, defaults=defaults, ceilings=ceilings
     )
 
 
@@ -117,16 +128,22 @@ async def run_container(
     engine: Engine,
     sandbox: Sandbox,
     request: RunRequest,
-    *,
-    defaults: Limits,
-    sandbox_limits: Limits,
-    output_cap: int,
-    loadable: tuple[str, ...],
-    max_containers: int,
+    settings: ServerSettings,
     on_progress: ProgressCallback | None = None,
 ) -> RunContainerResult:
+    """Run a nested container in `sandbox` (inspected: its limits cap the container's).
+
+    Attached: follows its output (bounded by the operator's cap, streamed to `on_progress` as
+    (bytes so far, recent output)) until it exits, killing it at `request.timeout_s` seconds or
+    when the call is cancelled. Detached: returns once it started. Limits default to the
+    operator's nested defaults and may not exceed the sandbox's own. Raises InvalidArgument (a
+    malformed argument, remove with detach, limits), PolicyDenied (sock.bind-mount,
+    quota.nested-containers), ImageMissing (saying how to build, load or pull it) and
+    ObjectConflict (the name is taken).
+    """
     name = sandbox.name
-    limits = nested_limits(request, defaults, sandbox_limits)
+    limits = nested_limits(request, sandbox, settings)
+    output_cap, max_containers = settings.output_cap_bytes, settings.max_nested_containers
     caps, sysctls, restart = nested_options(request)
     spec = NestedRunSpec(
         image=nested_specs.image_ref(request.image),
@@ -165,7 +182,7 @@ async def run_container(
                 "remove_container or prune (stopped ones), or run with remove=true",
             )
         if await in_thread(nested.image, spec.image) is None:
-            raise ImageMissing(missing_image_help(spec.image, name, loadable))
+            raise ImageMissing(missing_image_help(spec.image, name, settings.loadable_images))
         network_created = False
         if spec.network and spec.network != "bridge" and not await in_thread(nested.network_exists, spec.network):
             await in_thread(nested.create_network, spec.network, dict(NESTED_LABELS))
@@ -359,7 +376,3 @@ async def remove_container(engine: Engine, sandbox: Sandbox, container: str, *, 
             )
         await in_thread(nested.remove, state.id, force=force)
     return RemoveContainerResult(sandbox=name, id=state.id, name=state.name)
-
-
-def limits_from(cpus: float, memory: str, pids: int) -> Limits:
-    return Limits(cpus, parse_memory(memory), pids)

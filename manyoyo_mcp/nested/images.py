@@ -18,7 +18,13 @@ from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
 
 
-async def load_image(engine: Engine, sandbox: Sandbox, image: str, patterns: tuple[str, ...]) -> LoadImageResult:
+async def load_image(engine: Engine, sandbox: Sandbox, image: str) -> LoadImageResult:
+    """Copy the host image `image` into the sandbox's engine (the policy judged it loadable).
+
+    Returns the image's id, the names the sandbox's engine reports loaded, its size and the bytes
+    sent (and the seconds it took). Raises InvalidArgument (a malformed reference, a sandbox in
+    sock mode), ImageMissing (the host has no such image) and EngineFailure (the load failed).
+    """
     ref = normalized(nested_specs.image_ref(image))  # the policy judged it loadable (image.load-allowlist)
     if sandbox.is_sock:
         raise InvalidArgument(

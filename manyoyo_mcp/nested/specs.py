@@ -6,7 +6,7 @@ import re
 
 from manyoyo_mcp.engine import NestedMount, NestedPort
 from manyoyo_mcp.errors import InvalidArgument
-from manyoyo_mcp.policy.allowlists import check_no_nul, forbidden_sandbox_path, sandbox_path
+from manyoyo_mcp.policy.allowlists import check_no_nul, sandbox_path
 
 # The Docker reference grammar (distribution/reference), without digests for tags we create.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -82,7 +82,8 @@ def port(spec: str) -> NestedPort:
 
 
 def volume(spec: str) -> NestedMount:
-    """'NAME:/path[:ro|rw]' (a nested volume) or '/sandbox/path:/path[:ro|rw]' (a sandbox directory)."""
+    """'NAME:/path[:ro|rw]' (a nested volume) or '/sandbox/path:/path[:ro|rw]' (a sandbox directory,
+    never a protected one: the policy refused those)."""
     check_no_nul("volume", spec)
     parts = spec.split(":")
     mode = "rw"
@@ -102,15 +103,8 @@ def volume(spec: str) -> NestedMount:
     target = sandbox_path("volume target", target, "/")
     if target == "/":
         raise InvalidArgument(f"volume {spec!r}: cannot mount over the container's root")
-    if source.startswith("/"):
+    if source.startswith("/"):  # the policy judged it (nested.mount-protected-path)
         source = sandbox_path("volume source", source, "/")
-        protected = forbidden_sandbox_path(source)
-        if protected:
-            raise InvalidArgument(
-                f"volume {spec!r}: {protected} of the sandbox may not be mounted into a nested container "
-                "(it holds the kernel's or the engine's controls); mount a directory under /workspace or a "
-                "nested volume instead"
-            )
     elif not VOLUME_NAME.fullmatch(source):
         raise InvalidArgument(
             f"volume {spec!r}: the source is an absolute path inside the sandbox or a volume name of ASCII "

@@ -1,47 +1,31 @@
-"""The policy consulted before a tool acts: pure, deny by default, every decision with a rule id.
+"""The rules of each tool, judged before the tool acts: pure, deny by default, every decision with
+a rule id from the table (rule_ids.py).
 
-`evaluate(tool, arguments, settings)` judges what can be judged from the arguments alone (the
-operator's allowlists, ceilings, protected paths). What needs the engine (a build context's
-resolved path) is judged where it is resolved, with the same rule ids, by raising `PolicyDenied`.
-Either way a denial is recorded in the audit log and nothing is done.
+The gate calls `admit` (tool and argument names), validates the arguments with the tool's own
+model (`invalid_arguments` on failure), then `evaluate` on the validated ToolCall: what can be
+judged from the arguments alone (the operator's allowlists, ceilings, protected paths). What
+needs the engine (a build context's resolved path, quotas) is judged where it is known, with the
+same rule ids, by raising PolicyDenied. Either way a denial is recorded and nothing is done.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.credentials import is_secret_name, looks_like_secret
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.policy import allowlists, rule_ids
+from manyoyo_mcp.policy.calls import Decision, ToolCall, allow, deny
 from manyoyo_mcp.policy.host_paths import judge_host_path
-from manyoyo_mcp.policy.rule_ids import RuleId
+
+Rule = Callable[[ToolCall, ServerSettings], Decision | None]
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    allowed: bool
-    rule: str
-    reason: str
-
-
-def allow(rule: RuleId, reason: str) -> Decision:
-    return Decision(True, rule.id, reason)
-
-
-def deny(rule: RuleId, reason: str) -> Decision:
-    return Decision(False, rule.id, reason)
-
-
-Rule = Callable[[Mapping[str, Any], ServerSettings], Decision | None]
-
-
-def _timeout_ceiling(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
-    timeout = arguments.get("timeout_s")
-    if isinstance(timeout, int | float) and timeout > settings.max_exec_timeout_s:
+def _timeout_ceiling(call: ToolCall, settings: ServerSettings) -> Decision | None:
+    timeout = call.given("timeout_s")
+    if timeout is not None and timeout > settings.max_exec_timeout_s:
         return deny(
             rule_ids.TIMEOUT_CEILING,
             f"timeout_s may be at most {settings.max_exec_timeout_s:g} (the operator's ceiling); got {timeout:g}",
@@ -49,8 +33,8 @@ def _timeout_ceiling(arguments: Mapping[str, Any], settings: ServerSettings) -> 
     return None
 
 
-def _sandbox_image(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
-    image = arguments.get("image")
+def _sandbox_image(call: ToolCall, settings: ServerSettings) -> Decision | None:
+    image = call.effective("image")
     allowed = (settings.sandbox_image, *settings.extra_sandbox_images)
     if image is not None and image not in allowed:
         return deny(
@@ -61,8 +45,8 @@ def _sandbox_image(arguments: Mapping[str, Any], settings: ServerSettings) -> De
     return None
 
 
-def _sock_mode(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
-    if arguments.get("mode") != "sock":
+def _sock_mode(call: ToolCall, settings: ServerSettings) -> Decision | None:
+    if call.effective("mode") != "sock":
         return None
     if settings.sock_mode == "off":
         return deny(
@@ -79,15 +63,13 @@ def _sock_mode(arguments: Mapping[str, Any], settings: ServerSettings) -> Decisi
     return None
 
 
-def _workspace_mount(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
-    workspace = arguments.get("workspace")
-    if not isinstance(workspace, str):
-        return None  # absent, or the wrong type for the schema check to refuse
-    return _host_path(workspace, settings)
+def _workspace_mount(call: ToolCall, settings: ServerSettings) -> Decision | None:
+    workspace = call.effective("workspace")
+    return None if workspace is None else _host_path(workspace, settings)
 
 
-def _profile_volumes(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
-    for volume in arguments.get(PROFILE_VOLUMES, ()):
+def _profile_volumes(call: ToolCall, settings: ServerSettings) -> Decision | None:
+    for volume in call.profile.volumes if call.profile is not None else ():
         denied = _host_path(volume.split(":", 1)[0], settings)
         if denied is not None:
             return Decision(False, denied.rule, f"the profile's volume {volume!r}: {denied.reason}")
@@ -104,9 +86,9 @@ def _host_path(path: str, settings: ServerSettings) -> Decision | None:
     return None if verdict.allowed else Decision(False, verdict.rule, verdict.reason)
 
 
-def _run_profile(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
-    name = settings.run_name(arguments.get("profile"))
-    if name is not None and name not in settings.runs:
+def _run_profile(call: ToolCall, settings: ServerSettings) -> Decision | None:
+    name = call.profile_name
+    if name is not None and call.profile is None:
         return deny(
             rule_ids.PROFILE_UNKNOWN,
             f"no run profile {name!r}; the operator's profiles: {', '.join(settings.runs) or 'none configured'}",
@@ -114,27 +96,8 @@ def _run_profile(arguments: Mapping[str, Any], settings: ServerSettings) -> Deci
     return None
 
 
-PROFILE_VOLUMES = "profile volumes"  # not an argument name an agent can give (it has a space)
-
-
-def profile_arguments(arguments: Mapping[str, Any], settings: ServerSettings) -> dict[str, Any]:
-    """The arguments as the tool will act on them: what the agent left out comes from the run
-    profile, so a profile is judged by the same rules as an agent's own arguments."""
-    profile = settings.runs.get(settings.run_name(arguments.get("profile")) or "")
-    given = {k: v for k, v in arguments.items() if v is not None}
-    if profile is None:
-        return given
-    derived = {
-        "mode": profile.container_mode,
-        "workspace": profile.host_path,
-        "image": profile.image(),
-        PROFILE_VOLUMES: list(profile.volumes),
-    }
-    return {**{k: v for k, v in derived.items() if v is not None}, **given}
-
-
-def _loadable_image(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
-    image = str(arguments.get("image", ""))
+def _loadable_image(call: ToolCall, settings: ServerSettings) -> Decision | None:
+    image = call.given("image")
     if not allowlists.loadable(image, settings.loadable_images):
         allowed = ", ".join(settings.loadable_images) or "none (the operator lists them in MANYOYO_LOADABLE_IMAGES)"
         return deny(
@@ -143,10 +106,9 @@ def _loadable_image(arguments: Mapping[str, Any], settings: ServerSettings) -> D
     return None
 
 
-def _nested_mounts(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
-    volumes = arguments.get("volumes")
-    for spec in volumes if isinstance(volumes, list) else ():  # other types: the schema check refuses them
-        source = str(spec).split(":", 1)[0]
+def _nested_mounts(call: ToolCall, settings: ServerSettings) -> Decision | None:
+    for spec in call.given("volumes") or ():
+        source = spec.split(":", 1)[0]
         if source.startswith("/"):
             try:
                 path = allowlists.sandbox_path("volume source", source, "/")
@@ -163,26 +125,24 @@ def _nested_mounts(arguments: Mapping[str, Any], settings: ServerSettings) -> De
     return None
 
 
-def _nested_options(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
-    caps = arguments.get("cap_add")
-    for cap in caps if isinstance(caps, list) else ():
-        normal = allowlists.normalize_capability(str(cap))
+def _nested_options(call: ToolCall, settings: ServerSettings) -> Decision | None:
+    for cap in call.given("cap_add") or ():
+        normal = allowlists.normalize_capability(cap)
         if normal not in allowlists.CAPABILITY_ALLOWLIST:
             return deny(
                 rule_ids.NESTED_CAPABILITY,
                 f"capability {cap!r} may not be added to a nested container; allowed: "
                 f"{', '.join(sorted(allowlists.CAPABILITY_ALLOWLIST))}",
             )
-    sysctls = arguments.get("sysctls")
-    for name in sysctls if isinstance(sysctls, dict) else ():
-        if allowlists.normalize_sysctl(str(name)) not in allowlists.SYSCTL_ALLOWLIST:
+    for name in call.given("sysctls") or {}:
+        if allowlists.normalize_sysctl(name) not in allowlists.SYSCTL_ALLOWLIST:
             return deny(
                 rule_ids.NESTED_SYSCTL,
                 f"sysctl {name!r} may not be set; allowed (namespaced, safe): "
                 f"{', '.join(sorted(allowlists.SYSCTL_ALLOWLIST))}",
             )
-    restart = arguments.get("restart")
-    if isinstance(restart, str) and allowlists.restart_policy(restart) is None:
+    restart = call.given("restart")
+    if allowlists.restart_policy(restart) is None:
         return deny(
             rule_ids.NESTED_RESTART,
             f"restart policy {restart!r} is not allowed: use 'no' or 'on-failure[:N]' with N at most "
@@ -191,9 +151,9 @@ def _nested_options(arguments: Mapping[str, Any], settings: ServerSettings) -> D
     return None
 
 
-def _build_context(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
-    context = arguments.get("context")
-    if isinstance(context, str) and "\x00" not in context and context.strip():
+def _build_context(call: ToolCall, settings: ServerSettings) -> Decision | None:
+    context = call.given("context")
+    if "\x00" not in context and context.strip():
         path = allowlists.sandbox_path("context", context)
         protected = allowlists.forbidden_sandbox_path(path)
         if protected:
@@ -201,15 +161,11 @@ def _build_context(arguments: Mapping[str, Any], settings: ServerSettings) -> De
     return None
 
 
-def _build_secret_args(arguments: Mapping[str, Any], settings: ServerSettings) -> Decision | None:
-    build_args = arguments.get("build_args")
-    if settings.secret_build_args == "allow" or not isinstance(build_args, dict):
+def _build_secret_args(call: ToolCall, settings: ServerSettings) -> Decision | None:
+    build_args = call.given("build_args") or {}
+    if settings.secret_build_args == "allow":
         return None
-    suspicious = sorted(
-        str(name)
-        for name, value in build_args.items()
-        if is_secret_name(str(name)) or (isinstance(value, str) and looks_like_secret(value))
-    )
+    suspicious = sorted(name for name, value in build_args.items() if is_secret_name(name) or looks_like_secret(value))
     if not suspicious:
         return None
     advice = (
@@ -235,7 +191,6 @@ def context_denial(given: str, path: str, protected: str) -> Decision:
     )
 
 
-PROFILE_TOOLS = frozenset({"create_sandbox", "launch_agent"})
 # Every tool the server offers, with the rules that apply to it. A tool not listed is denied.
 RULES: dict[str, tuple[Rule, ...]] = {
     "create_sandbox": (_run_profile, _sock_mode, _sandbox_image, _workspace_mount, _profile_volumes),
@@ -255,40 +210,50 @@ RULES: dict[str, tuple[Rule, ...]] = {
 }
 
 
-def evaluate(
-    tool: str, arguments: Mapping[str, Any], settings: ServerSettings, accepted: frozenset[str] | None = None
-) -> Decision:
-    """The decision for one call: the first rule that denies it, else an allow naming the checks passed.
-
-    `accepted` names the tool's parameters: any other argument is refused rather than silently
-    dropped (an agent asking for `privileged: true` learns it is not available). Fails closed: a
-    rule that cannot be evaluated denies the call.
-    """
-    try:
-        if tool in RULES and accepted is not None:
-            unknown = sorted(set(arguments) - accepted)
-            if unknown:
-                return deny(
-                    rule_ids.ARGUMENTS_UNKNOWN,
-                    f"{tool} has no argument {', '.join(unknown)}; "
-                    + (f"its arguments are: {', '.join(sorted(accepted))}" if accepted else "it takes no arguments"),
-                )
-        return _evaluate(tool, arguments, settings)
-    except Exception as exc:
-        return deny(
-            rule_ids.POLICY_ERROR, f"the policy could not judge this call ({type(exc).__name__}); nothing was done"
-        )
-
-
-def _evaluate(tool: str, arguments: Mapping[str, Any], settings: ServerSettings) -> Decision:
-    rules = RULES.get(tool)
-    if rules is None:
+def admit(tool: str, given: Iterable[str], accepted: frozenset[str] | None) -> Decision | None:
+    """What is refused before an argument is read: a tool not in the table (deny by default), and
+    an argument the tool does not have (refused, never dropped: an agent asking for `privileged`
+    learns it is not available). `accepted`: the tool's arguments; None if the server has no such tool."""
+    if tool not in RULES or accepted is None:
         return deny(rule_ids.TOOL_UNKNOWN, f"{tool!r} is not a tool of this server; tools: {', '.join(RULES)}")
-    if tool in PROFILE_TOOLS:
-        arguments = profile_arguments(arguments, settings)
+    unknown = sorted(set(given) - accepted)
+    if unknown:
+        return deny(
+            rule_ids.ARGUMENTS_UNKNOWN,
+            f"{tool} has no argument {', '.join(unknown)}; "
+            + (f"its arguments are: {', '.join(sorted(accepted))}" if accepted else "it takes no arguments"),
+        )
+    return None
+
+
+def invalid_arguments(tool: str, problems: str) -> Decision:
+    """Arguments the tool's own model refused (a wrong type, a value out of range)."""
+    return deny(rule_ids.ARGUMENTS_INVALID, f"the arguments do not fit {tool}'s input schema: {problems}")
+
+
+def evaluate(call: ToolCall, settings: ServerSettings) -> Decision:
+    """The decision for one call (its arguments validated): the first rule of its tool that denies
+    it, else an allow naming the checks passed. Fails closed: a rule that cannot be evaluated
+    denies the call."""
+    try:
+        return _evaluate(call, settings)
+    except Exception as exc:
+        return could_not_judge(exc)
+
+
+def could_not_judge(exc: Exception) -> Decision:
+    """A call a rule (or the arguments' validation) broke on: refused (fail closed)."""
+    problem = type(exc).__name__
+    return deny(rule_ids.POLICY_ERROR, f"the policy could not judge this call ({problem}); nothing was done")
+
+
+def _evaluate(call: ToolCall, settings: ServerSettings) -> Decision:
+    rules = RULES.get(call.tool)
+    if rules is None:
+        return deny(rule_ids.TOOL_UNKNOWN, f"{call.tool!r} is not a tool of this server; tools: {', '.join(RULES)}")
     warnings = []
     for rule in rules:
-        decision = rule(arguments, settings)
+        decision = rule(call, settings)
         if decision is not None and not decision.allowed:
             return decision
         if decision is not None:
@@ -296,4 +261,4 @@ def _evaluate(tool: str, arguments: Mapping[str, Any], settings: ServerSettings)
     if warnings:  # allowed, with what the reviewer should see
         return Decision(True, warnings[0].rule, "; ".join(w.reason for w in warnings))
     checked = ", ".join(r.__name__.lstrip("_").replace("_", "-") for r in rules) or "no argument rules apply"
-    return Decision(True, rule_ids.tool_allowed(tool), f"dind mode; checks passed: {checked}")
+    return Decision(True, rule_ids.tool_allowed(call.tool), f"dind mode; checks passed: {checked}")

@@ -1,7 +1,7 @@
 """Sandboxes from run profiles, and agents launched headless in yolo mode inside them.
 
 A profile only fills in what the agent left out; the result is the same CreateRequest an agent
-could have asked for, judged by the same policy rules (policy.profile_arguments) before this runs.
+could have asked for, judged by the same policy rules (policy.ToolCall.effective) before this runs.
 """
 
 from __future__ import annotations
@@ -25,21 +25,16 @@ from manyoyo_mcp.sandbox.service import SandboxService
 
 @dataclass(frozen=True, slots=True)
 class ChosenProfile:
+    """The run profile a call uses, with its variables (its env files read once for the call)."""
+
     name: str
     profile: RunProfile
     environment: dict[str, str]
-    """The profile's variables, its env files read once for this call."""
 
-
-def choose_profile(settings: ServerSettings, name: str | None) -> ChosenProfile | None:
-    """The named profile, or the operator's default one; None when neither is given."""
-    chosen = settings.run_name(name)
-    if chosen is None:
-        return None
-    profile = settings.runs.get(chosen)
-    if profile is None:
-        raise InvalidArgument(f"no run profile {chosen!r}; profiles: {', '.join(settings.runs) or 'none configured'}")
-    return ChosenProfile(chosen, profile, profile.environment())
+    @classmethod
+    def read(cls, name: str, profile: RunProfile) -> ChosenProfile:
+        """Read the profile's env files now. Raises EnvFileError naming the file and line."""
+        return cls(name, profile, profile.environment())
 
 
 def from_profile(request: CreateRequest, chosen: ChosenProfile) -> CreateRequest:
