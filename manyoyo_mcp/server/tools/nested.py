@@ -14,7 +14,7 @@ from manyoyo_mcp.models import (
     RunContainerResult,
     StopContainerResult,
 )
-from manyoyo_mcp.nested import containers, inventory
+from manyoyo_mcp.nested import containers, inventory, run
 from manyoyo_mcp.server.params import NestedContainerRef, RunningSandbox, SandboxRef
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def add_run_container(app: "App") -> None:
         the exit code and the output (head and tail kept beyond the cap). At timeout_s it is killed.
         Detached: returns once started, with its ports and addresses; see container_logs, stop_container.
         """
-        request = containers.RunRequest(
+        request = run.RunRequest(
             image=image,
             command=command,
             name=name,
@@ -153,7 +153,7 @@ def add_run_container(app: "App") -> None:
             restart=restart,
         )
         inspected = await app.sandboxes.inspect(target)  # its limits: the ceilings of what runs inside
-        return await containers.run_container(app.engine, inspected, request, app.settings, app.progress(ctx))
+        return await run.run_container(app.engine, inspected, request, app.settings, app.progress(ctx))
 
 
 def add_container_logs(app: "App") -> None:
