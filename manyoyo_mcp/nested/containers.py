@@ -61,6 +61,9 @@ async def container_logs(
     since: str | float | None,
     output_cap: int,
 ) -> ContainerLogsResult:
+    """A nested container's output: the last `tail` lines, `since` seconds ago or an ISO time,
+    each stream bounded by `output_cap` bytes. Raises ContainerNotFound (listing the containers
+    there) and InvalidArgument (an unreadable `since`)."""
     name = sandbox.name
     since_ts = since_epoch(since)
     capture = OutputCapture(output_cap)
@@ -85,6 +88,8 @@ async def container_logs(
 
 
 async def stop_container(engine: Engine, sandbox: Sandbox, container: str, *, timeout_s: int) -> StopContainerResult:
+    """Stop a running nested container: SIGTERM, then SIGKILL after `timeout_s` seconds (a stopped
+    one is left as it is). Returns its state and exit code. Raises ContainerNotFound."""
     name = sandbox.name
     async with opened_engine(engine, sandbox) as nested:
         state = await _resolve(nested, name, container)
@@ -95,6 +100,8 @@ async def stop_container(engine: Engine, sandbox: Sandbox, container: str, *, ti
 
 
 async def remove_container(engine: Engine, sandbox: Sandbox, container: str, *, force: bool) -> RemoveContainerResult:
+    """Remove a nested container with its anonymous volumes (`force`: kill it first if it runs).
+    Raises ContainerNotFound, and InvalidArgument for a running one without `force`."""
     name = sandbox.name
     async with opened_engine(engine, sandbox) as nested:
         state = await _resolve(nested, name, container)

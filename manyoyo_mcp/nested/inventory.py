@@ -29,6 +29,8 @@ def _iso(epoch: int) -> str:
 
 
 async def list_nested(engine: Engine, sandbox: Sandbox) -> ListNestedResult:
+    """What the sandbox's own engine holds: containers (any state, with image, ports, exit code),
+    images (tags, size in bytes), volumes, networks. Raises EngineFailure (its engine failed)."""
     kind = sandbox.engine
     async with opened_engine(engine, sandbox) as nested:
         inventory: NestedInventory = await in_thread(nested.inventory)
@@ -118,6 +120,9 @@ def _prune(
 
 
 async def prune(engine: Engine, sandbox: Sandbox, request: PruneRequest) -> PruneResult:
+    """Free space in the sandbox's own engine, or with `dry_run` list what would go (with the
+    engine's size estimates). Returns the items, the bytes reclaimed (per kind and in all, as the
+    engine reports them) and notes on what was skipped. Raises EngineFailure."""
     kind = sandbox.engine
     notes = []
     if request.build_cache and kind == "podman":

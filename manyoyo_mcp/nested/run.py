@@ -80,6 +80,7 @@ def nested_options(request: RunRequest) -> tuple[tuple[str, ...], tuple[tuple[st
 
 
 def missing_image_help(image: str, sandbox: str, loadable: tuple[str, ...]) -> str:
+    """What to do about an image a sandbox lacks: build it, load it from the host, or pull it."""
     allowed = ", ".join(loadable) if loadable else "none are configured (MANYOYO_LOADABLE_IMAGES)"
     return (
         f"image {image!r} is not in sandbox {sandbox!r}: build it there with build_image, copy it from the "
@@ -89,6 +90,7 @@ def missing_image_help(image: str, sandbox: str, loadable: tuple[str, ...]) -> s
 
 
 def command_argv(command: str | list[str] | None) -> tuple[str, ...] | None:
+    """A string runs with `sh -c`, a list as it is, None the image's default; InvalidArgument if empty or with NUL."""
     if command is None:
         return None
     if isinstance(command, str):

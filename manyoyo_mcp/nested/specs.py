@@ -47,6 +47,7 @@ def image_ref(ref: str) -> str:
 
 
 def container_name(name: str) -> str:
+    """A nested container name; InvalidArgument saying the allowed form."""
     if not CONTAINER_NAME.fullmatch(name):
         raise InvalidArgument(
             f"container name {name!r} is not allowed: 1-128 ASCII letters, digits, '_', '.' or '-', "
@@ -56,6 +57,7 @@ def container_name(name: str) -> str:
 
 
 def network_name(name: str) -> str:
+    """A nested network to join ('bridge' or a name; never host, none or container:)."""
     if not NETWORK_NAME.fullmatch(name) or name in ("host", "none", "container"):
         raise InvalidArgument(
             f"network {name!r} is not allowed: use 'bridge' or a network name of ASCII letters, digits, '_', "
@@ -65,6 +67,7 @@ def network_name(name: str) -> str:
 
 
 def port(spec: str) -> NestedPort:
+    """'[IP:][HOST_PORT:]PORT[/tcp|udp]' as a port to publish on the sandbox; InvalidArgument otherwise."""
     match = _PORT.fullmatch(spec.strip())
     if not match:
         raise InvalidArgument(f"port {spec!r} is not understood: use {PORT_FORMS}, e.g. '8080:80'")
@@ -114,6 +117,7 @@ def volume(spec: str) -> NestedMount:
 
 
 def build_args(args: dict[str, str]) -> dict[str, str]:
+    """`args` if every name is a shell-style name and no value holds a NUL byte."""
     for key, value in args.items():
         if not BUILD_ARG.fullmatch(key):
             raise InvalidArgument(f"build arg name {key!r} is not allowed: letters, digits and '_', not first a digit")
@@ -122,6 +126,7 @@ def build_args(args: dict[str, str]) -> dict[str, str]:
 
 
 def build_target(target: str) -> str:
+    """A stage name of a multi-stage Dockerfile; InvalidArgument otherwise."""
     if not BUILD_TARGET.fullmatch(target):
         raise InvalidArgument(f"target {target!r} is not a stage name: ASCII letters, digits, '_', '.' or '-'")
     return target

@@ -92,7 +92,14 @@ async def run_exec(
     output_cap: int,
     on_progress: ProgressCallback | None = None,
 ) -> ExecOutcome:
-    """Run `request` in the container; kill it at the timeout or when the caller is cancelled."""
+    """Run `request` in the container; kill it at the timeout or when the caller is cancelled.
+
+    `output_cap` bounds each stream (bytes; beyond it head and tail are kept); `on_progress`
+    receives (bytes so far, recent output) while it runs; `request.timeout_s` is in seconds.
+    Returns the exit code (None if killed before one was known), both streams and their byte
+    counts, `truncated`, the duration in seconds, `timed_out` and `killed` (its processes were
+    verified gone). Raises InvalidArgument (an empty command, a NUL byte, a bad env name).
+    """
     argv = command_argv(request.command)
     exec_id = secrets.token_hex(8)
     env = {**validate_env(dict(request.env)), EXEC_MARKER: exec_id}

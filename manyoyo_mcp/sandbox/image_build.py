@@ -18,6 +18,7 @@ def image_context() -> str:
 
 
 def ensure_base(engine: Engine, base: str) -> None:
+    """The base image on the host engine, pulled if missing. Raises ImageMissing saying how to import one offline."""
     if engine.image_present(base):
         return
     try:

@@ -104,6 +104,14 @@ async def launch_agent(
     request: LaunchRequest,
     on_progress: ProgressCallback | None = None,
 ) -> LaunchAgentResult:
+    """Make (or reuse) the profile's sandbox and run its agent headless on the prompt, to the end.
+
+    `chosen` is the run profile the call uses (its env files read); `on_progress` receives
+    (bytes so far, recent output); `request.timeout_s` is in seconds. Returns the sandbox (kept),
+    the argv that ran, the agent's exit code and output (bounded), the duration in seconds,
+    `timed_out` and `killed`. Raises InvalidArgument (no profile, no agent, an empty prompt, no
+    resume arguments) and whatever SandboxService.create raises.
+    """
     if chosen is None:
         raise InvalidArgument(
             "launch_agent needs a run profile (the operator's configuration gives the agent its credentials): "

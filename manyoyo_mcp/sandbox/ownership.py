@@ -34,6 +34,7 @@ def container_name(scope: str, sandbox: str) -> str:
 
 
 def engine_volume_name(scope: str, sandbox: str) -> str:
+    """The named volume holding a sandbox's nested engine storage."""
     return container_name(scope, sandbox) + "-engine"
 
 

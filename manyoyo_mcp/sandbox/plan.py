@@ -57,6 +57,7 @@ class SandboxPlan:
 
 
 def validate_sandbox_name(name: str) -> str:
+    """`name` if it is a sandbox name (SANDBOX_NAME_RULE); else InvalidArgument saying the rule."""
     if not SANDBOX_NAME.fullmatch(name):
         raise InvalidArgument(f"sandbox name {name!r} is not allowed: {SANDBOX_NAME_RULE}")
     return name

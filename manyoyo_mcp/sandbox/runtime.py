@@ -38,6 +38,7 @@ PROFILES: dict[str, RuntimeProfile] = {
 
 
 def runtime_profile(name: str) -> RuntimeProfile:
+    """The runtime profile of that name; InvalidArgument naming the profiles there are."""
     try:
         return PROFILES[name]
     except KeyError:
