@@ -1,9 +1,16 @@
-"""Shared fixtures. Tests that touch the engine use the real one: if it is missing, they fail."""
+"""Shared fixtures, and which tests touch the engine.
+
+tests/unit/ mirrors the package and never touches the engine (`pytest tests/unit`, or
+`-m "not engine"`, runs it in seconds). Every other test drives the real engine, carries the
+`engine` marker, and fails (never skips) when the engine or the sandbox image is missing.
+Everything a test creates lives under a scope of its own and is removed by label at the end.
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +18,17 @@ from manyoyo_mcp.config.settings import DEFAULT_IMAGE, ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.sandbox import ownership
+
+UNIT = Path(__file__).parent / "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The `engine` marker on every test outside tests/unit/; a unit test asking for the engine is refused."""
+    for item in items:
+        if UNIT not in item.path.parents:
+            item.add_marker(pytest.mark.engine)
+        elif "engine" in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid} uses the engine: it belongs in tests/engine/, not tests/unit/")
 
 
 @pytest.fixture
