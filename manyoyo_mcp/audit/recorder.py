@@ -7,7 +7,6 @@ the call's own secret values (env, build args) redacted wherever they reappear.
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import itertools
 import secrets
@@ -26,8 +25,6 @@ from manyoyo_mcp.policy import Decision
 from manyoyo_mcp.threads import in_thread
 
 SESSION_RECORDS = 10_000
-# The call being served, for decisions taken inside a tool (a human's confirmation).
-CURRENT_CALL: contextvars.ContextVar[CallRecord | None] = contextvars.ContextVar("manyoyo_call", default=None)
 
 
 def settings_fingerprint(settings: ServerSettings) -> str:

@@ -17,7 +17,6 @@ import re
 import secrets
 import tarfile
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO
@@ -32,7 +31,7 @@ from manyoyo_mcp.nested.build_log import BuildLog
 from manyoyo_mcp.nested.connect import open_engine
 from manyoyo_mcp.policy import allowlists
 from manyoyo_mcp.sandbox.view import Sandbox
-from manyoyo_mcp.threads import in_thread, supervise
+from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
 
 BUILD_LOG_DIR = "/var/log/manyoyo-builds"
 INLINE_DOCKERFILE = ".manyoyo-inline.Dockerfile"
@@ -60,8 +59,6 @@ ps -eo pid=,ppid=,args= | awk '
     for (p in mark) print p
   }' | xargs -r kill -KILL
 """
-
-ProgressCallback = Callable[[int, str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -42,9 +41,8 @@ from manyoyo_mcp.output import OutputCapture
 from manyoyo_mcp.policy import allowlists, rule_ids
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.view import Sandbox
-from manyoyo_mcp.threads import in_thread, supervise
+from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
 
-ProgressCallback = Callable[[int, str], Awaitable[None]]
 EXIT_DRAIN_S = 1.0
 NESTED_LABELS = {ownership.LABEL_PREFIX + "run-by": "manyoyo-mcp"}
 

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -21,7 +20,7 @@ from manyoyo_mcp.config.env_files import validate_env
 from manyoyo_mcp.engine import Engine, ExecStream
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.output import OutputCapture
-from manyoyo_mcp.threads import in_thread, supervise
+from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +44,6 @@ for round in $(seq 1 50); do
 done
 echo alive
 """
-
-ProgressCallback = Callable[[int, str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)

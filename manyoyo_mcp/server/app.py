@@ -20,10 +20,10 @@ from manyoyo_mcp.config.loader import profile_secrets
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import ManyoyoError
-from manyoyo_mcp.sandbox.execution import ProgressCallback
 from manyoyo_mcp.sandbox.service import SandboxService
 from manyoyo_mcp.server.errors import maps_errors
 from manyoyo_mcp.server.gate import AuditedServer
+from manyoyo_mcp.threads import ProgressCallback
 
 log = logging.getLogger(__name__)
 
