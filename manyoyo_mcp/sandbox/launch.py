@@ -17,10 +17,11 @@ from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.models import LaunchAgentResult
-from manyoyo_mcp.sandbox.execution import ExecRequest, ProgressCallback, run_exec
+from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
 from manyoyo_mcp.sandbox.layout import WORKSPACE_TARGET
 from manyoyo_mcp.sandbox.plan import CreateRequest
 from manyoyo_mcp.sandbox.service import SandboxService
+from manyoyo_mcp.threads import ProgressCallback
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,7 +77,7 @@ class AuditedServer(MCPServer):
         try:
             tool = self._tool_manager.get_tool(name)
             accepted = None if tool is None else frozenset(tool.parameters.get("properties", {}))
-            refused = policy.admit(name, arguments, accepted)
+            refused = policy.admit(name, arguments, accepted)  # tool.unknown when there is no such tool
             if refused is not None or tool is None:
                 return refused or policy.could_not_judge(LookupError(name)), None
             metadata = tool.fn_metadata
