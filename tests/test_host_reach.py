@@ -31,9 +31,9 @@ import anyio
 import pytest
 from mcp import Client
 
-from manyoyo_mcp.runtime import PROFILES, RuntimeProfile
+from manyoyo_mcp.config.settings import DEFAULT_IMAGE, ServerSettings
+from manyoyo_mcp.sandbox.runtime import PROFILES, RuntimeProfile
 from manyoyo_mcp.server import build_server
-from manyoyo_mcp.settings import DEFAULT_IMAGE, ServerSettings
 
 from .helpers import TESTBOX, call, docker, load_testbox, tool_error
 
