@@ -35,9 +35,9 @@ from manyoyo_mcp.config.settings import DEFAULT_IMAGE, ServerSettings
 from manyoyo_mcp.sandbox.runtime import PROFILES, RuntimeProfile
 from manyoyo_mcp.server import build_server
 
-from .helpers import TESTBOX, call, docker, load_testbox, tool_error
+from ..helpers import TESTBOX, call, docker, load_testbox, tool_error
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parent.parent.parent
 PROBES = (Path(__file__).parent / "host_reach_probes.sh").read_text()
 SECURITY = ROOT / "SECURITY.md"
 RESULTS = ROOT / "build" / "host-reach.json"

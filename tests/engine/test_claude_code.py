@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from manyoyo_mcp import ownership
+from manyoyo_mcp.sandbox import ownership
 
-from .support.claude_code import ClaudeCodeMissing, claude_binary, run_claude
+from ..support.claude_code import ClaudeCodeMissing, claude_binary, run_claude
 
-STUB = Path(__file__).parent / "support" / "anthropic_stub.py"
+STUB = Path(__file__).parent.parent / "support" / "anthropic_stub.py"
 BIG = 300_000
 
 
