@@ -103,7 +103,9 @@ def test_a_scripted_conversation_through_the_real_claude_code(claude, engine, sc
 
     # A policy denial: an error result, its text as it is.
     assert refused["is_error"] and isinstance(refused["content"], str)
-    assert refused["text"].startswith("denied by policy rule host.mount-system-path: '/etc'"), refused["text"]
+    assert refused["text"].startswith(
+        "Error executing tool create_sandbox: denied by policy rule host.mount-system-path: '/etc'"
+    ), refused["text"]
 
     assert not removed["is_error"]
     gone = json.loads(removed["text"])
