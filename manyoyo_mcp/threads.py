@@ -8,6 +8,8 @@ from functools import partial
 import anyio
 import anyio.to_thread
 
+ProgressCallback = Callable[[int, str], Awaitable[None]]
+"""Where work in progress reports: (bytes or steps so far, the latest output)."""
 REPORT_INTERVAL_S = 0.25
 # After a stop, how long a stream may take to end by itself before it is closed.
 DRAIN_GRACE_S = 3.0

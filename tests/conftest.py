@@ -1,16 +1,34 @@
-"""Shared fixtures. Tests that touch the engine use the real one: if it is missing, they fail."""
+"""Shared fixtures, and which tests touch the engine.
+
+tests/unit/ mirrors the package and never touches the engine (`pytest tests/unit`, or
+`-m "not engine"`, runs it in seconds). Every other test drives the real engine, carries the
+`engine` marker, and fails (never skips) when the engine or the sandbox image is missing.
+Everything a test creates lives under a scope of its own and is removed by label at the end.
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from manyoyo_mcp import ownership
+from manyoyo_mcp.config.settings import DEFAULT_IMAGE, ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import ManyoyoError
-from manyoyo_mcp.settings import DEFAULT_IMAGE, ServerSettings
+from manyoyo_mcp.sandbox import ownership
+
+UNIT = Path(__file__).parent / "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The `engine` marker on every test outside tests/unit/; a unit test asking for the engine is refused."""
+    for item in items:
+        if UNIT not in item.path.parents:
+            item.add_marker(pytest.mark.engine)
+        elif "engine" in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid} uses the engine: it belongs in tests/engine/, not tests/unit/")
 
 
 @pytest.fixture
@@ -24,9 +42,9 @@ def engine() -> Iterator[Engine]:
     try:
         engine.ping()
     except ManyoyoError as exc:
-        pytest.fail(f"these tests need a real Docker engine (run tools/setup): {exc}", pytrace=False)
+        pytest.fail(f"these tests need a real Docker engine (run scripts/setup): {exc}", pytrace=False)
     if not engine.image_present(DEFAULT_IMAGE):
-        pytest.fail(f"the sandbox image {DEFAULT_IMAGE} is missing: run tools/setup", pytrace=False)
+        pytest.fail(f"the sandbox image {DEFAULT_IMAGE} is missing: run scripts/setup", pytrace=False)
     yield engine
     engine.close()
 

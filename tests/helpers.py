@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from mcp import Client
 
 TESTBOX = "manyoyo-busybox:latest"
+REPO = Path(__file__).parent.parent
 
 
 async def call(client: Client, tool: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:

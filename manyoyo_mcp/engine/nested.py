@@ -1,7 +1,7 @@
 """A sandbox's own engine, through its Docker-compatible API (dockerd, or podman's compat API).
 
-The client comes from `exec_transport` (an exec tunnel); errors are mapped by the host Engine's
-`_mapped`, passed in. Where the two inner engines differ (podman cannot prune unused images
+The client comes from `exec_transport` (an exec tunnel); errors are mapped by the mapping passed
+in (engine/errors.py). Where the two inner engines differ (podman cannot prune unused images
 through the compat API, and keeps no separate build cache) the difference is handled here.
 """
 
@@ -9,164 +9,28 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import IO, Any, Literal
+from collections.abc import Iterable
+from typing import IO, Any
 
 import docker
 
-from manyoyo_mcp.engine.exec_transport import abort_connections, end_response, read_frames
+from manyoyo_mcp.engine.errors import Mapped
+from manyoyo_mcp.engine.exec_transport import abort_connections
+from manyoyo_mcp.engine.streams import BuildStream, LogStream
+from manyoyo_mcp.engine.types import (
+    DiskUsage,
+    NestedContainer,
+    NestedContainerState,
+    NestedImage,
+    NestedInventory,
+    NestedNetwork,
+    NestedRunSpec,
+    NestedVolume,
+    PruneReport,
+)
 from manyoyo_mcp.errors import EngineFailure, ImageMissing, ObjectNotFound
 
-Mapped = Callable[[], contextlib.AbstractContextManager[None]]
 LIBPOD = "/v4.0.0/libpod"
-
-
-@dataclass(frozen=True, slots=True)
-class NestedContainer:
-    id: str
-    name: str
-    image: str
-    image_id: str
-    state: str
-    status: str
-    created: int
-    exit_code: int | None
-    ports: tuple[str, ...]
-    volumes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class NestedImage:
-    id: str
-    tags: tuple[str, ...]
-    size: int
-    created: int
-
-
-@dataclass(frozen=True, slots=True)
-class NestedVolume:
-    name: str
-    driver: str
-
-
-@dataclass(frozen=True, slots=True)
-class NestedNetwork:
-    name: str
-    driver: str
-    id: str
-
-
-@dataclass(frozen=True, slots=True)
-class NestedInventory:
-    containers: tuple[NestedContainer, ...]
-    images: tuple[NestedImage, ...]
-    volumes: tuple[NestedVolume, ...]
-    networks: tuple[NestedNetwork, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class NestedPort:
-    container_port: int
-    protocol: Literal["tcp", "udp"] = "tcp"
-    host_port: int | None = None
-    host_ip: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class NestedMount:
-    source: str  # a nested volume name, or an absolute path inside the sandbox
-    target: str
-    read_only: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class NestedRunSpec:
-    """A nested container to create, from validated fields only."""
-
-    image: str
-    command: tuple[str, ...] | None
-    name: str | None
-    env: dict[str, str]
-    labels: dict[str, str]
-    ports: tuple[NestedPort, ...]
-    mounts: tuple[NestedMount, ...]
-    workdir: str | None
-    network: str | None
-    nano_cpus: int
-    memory_bytes: int
-    pids_limit: int
-    cap_add: tuple[str, ...] = ()
-    sysctls: tuple[tuple[str, str], ...] = ()
-    restart: tuple[str, int] = ("no", 0)
-
-
-@dataclass(frozen=True, slots=True)
-class NestedContainerState:
-    id: str
-    name: str
-    image: str
-    state: str
-    exit_code: int | None
-    oom_killed: bool
-    ports: tuple[str, ...]
-    ip_addresses: dict[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class PruneReport:
-    removed: tuple[str, ...] = ()
-    bytes_reclaimed: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class DiskUsage:
-    """Per-object sizes from the engine's /system/df (unique bytes for images)."""
-
-    image_bytes: dict[str, int] = field(default_factory=dict)
-    volume_bytes: dict[str, int] = field(default_factory=dict)
-    build_cache: tuple[tuple[str, int], ...] = ()  # (id, bytes) of entries not in use
-
-
-class BuildStream:
-    """The decoded JSON events of a build in progress. `abort()` (any thread) stops reading."""
-
-    def __init__(self, response: Any, api: docker.APIClient, mapped: Mapped) -> None:
-        self._response = response
-        self._api = api
-        self._mapped = mapped
-
-    def events(self) -> Iterator[dict[str, Any]]:
-        with self._mapped():
-            for line in self._response.iter_lines():
-                if line.strip():
-                    yield json.loads(line)
-
-    def abort(self) -> None:
-        abort_connections(self._api)
-
-
-class LogStream:
-    """A container's output as (stream, bytes), stream 1 = stdout and 2 = stderr."""
-
-    def __init__(self, response: Any, mapped: Mapped) -> None:
-        self._response = response
-        self._mapped = mapped
-        self._closed = False
-
-    def frames(self) -> Iterator[tuple[int, bytes]]:
-        """Ends when the engine ends the stream, or quietly once `close()` cut it (from any thread:
-        the reader then fails in whatever way http.client does mid-read)."""
-        try:
-            with self._mapped():
-                yield from read_frames(self._response.raw.read)
-        except Exception:
-            if not self._closed:
-                raise
-
-    def close(self) -> None:
-        self._closed = True
-        end_response(self._response)
 
 
 class NestedEngine:

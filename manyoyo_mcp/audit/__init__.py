@@ -1,0 +1,7 @@
+"""The audit log: every call leaves records a person can review afterwards.
+
+log.py        the hash-chained JSON Lines log: append (locked, synced), read, verify
+recorder.py   what each call writes, and when: arrival, decision, outcome (records are written here)
+redaction.py  keeping secrets out of the records while commands stay readable
+review.py     reading the log as a reviewer: calls, filters, stats, the HTML report
+"""

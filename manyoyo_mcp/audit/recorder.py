@@ -1,0 +1,165 @@
+"""What the server writes to the audit log for each call: arrival, decision, outcome.
+
+The arrival record is written (and synced) before the server acts; if it cannot be written the
+call is refused. Arguments, error messages and every other string pass the redactor first, with
+the call's own secret values (env, build args) redacted wherever they reappear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import secrets
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from manyoyo_mcp.audit.log import AuditLog
+from manyoyo_mcp.audit.redaction import Redactor
+from manyoyo_mcp.config.settings import ServerSettings
+from manyoyo_mcp.policy import Decision
+from manyoyo_mcp.threads import in_thread
+
+SESSION_RECORDS = 10_000
+
+
+def settings_fingerprint(settings: ServerSettings) -> str:
+    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class CallRecord:
+    recorder: Recorder
+    call_id: str
+    tool: str
+    sandbox: str | None
+    secrets: list[str]
+    started: float = field(default_factory=time.monotonic)
+
+    async def decision(self, decision: Decision, confirmation: str | None = None) -> None:
+        await self.recorder.write(
+            {
+                "event": "decision",
+                "call": self.call_id,
+                "tool": self.tool,
+                "sandbox": self.sandbox,
+                "allowed": decision.allowed,
+                "rule": decision.rule,
+                "reason": self.recorder.redactor.text(decision.reason, self.secrets),
+                "confirmation": confirmation,
+            }
+        )
+
+    async def outcome(self, status: str, *, result: Mapping[str, Any] | None = None, error: str | None = None) -> None:
+        facts = effects(self.tool, result) if result else {}
+        record = {
+            "event": "outcome",
+            "call": self.call_id,
+            "tool": self.tool,
+            "sandbox": self.sandbox,
+            "status": status,
+            "duration_s": round(time.monotonic() - self.started, 3),
+            **facts,
+        }
+        if error is not None:
+            record["error"] = self.recorder.redactor.text(error, self.secrets)
+        with anyio.CancelScope(shield=True):  # a cancelled call still gets its outcome recorded
+            await self.recorder.write(record)
+
+
+class Recorder:
+    def __init__(self, log: AuditLog, settings: ServerSettings) -> None:
+        self.log = log
+        self.settings = settings
+        self.session = secrets.token_hex(6)
+        self.records: deque[dict[str, Any]] = deque(maxlen=SESSION_RECORDS)
+        self._calls = itertools.count(1)
+        self._redactor: Redactor | None = None
+        self._known: set[str] = set()
+        self._masked: set[str] = set()  # configured credentials: masked in results too
+
+    @property
+    def redactor(self) -> Redactor:
+        if self._redactor is None:
+            self._redactor = Redactor(self.log.fingerprint_key())
+        return self._redactor
+
+    def remember(self, secrets: set[str]) -> None:
+        """Secret values known beforehand (run profiles' credentials): redacted in every record."""
+        self._known.update(secrets)
+        self._masked.update(secrets)
+
+    @property
+    def masking(self) -> bool:
+        return bool(self._masked)
+
+    def mask(self, value: Any) -> Any:
+        """A tool result, progress text or error with every known secret value replaced."""
+        return self.redactor.known_only(value, self._masked)
+
+    async def write(self, record: dict[str, Any]) -> dict[str, Any]:
+        written = await in_thread(self.log.append, {"session": self.session, **record})
+        self.records.append(written)
+        return written
+
+    async def server_event(self, event: str, **facts: Any) -> None:
+        await self.write({"event": event, "config": settings_fingerprint(self.settings), **facts})
+
+    async def arrive(self, tool: str, arguments: dict[str, Any], client: Mapping[str, str | None]) -> CallRecord:
+        # Secret values seen earlier in the session (a sandbox's env) are redacted in later calls too.
+        _, found = self.redactor.arguments(arguments)
+        self._known.update(found)
+        known = sorted(self._known)
+        safe = self.redactor.value(arguments, known, top=True)
+        sandbox = arguments.get("sandbox") or (arguments.get("name") if tool == "create_sandbox" else None)
+        call = CallRecord(self, f"{self.session}-{next(self._calls)}", tool, sandbox, known)
+        await self.write(
+            {
+                "event": "call",
+                "call": call.call_id,
+                "tool": tool,
+                "sandbox": sandbox,
+                "client": dict(client),
+                "args": safe,
+            }
+        )
+        return call
+
+
+def effects(tool: str, result: Mapping[str, Any]) -> dict[str, Any]:
+    """The facts a reviewer wants from a result: exit code, output size, what was created or removed."""
+    facts: dict[str, Any] = {}
+    if "exit_code" in result:
+        facts["exit_code"] = result["exit_code"]
+    if "stdout_bytes" in result:
+        facts["output_bytes"] = int(result.get("stdout_bytes") or 0) + int(result.get("stderr_bytes") or 0)
+    elif "stdout" in result or "output" in result:
+        printed = result.get("stdout", result.get("output"))
+        facts["output_bytes"] = len(str(printed or "")) + len(str(result.get("stderr") or ""))
+    created: list[str] = []
+    removed: list[str] = []
+    if tool == "create_sandbox" and result.get("created"):
+        created.append(result["id"])
+    elif tool == "launch_agent" and result.get("sandbox_created"):
+        created.append(result["sandbox_id"])
+    elif tool == "remove_sandbox" and result.get("id"):
+        removed += [result["id"], *result.get("removed_volumes", [])]
+    elif tool == "run_container" and result.get("id"):
+        created.append(result["id"])
+        if result.get("removed"):
+            removed.append(result["id"])
+    elif tool in ("build_image", "load_image") and result.get("image_id"):
+        created.append(result["image_id"])
+    elif tool == "remove_container" and result.get("id"):
+        removed.append(result["id"])
+    elif tool == "prune" and not result.get("dry_run"):
+        removed += [item["id"] for item in result.get("items", [])]
+    if created:
+        facts["created"] = created
+    if removed:
+        facts["removed"] = removed
+    return facts

@@ -1,0 +1,83 @@
+"""The command line's arguments: `serve`, `config`, `profiles`, `image build`, `audit`."""
+
+from __future__ import annotations
+
+import argparse
+
+from manyoyo_mcp import __version__
+from manyoyo_mcp.config.layers import USER_FILE
+from manyoyo_mcp.config.settings import DEFAULT_IMAGE
+from manyoyo_mcp.sandbox.runtime import PROFILES
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="manyoyo-mcp", description="Docker-in-Docker sandboxes for coding agents, over MCP."
+    )
+    parser.add_argument("--version", action="version", version=f"manyoyo-mcp {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the MCP server over stdio (what agent configs launch)")
+    serve.add_argument("--docker-host", help="host engine endpoint (default: DOCKER_HOST or the local socket)")
+    serve.add_argument("--scope", help="ownership scope: servers see only sandboxes of their own scope")
+    serve.add_argument("--image", dest="sandbox_image", help=f"sandbox image (default {DEFAULT_IMAGE})")
+    serve.add_argument("--engine", dest="default_engine", choices=["docker", "podman"], help="default inner engine")
+    serve.add_argument("--runtime-profile", choices=sorted(PROFILES), help="outer container security profile")
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument("--max-sandboxes", type=int, help="how many sandboxes this scope may hold")
+    serve.add_argument("--default-run", help="run profile used when the agent names none")
+    serve.add_argument("--allowed-host-root", dest="allowed_host_roots", action="append", help="(repeatable)")
+    config_sources(serve)
+
+    config = commands.add_parser("config", help="the configuration: files, env vars, flags")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    show_config = config_commands.add_parser("show", help="every value with the file or flag it came from")
+    show_config.add_argument("--json", action="store_true")
+    config_sources(show_config)
+    validate = config_commands.add_parser("validate", help="check a user or project file (default: all sources)")
+    validate.add_argument("file", nargs="?", help="a manyoyo.json (user) or .manyoyo.json (project) file")
+    init = config_commands.add_parser("init", help="write a commented example user file")
+    init.add_argument("--path", default=USER_FILE, help=f"where (default {USER_FILE})")
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+    profiles = commands.add_parser("profiles", help="run profiles and agents")
+    profiles.add_argument("--json", action="store_true")
+    config_sources(profiles)
+
+    image = commands.add_parser("image", help="the sandbox image")
+    image_commands = image.add_subparsers(dest="image_command", required=True)
+    build = image_commands.add_parser("build", help="build the sandbox image (progress on stderr)")
+    build.add_argument("--base", default=None, help="base image (default debian:bookworm-slim)")
+    build.add_argument("--tag", default=None, help=f"image tag (default: the configured image, {DEFAULT_IMAGE})")
+    build.add_argument("--no-cache", action="store_true")
+    build.add_argument("--docker-host")
+
+    audit = commands.add_parser("audit", help="review the audit log")
+    audit.add_argument("--dir", help="audit directory (default: MANYOYO_AUDIT_DIR or ~/.manyoyo/audit)")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    tail = audit_commands.add_parser("tail", help="the last records, one per line")
+    tail.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
+    tail.add_argument("--json", action="store_true", help="the records as they are stored")
+    show = audit_commands.add_parser("show", help="calls, a line each (filters combine)")
+    show.add_argument("--since", help="ISO time, or a duration ago: 30m, 2h, 1d")
+    show.add_argument("--until", help="ISO time, or a duration ago")
+    show.add_argument("--sandbox")
+    show.add_argument("--tool")
+    show.add_argument("--client", help="the MCP client's name")
+    show.add_argument("--denied", action="store_true", help="only calls the policy denied")
+    show.add_argument("--errors", action="store_true", help="only calls that failed, timed out or were cancelled")
+    show.add_argument("--json", action="store_true", help="each call with its records, as JSON lines")
+    stats = audit_commands.add_parser("stats", help="calls per tool, denials per rule, outcomes, durations")
+    stats.add_argument("--json", action="store_true")
+    verify_command = audit_commands.add_parser(
+        "verify", help="check the hash chain; name the first record edited, removed or moved"
+    )
+    verify_command.add_argument("--json", action="store_true")
+    report = audit_commands.add_parser("report", help="a self-contained HTML page to open in a browser")
+    report.add_argument("--html", required=True, metavar="FILE")
+    return parser
+
+
+def config_sources(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help=f"user file (default: MANYOYO_CONFIG or {USER_FILE})")
+    parser.add_argument("--project", help="project folder holding .manyoyo.json (default: the current folder)")

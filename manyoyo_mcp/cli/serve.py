@@ -1,0 +1,41 @@
+"""`manyoyo-mcp serve`: the stdio MCP server (what agent configs launch), and the configuration
+every command loads (the same loader for all of them)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from manyoyo_mcp import __version__
+from manyoyo_mcp.config.layers import USER_FILE
+from manyoyo_mcp.config.loader import LoadedConfig, load_config
+
+
+def load(args: argparse.Namespace, **flags: object) -> LoadedConfig:
+    user_file = getattr(args, "config", None) or os.environ.get("MANYOYO_CONFIG") or USER_FILE
+    return load_config(user_file, getattr(args, "project", None), flags=flags)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from manyoyo_mcp.server import build_server  # imports mcp: about a second, so only here
+
+    loaded = load(
+        args,
+        docker_host=args.docker_host,
+        scope=args.scope,
+        sandbox_image=args.sandbox_image,
+        default_engine=args.default_engine,
+        runtime_profile=args.runtime_profile,
+        max_sandboxes=args.max_sandboxes,
+        default_run=args.default_run,
+        allowed_host_roots=args.allowed_host_roots,
+    )
+    settings = loaded.settings
+    for notice in loaded.notices:
+        logging.getLogger("manyoyo_mcp").warning("configuration: %s", notice)
+    logging.getLogger("manyoyo_mcp").info(
+        "manyoyo-mcp %s serving on stdio (scope %s, image %s)", __version__, settings.scope, settings.sandbox_image
+    )
+    build_server(settings).run()
+    return 0

@@ -1,0 +1,148 @@
+"""Server settings: what the operator decides, never the agent.
+
+One model for every source: built-in defaults, the user file (~/.manyoyo/manyoyo.json), the
+project file (.manyoyo.json), MANYOYO_* environment variables and `serve` flags; config.py
+layers them. Run profiles and agents come from the files only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from manyoyo_mcp.config.agents import AgentSpec
+from manyoyo_mcp.config.run_profiles import RunProfile
+from manyoyo_mcp.errors import InvalidArgument
+
+InnerEngine = Literal["docker", "podman"]
+DEFAULT_IMAGE = "manyoyo-sandbox:latest"
+
+
+class ServerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    docker_host: str | None = None
+    """Host engine endpoint (e.g. unix:///var/run/docker.sock); None uses DOCKER_HOST or the default."""
+
+    scope: str = Field("default", pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
+    """Ownership scope: a server sees only the sandboxes created under its own scope."""
+
+    sandbox_image: str = DEFAULT_IMAGE
+    """Image for new sandboxes, built by `manyoyo-mcp image build`."""
+
+    extra_sandbox_images: tuple[str, ...] = ()
+    """Other images an agent may ask create_sandbox for (comma-separated in the environment)."""
+
+    default_engine: InnerEngine = "docker"
+    """Engine started inside a sandbox when the agent does not choose one."""
+
+    sock_mode: Literal["off", "confirm", "preapproved"] = "off"
+    """Sandboxes with the host's engine socket mounted (root on the host). off: refused. confirm: a
+    human confirms each one through the MCP client (elicitation); clients that cannot ask are
+    refused. preapproved: the operator approves them all here."""
+
+    runtime_profile: str = "standard"
+    """Security settings of the outer container: see manyoyo_mcp.sandbox.runtime.PROFILES."""
+
+    default_cpus: float = Field(2.0, gt=0)
+    max_cpus: float = Field(float(os.cpu_count() or 1), gt=0)
+    default_memory: str = "4g"
+    max_memory: str = "16g"
+    default_pids: int = Field(4096, ge=64)
+    max_pids: int = Field(32768, ge=64)
+
+    exec_timeout_s: float = Field(600, gt=0)
+    """Timeout of `exec` when the agent gives none."""
+    max_exec_timeout_s: float = Field(3600, gt=0)
+    """The longest `exec` timeout an agent may ask for."""
+
+    output_cap_bytes: int = Field(1024 * 1024, ge=1024)
+    """Per stream: output beyond this keeps its head and tail with a marker between."""
+
+    ready_timeout_s: float = Field(120, gt=0)
+    """How long create_sandbox waits for the nested engine to answer."""
+
+    nested_default_cpus: float = Field(1.0, gt=0)
+    nested_default_memory: str = "1g"
+    nested_default_pids: int = Field(1024, ge=64)
+    """Limits of a nested container (run_container) when the agent gives none; never above the sandbox's."""
+
+    max_sandboxes: int = Field(20, ge=1)
+    """How many sandboxes this server's scope may hold at once."""
+    max_nested_containers: int = Field(100, ge=1)
+    """How many containers (any state) one sandbox's engine may hold when run_container adds one."""
+
+    secret_build_args: Literal["refuse", "warn", "allow"] = "refuse"
+    """Build args that look like secrets (by name or value): refused, allowed with a warning in the
+    audit log, or allowed."""
+
+    max_build_context: str = "2g"
+    """The largest build context build_image sends to a sandbox's engine."""
+
+    loadable_images: tuple[str, ...] = ()
+    """Host images load_image may copy into sandboxes: tags or shell patterns, e.g. 'node:*' (comma-separated)."""
+
+    preload_images: tuple[str, ...] = ()
+    """Host images copied into every new sandbox (comma-separated); each must exist on the host."""
+
+    allowed_host_roots: tuple[str, ...] = Field(default_factory=lambda: (os.getcwd(),))
+    """Host folders under which a sandbox's workspace may be (comma-separated). Default: the folder
+    the server was started in, i.e. the project the agent works on."""
+
+    audit_dir: str = "~/.manyoyo/audit"
+    """Where the audit log lives (JSON Lines, hash-chained, one file per day and size step)."""
+    audit_max_bytes: int = Field(10 * 1024 * 1024, ge=4096)
+    """A log file is continued in a new one past this size (and every UTC day)."""
+
+    default_run: str | None = None
+    """The run profile create_sandbox and launch_agent use when the agent names none."""
+    runs: dict[str, RunProfile] = Field(default_factory=dict)
+    """Run profiles by name (from the configuration files, merged)."""
+    agents: dict[str, AgentSpec] = Field(default_factory=dict)
+    """Agents added to or replacing the built-in table (claude, gemini, codex, opencode)."""
+
+    def run_name(self, given: str | None) -> str | None:
+        """The run profile a call uses: the one it names, else the operator's default."""
+        return given or self.default_run
+
+    @property
+    def audit_path(self) -> Path:
+        return Path(self.audit_dir).expanduser()
+
+    def host_engine_url(self) -> str:
+        """Where the host engine answers: the setting, else DOCKER_HOST, else the local socket."""
+        return self.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+    def host_engine_socket(self) -> str | None:
+        """The host engine's unix socket on this machine (sock mode mounts it); None when it is remote."""
+        url = self.host_engine_url()
+        return url.removeprefix("unix://") if url.startswith("unix://") else None
+
+
+ENV_PREFIX = "MANYOYO_"
+LIST_FIELDS = frozenset({"extra_sandbox_images", "loadable_images", "preload_images", "allowed_host_roots"})
+FILE_ONLY_FIELDS = frozenset({"runs", "agents"})
+
+
+def env_values(environ: dict[str, str]) -> dict[str, object]:
+    """The settings MANYOYO_<FIELD> variables give (lists comma-separated)."""
+    values: dict[str, object] = {}
+    for field in ServerSettings.model_fields.keys() - FILE_ONLY_FIELDS:
+        raw = environ.get(ENV_PREFIX + field.upper())
+        if raw is not None and raw != "":
+            values[field] = tuple(filter(None, map(str.strip, raw.split(",")))) if field in LIST_FIELDS else raw
+    return values
+
+
+def settings_from_env(environ: dict[str, str] | None = None, **overrides: object) -> ServerSettings:
+    """Settings from MANYOYO_<FIELD> variables, then explicit overrides (serve flags) on top."""
+    values = env_values(dict(os.environ if environ is None else environ))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return ServerSettings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise InvalidArgument(f"invalid server settings: {problems}") from exc

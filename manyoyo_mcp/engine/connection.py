@@ -1,0 +1,100 @@
+"""The host engine's connection: made lazily, kept, forgotten when the engine goes away.
+
+Two docker-py clients: a control client with a socket timeout, and a streaming one without
+(exec output and builds may stay silent for long; their callers bound them with deadlines).
+Constructing a Connection never touches the network; a failed connect leaves nothing open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from collections.abc import Iterator
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from manyoyo_mcp.engine.errors import START_ENGINE_HELP, api_error
+from manyoyo_mcp.errors import EngineUnavailable
+
+CONTROL_TIMEOUT_S = 120
+
+
+class Connection:
+    """A host container engine, reached lazily: constructing one never touches the network."""
+
+    def __init__(self, docker_host: str | None = None) -> None:
+        self._docker_host = docker_host
+        self._lock = threading.RLock()  # re-entered when a failed connect forgets the clients
+        self._control: docker.APIClient | None = None
+        self._streaming: docker.APIClient | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return self._docker_host or "DOCKER_HOST or unix:///var/run/docker.sock"
+
+    def _client(self, streaming: bool = False) -> docker.APIClient:
+        with self._lock:
+            if self._control is None:
+                self._control = self._connect(CONTROL_TIMEOUT_S)
+            # Streams (exec output, builds) may stay silent for long: no socket timeout there;
+            # the callers bound them with their own deadlines.
+            if streaming and self._streaming is None:
+                self._streaming = self._connect(None)
+            return self._streaming if streaming else self._control  # type: ignore[return-value]
+
+    def _connect(self, timeout: int | None) -> docker.APIClient:
+        self._probe_unix_socket()
+        with self._mapped():
+            if self._docker_host:
+                client = docker.DockerClient(base_url=self._docker_host, version="auto", timeout=timeout)
+            else:
+                client = docker.from_env(version="auto", timeout=timeout)
+            return client.api
+
+    def _probe_unix_socket(self) -> None:
+        """Fail early, and without leaking a socket (docker-py does on a failed unix connect)."""
+        url = self._docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        if not url.startswith("unix://"):
+            return
+        path = url.removeprefix("unix://")
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(5)
+                probe.connect(path)
+        except OSError as exc:
+            raise EngineUnavailable(
+                f"Cannot reach the Docker engine at {url} ({exc.strerror or exc}). {START_ENGINE_HELP}"
+            ) from exc
+
+    @contextlib.contextmanager
+    def _mapped(self) -> Iterator[None]:
+        """docker-py's exceptions as the project's; an unreachable engine's clients are forgotten."""
+        try:
+            yield
+        except (requests.exceptions.ConnectionError, ConnectionError) as exc:
+            self._forget_clients()
+            raise EngineUnavailable(f"Cannot reach the Docker engine at {self.endpoint}. {START_ENGINE_HELP}") from exc
+        except docker.errors.DockerException as exc:
+            mapped = api_error(exc)
+            if mapped is None:
+                self._forget_clients()
+                mapped = EngineUnavailable(
+                    f"Cannot reach the Docker engine at {self.endpoint} ({exc}). {START_ENGINE_HELP}"
+                )
+            raise mapped from exc
+
+    def _forget_clients(self) -> None:
+        with self._lock:
+            clients, self._control, self._streaming = (self._control, self._streaming), None, None
+        for client in clients:
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
+
+    def close(self) -> None:
+        """Close the engine connections (a later call reconnects)."""
+        self._forget_clients()

@@ -1,0 +1,295 @@
+"""The host engine's operations: containers, volumes, images, exec, archives, and the way into a
+sandbox's own engine. Synchronous (docker-py is); async callers run them in worker threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import docker.errors
+
+from manyoyo_mcp.engine.connection import Connection
+from manyoyo_mcp.engine.errors import mapped_iter, mapped_nested
+from manyoyo_mcp.engine.exec_transport import nested_api_client
+from manyoyo_mcp.engine.nested import NestedEngine
+from manyoyo_mcp.engine.streams import ExecStream, start_exec
+from manyoyo_mcp.engine.types import ContainerDetails, ContainerSpec, ContainerSummary, ImageCopy, Mount
+from manyoyo_mcp.errors import EngineFailure, ImageMissing, ObjectNotFound
+
+
+class Engine(Connection):
+    """A host container engine (see Connection: reached lazily, reconnected after a failure)."""
+
+    # -- engine ---------------------------------------------------------------------------
+
+    def ping(self) -> dict[str, str]:
+        with self._mapped():
+            version = self._client().version()
+        return {"version": version.get("Version", "?"), "api_version": version.get("ApiVersion", "?")}
+
+    # -- containers -----------------------------------------------------------------------
+
+    def list_containers(self, labels: dict[str, str]) -> list[ContainerSummary]:
+        """Containers (any state) carrying every one of `labels`."""
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        with self._mapped():
+            rows = self._client().containers(all=True, filters=filters)
+        return [
+            ContainerSummary(
+                id=row["Id"],
+                name=(row.get("Names") or ["/"])[0].lstrip("/"),
+                state=row.get("State", "unknown"),
+                labels=row.get("Labels") or {},
+            )
+            for row in rows
+        ]
+
+    def container_named(self, name: str) -> ContainerSummary | None:
+        """The container whose name is exactly `name`, owned or not (for conflict checks)."""
+        with self._mapped():
+            rows = self._client().containers(all=True, filters={"name": name})
+        for row in rows:
+            names = [n.lstrip("/") for n in row.get("Names") or []]
+            if name in names:
+                return ContainerSummary(row["Id"], name, row.get("State", "unknown"), row.get("Labels") or {})
+        return None
+
+    def inspect_container(self, container_id: str) -> ContainerDetails:
+        with self._mapped():
+            data = self._client().inspect_container(container_id)
+        host = data.get("HostConfig") or {}
+        state = data.get("State") or {}
+        config = data.get("Config") or {}
+        return ContainerDetails(
+            id=data["Id"],
+            name=data["Name"].lstrip("/"),
+            state=state.get("Status", "unknown"),
+            image=config.get("Image", ""),
+            labels=config.get("Labels") or {},
+            created=data.get("Created", ""),
+            started_at=state.get("StartedAt", ""),
+            nano_cpus=host.get("NanoCpus") or 0,
+            memory_bytes=host.get("Memory") or 0,
+            pids_limit=host.get("PidsLimit") or 0,
+            mounts=tuple(
+                Mount(
+                    source=m.get("Name") or m.get("Source", ""),
+                    target=m.get("Destination", ""),
+                    kind="volume" if m.get("Type") == "volume" else "bind",
+                    read_only=not m.get("RW", True),
+                )
+                for m in data.get("Mounts") or []
+            ),
+        )
+
+    def create_container(self, spec: ContainerSpec) -> str:
+        api = self._client()
+        profile = spec.profile
+        with self._mapped():
+            host_config = api.create_host_config(
+                binds={m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in spec.mounts},
+                nano_cpus=spec.nano_cpus,
+                mem_limit=spec.memory_bytes,
+                memswap_limit=spec.memory_bytes,
+                pids_limit=spec.pids_limit,
+                privileged=profile.privileged,
+                cap_add=list(profile.cap_add) or None,
+                security_opt=list(profile.security_opt) or None,
+                device_cgroup_rules=list(profile.device_cgroup_rules) or None,
+                cgroupns=profile.cgroupns,
+                restart_policy={"Name": "no"},
+                port_bindings={
+                    f"{port}/{proto}": (ip,) if host is None else (ip, host) for ip, host, port, proto in spec.ports
+                }
+                or None,
+            )
+            created = api.create_container(
+                image=spec.image,
+                name=spec.name,
+                hostname=spec.hostname,
+                working_dir=spec.working_dir,
+                ports=[(port, proto) for _, _, port, proto in spec.ports] or None,
+                labels=spec.labels,
+                environment=spec.environment,
+                volumes=[m.target for m in spec.mounts],
+                host_config=host_config,
+                detach=True,
+            )
+        return created["Id"]
+
+    def start_container(self, container_id: str) -> None:
+        with self._mapped():
+            self._client().start(container_id)
+
+    def remove_container(self, container_id: str) -> None:
+        """Force-remove a container and its anonymous volumes; gone already is fine."""
+        with contextlib.suppress(ObjectNotFound), self._mapped():
+            self._client().remove_container(container_id, force=True, v=True)
+
+    def remove_labelled(self, labels: dict[str, str]) -> None:
+        """Force-remove every container, volume, network and image carrying `labels`."""
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        api = self._client()
+        with self._mapped():
+            for row in api.containers(all=True, filters=filters):
+                with contextlib.suppress(docker.errors.NotFound):
+                    api.remove_container(row["Id"], force=True, v=True)
+            for row in (api.volumes(filters=filters) or {}).get("Volumes") or []:
+                with contextlib.suppress(docker.errors.NotFound):
+                    api.remove_volume(row["Name"], force=True)
+            for row in api.networks(filters=filters):
+                with contextlib.suppress(docker.errors.NotFound):
+                    api.remove_network(row["Id"])
+            for row in api.images(filters=filters):
+                with contextlib.suppress(docker.errors.APIError):  # gone, or still used elsewhere
+                    api.remove_image(row["Id"], force=True)
+
+    # -- volumes and images ---------------------------------------------------------------
+
+    def create_volume(self, name: str, labels: dict[str, str]) -> None:
+        with self._mapped():
+            self._client().create_volume(name=name, labels=labels)
+
+    def remove_volume(self, name: str) -> None:
+        with contextlib.suppress(ObjectNotFound), self._mapped():
+            self._client().remove_volume(name, force=True)
+
+    def list_volumes(self, labels: dict[str, str]) -> list[str]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        with self._mapped():
+            found = self._client().volumes(filters=filters)
+        return [v["Name"] for v in (found or {}).get("Volumes") or []]
+
+    def image_present(self, ref: str) -> bool:
+        try:
+            with self._mapped():
+                self._client().inspect_image(ref)
+        except (ImageMissing, ObjectNotFound):
+            return False
+        return True
+
+    def pull_image(self, ref: str) -> None:
+        with self._mapped():
+            self._client().pull(ref)
+
+    def build_image(
+        self, context_dir: str, tag: str, build_args: dict[str, str], no_cache: bool = False
+    ) -> Iterator[str]:
+        """Build from a directory on the engine's host; yields log lines, raises on a failed step."""
+        with self._mapped():
+            events = self._client(streaming=True).build(
+                path=context_dir, tag=tag, buildargs=build_args, nocache=no_cache, rm=True, forcerm=True, decode=True
+            )
+            for event in events:
+                if "error" in event:
+                    raise EngineFailure(f"image build failed: {event['error'].strip()}")
+                text = event.get("stream") or event.get("status")
+                if text:
+                    yield text
+
+    # -- exec -----------------------------------------------------------------------------
+
+    def exec_start(self, container_id: str, argv: list[str], workdir: str | None, env: dict[str, str]) -> ExecStream:
+        api = self._client(streaming=True)
+        with self._mapped():
+            created = api.exec_create(
+                container_id, argv, stdout=True, stderr=True, stdin=False, tty=False, environment=env, workdir=workdir
+            )
+            response = start_exec(api, created["Id"])
+        return ExecStream(exec_id=created["Id"], _response=response)
+
+    def exec_exit_code(self, exec_id: str) -> int | None:
+        with self._mapped():
+            info = self._client().exec_inspect(exec_id)
+        return None if info.get("Running") else info.get("ExitCode")
+
+    def nested(self, container_id: str, socket_path: str, kind: str = "docker") -> NestedEngine:
+        """The engine inside a sandbox, reached through an exec tunnel (see exec_transport)."""
+        with self._mapped():
+            host_api = self._client()
+        return NestedEngine(nested_api_client(host_api, container_id, socket_path), mapped_nested, kind)
+
+    def scoped(self, labels: dict[str, str]) -> NestedEngine:
+        """This engine seen through the objects carrying `labels` (sock mode's view for one sandbox)."""
+        with self._mapped():
+            api = self._client(streaming=True)  # builds may be silent for long
+        return NestedEngine(api, self._mapped, "docker", scope=labels, owns_api=False)
+
+    # -- files and image archives ---------------------------------------------------------
+
+    def read_archive(self, container_id: str, path: str) -> Iterator[bytes]:
+        """A tar stream of `path` inside the container (its last path component is the top entry)."""
+        with self._mapped():
+            chunks, _ = self._client(streaming=True).get_archive(container_id, path, chunk_size=1 << 20)
+        return mapped_iter(self._mapped, chunks)
+
+    def write_archive(self, container_id: str, directory: str, tar: bytes) -> None:
+        """Unpack a tar archive into `directory` (which must exist) inside the container."""
+        with self._mapped():
+            self._client().put_archive(container_id, directory, tar)
+
+    def export_image(self, ref: str) -> Iterator[bytes]:
+        """The image as a `docker save` tar stream."""
+        with self._mapped():
+            chunks = self._client(streaming=True).get_image(ref, chunk_size=1 << 20)
+        return mapped_iter(self._mapped, chunks)
+
+    def copy_image(self, ref: str, container_id: str, socket_path: str, kind: str) -> ImageCopy:
+        """The host image `ref`, `docker save`d and streamed into the engine listening on
+        `socket_path` inside `container_id` (through the exec tunnel, never to disk)."""
+        found = self.image_tags(ref)
+        if found is None:
+            raise ImageMissing(f"the host engine has no image {ref!r}: build or pull it on the host first")
+        nested = self.nested(container_id, socket_path, kind)
+        try:
+            chunks = _Counted(self.export_image(ref))
+            loaded = nested.load(chunks)
+            image = nested.image(ref) or nested.image(found[0])
+        finally:
+            nested.close()
+        return ImageCopy(tuple(loaded), chunks.total, image.id if image else found[0], image.size if image else 0)
+
+    def image_tags(self, ref: str) -> tuple[str, tuple[str, ...]] | None:
+        """(id, tags) of a host image, or None if the host engine has no such image."""
+        try:
+            with self._mapped():
+                data = self._client().inspect_image(ref)
+        except (ImageMissing, ObjectNotFound):
+            return None
+        return data["Id"], tuple(data.get("RepoTags") or ())
+
+    def image_names(self) -> list[str]:
+        """Every tag the host engine holds (for matching the operator's loadable patterns)."""
+        with self._mapped():
+            rows = self._client().images()
+        return sorted({tag for row in rows for tag in row.get("RepoTags") or [] if tag != "<none>:<none>"})
+
+    def exec_run(self, container_id: str, argv: list[str]) -> tuple[int, str, str]:
+        """A short command to completion: (exit code, stdout, stderr)."""
+        api = self._client()
+        output: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
+        with self._mapped():
+            created = api.exec_create(container_id, argv, stdout=True, stderr=True)
+            stream = ExecStream(created["Id"], start_exec(api, created["Id"]))
+            try:
+                for kind, data in stream.chunks():
+                    output[kind] += data
+            finally:
+                stream.close()
+            code = api.exec_inspect(created["Id"]).get("ExitCode")
+        decode = lambda b: bytes(b).decode("utf-8", errors="replace")  # noqa: E731
+        return (code if code is not None else -1), decode(output[1]), decode(output[2])
+
+
+class _Counted:
+    """Chunks passed through, counting bytes."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self.total = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self.total += len(chunk)
+            yield chunk

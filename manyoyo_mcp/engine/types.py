@@ -1,0 +1,194 @@
+"""The engine's data: what callers hand it (specs, built from validated, policy-approved fields only)
+and what it hands back (summaries, details, inventories), as frozen values without docker-py in them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+# -- the host engine ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeProfile:
+    """The security settings of a sandbox's outer container (the table is sandbox/runtime.py)."""
+
+    name: str
+    summary: str
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+    device_cgroup_rules: tuple[str, ...] = ()
+    # A cgroup namespace of its own: the sandbox (and its nested engine) sees its own cgroup as
+    # the root, so nested containers stay inside the sandbox's limits, and no hierarchy root with
+    # a release_agent (a host-side program run by the kernel) can be mounted.
+    cgroupns: str = "private"
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    source: str
+    target: str
+    kind: Literal["volume", "bind"]
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """A container to create, built by the caller from validated, policy-approved fields only."""
+
+    name: str
+    image: str
+    labels: dict[str, str]
+    environment: dict[str, str]
+    mounts: tuple[Mount, ...]
+    nano_cpus: int
+    memory_bytes: int
+    pids_limit: int
+    profile: RuntimeProfile
+    hostname: str | None = None
+    working_dir: str | None = None
+    ports: tuple[tuple[str, int | None, int, str], ...] = ()
+    """Published ports: (host ip, host port or None for any, container port, protocol)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSummary:
+    id: str
+    name: str
+    state: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerDetails:
+    id: str
+    name: str
+    state: str
+    image: str
+    labels: dict[str, str]
+    created: str
+    started_at: str
+    nano_cpus: int
+    memory_bytes: int
+    pids_limit: int
+    mounts: tuple[Mount, ...] = field(default=())
+
+
+# -- a sandbox's own engine -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NestedContainer:
+    id: str
+    name: str
+    image: str
+    image_id: str
+    state: str
+    status: str
+    created: int
+    exit_code: int | None
+    ports: tuple[str, ...]
+    volumes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NestedImage:
+    id: str
+    tags: tuple[str, ...]
+    size: int
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class NestedVolume:
+    name: str
+    driver: str
+
+
+@dataclass(frozen=True, slots=True)
+class NestedNetwork:
+    name: str
+    driver: str
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NestedInventory:
+    containers: tuple[NestedContainer, ...]
+    images: tuple[NestedImage, ...]
+    volumes: tuple[NestedVolume, ...]
+    networks: tuple[NestedNetwork, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NestedPort:
+    container_port: int
+    protocol: Literal["tcp", "udp"] = "tcp"
+    host_port: int | None = None
+    host_ip: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NestedMount:
+    source: str  # a nested volume name, or an absolute path inside the sandbox
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NestedRunSpec:
+    """A nested container to create, from validated fields only."""
+
+    image: str
+    command: tuple[str, ...] | None
+    name: str | None
+    env: dict[str, str]
+    labels: dict[str, str]
+    ports: tuple[NestedPort, ...]
+    mounts: tuple[NestedMount, ...]
+    workdir: str | None
+    network: str | None
+    nano_cpus: int
+    memory_bytes: int
+    pids_limit: int
+    cap_add: tuple[str, ...] = ()
+    sysctls: tuple[tuple[str, str], ...] = ()
+    restart: tuple[str, int] = ("no", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class NestedContainerState:
+    id: str
+    name: str
+    image: str
+    state: str
+    exit_code: int | None
+    oom_killed: bool
+    ports: tuple[str, ...]
+    ip_addresses: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageCopy:
+    """A host image copied into a sandbox's engine."""
+
+    loaded: tuple[str, ...]  # the names (or ids) the sandbox's engine reports loaded
+    bytes_sent: int
+    image_id: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    removed: tuple[str, ...] = ()
+    bytes_reclaimed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    """Per-object sizes from the engine's /system/df (unique bytes for images)."""
+
+    image_bytes: dict[str, int] = field(default_factory=dict)
+    volume_bytes: dict[str, int] = field(default_factory=dict)
+    build_cache: tuple[tuple[str, int], ...] = ()  # (id, bytes) of entries not in use

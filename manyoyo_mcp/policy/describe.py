@@ -1,0 +1,65 @@
+"""The active policy as data, for an agent to plan calls that will pass (describe_policy)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from manyoyo_mcp.config.settings import ServerSettings
+from manyoyo_mcp.policy import allowlists, rule_ids
+from manyoyo_mcp.policy.host_paths import CREDENTIALS, ENGINE_SOCKETS, SYSTEM_PATHS
+from manyoyo_mcp.policy.rules import RULES
+
+
+def describe(settings: ServerSettings) -> dict[str, Any]:
+    """The active policy, for an agent to plan inside it."""
+    return {
+        "mode": "dind",
+        "sock_mode": {
+            "off": "refused: sandboxes always get their own engine",
+            "confirm": "allowed when a human confirms each one through the client (elicitation)",
+            "preapproved": "allowed: the operator approved sock mode in the configuration",
+        }[settings.sock_mode],
+        "tools": sorted(RULES),
+        "workspace": {
+            "allowed_roots": list(settings.allowed_host_roots),
+            "refused_system_paths": list(SYSTEM_PATHS),
+            "refused_credential_paths": list(CREDENTIALS),
+            "refused_engine_sockets": list(ENGINE_SOCKETS),
+        },
+        "sandbox_images": [settings.sandbox_image, *settings.extra_sandbox_images],
+        "loadable_host_images": list(settings.loadable_images),
+        "preloaded_images": list(settings.preload_images),
+        "sandbox_limits": {
+            "defaults": {
+                "cpus": settings.default_cpus,
+                "memory": settings.default_memory,
+                "pids": settings.default_pids,
+            },
+            "ceilings": {"cpus": settings.max_cpus, "memory": settings.max_memory, "pids": settings.max_pids},
+        },
+        "nested_container_limits": {
+            "defaults": {
+                "cpus": settings.nested_default_cpus,
+                "memory": settings.nested_default_memory,
+                "pids": settings.nested_default_pids,
+            },
+            "ceilings": "the sandbox's own limits",
+        },
+        "timeouts_s": {"default": settings.exec_timeout_s, "max": settings.max_exec_timeout_s},
+        "output_cap_bytes": settings.output_cap_bytes,
+        "max_build_context": settings.max_build_context,
+        "protected_sandbox_paths": list(allowlists.FORBIDDEN_SANDBOX_PATHS),
+        "nested_containers": {
+            "capabilities_allowed": sorted(allowlists.CAPABILITY_ALLOWLIST),
+            "sysctls_allowed": sorted(allowlists.SYSCTL_ALLOWLIST),
+            "restart_policies": ["no", f"on-failure[:N], N <= {allowlists.MAX_RESTARTS}"],
+            "never": "privileged, devices, host namespaces, security options, other containers' namespaces",
+        },
+        "run_profiles": {
+            name: {"agent": p.yolo, "mode": p.container_mode or "dind", "engine": p.engine or settings.default_engine}
+            for name, p in settings.runs.items()
+        },
+        "default_run_profile": settings.default_run,
+        "quotas": {"sandboxes": settings.max_sandboxes, "containers_per_sandbox": settings.max_nested_containers},
+        "rules": [{"id": r.id, "refuses": r.refuses, "allowed": r.allowed} for r in rule_ids.TABLE.values()],
+    }

@@ -1,0 +1,170 @@
+"""Every rule id the policy decides with, in one table: what each refuses and what is allowed instead.
+
+A refusal anywhere (the gate before a tool runs, or a service once the engine has answered: a
+resolved path, a quota) names one of these; `describe_policy` lists them all. The last few are
+the ids of allowed decisions, so that the audit log says why a call was let through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RuleId:
+    id: str
+    refuses: str
+    allowed: str
+
+
+TABLE: dict[str, RuleId] = {}
+
+
+def _rule(id: str, refuses: str, allowed: str) -> RuleId:
+    TABLE[id] = rule = RuleId(id, refuses, allowed)
+    return rule
+
+
+# -- the call itself (the gate) ----------------------------------------------------------
+TOOL_UNKNOWN = _rule("tool.unknown", "a tool this server does not offer", "the tools describe_policy lists")
+ARGUMENTS_UNKNOWN = _rule(
+    "arguments.unknown",
+    "an argument the tool does not have (privileged, cap_add, devices, network_mode ...)",
+    "the arguments of the tool's input schema; none is silently dropped",
+)
+ARGUMENTS_INVALID = _rule(
+    "arguments.invalid",
+    "arguments of the wrong type or out of their range",
+    "values the tool's input schema describes",
+)
+POLICY_ERROR = _rule("policy.error", "a call the policy could not judge (fail closed)", "nothing: the call is refused")
+
+# -- sandboxes ---------------------------------------------------------------------------
+SANDBOX_IMAGE = _rule(
+    "sandbox.image-allowlist",
+    "sandbox images other than the operator's",
+    "MANYOYO_SANDBOX_IMAGE and the images in MANYOYO_EXTRA_SANDBOX_IMAGES",
+)
+PROFILE_UNKNOWN = _rule(
+    "profile.unknown", "a run profile the operator has not configured", "the run profiles describe_policy lists"
+)
+TIMEOUT_CEILING = _rule(
+    "limits.timeout-ceiling", "a timeout above the operator's ceiling", "timeout_s up to MANYOYO_MAX_EXEC_TIMEOUT_S"
+)
+QUOTA_SANDBOXES = _rule(
+    "quota.sandboxes",
+    "more sandboxes than the operator allows",
+    "up to MANYOYO_MAX_SANDBOXES sandboxes; reusing one by name always",
+)
+
+# -- host paths (workspaces and a profile's volumes), judged once resolved ----------------
+HOST_PATH_INVALID = _rule(
+    "host.path-invalid", "an empty workspace path or one with a NUL byte", "an existing host folder"
+)
+HOST_ENGINE_SOCKET = _rule(
+    "host.mount-engine-socket",
+    "a container engine socket, or a folder holding one, as workspace",
+    "a project folder holding no engine socket",
+)
+HOST_SYSTEM_PATH = _rule(
+    "host.mount-system-path",
+    "the host's /, /etc, /proc, /sys, /dev, /boot, /root, /run, /usr, /var/lib/docker ...",
+    "a project folder inside the allowed roots",
+)
+HOST_HOME = _rule("host.mount-home", "the home folder itself as workspace", "a project folder inside it")
+HOST_CREDENTIALS = _rule(
+    "host.mount-credentials",
+    "a credential folder (~/.ssh, ~/.docker, ~/.aws, ~/.kube, ~/.config/gcloud ...) or a folder holding one, "
+    "or the server's own files",
+    "a project folder that holds no credentials",
+)
+HOST_OUTSIDE_ROOTS = _rule(
+    "host.mount-outside-roots",
+    "a workspace outside the operator's allowed roots",
+    "folders under MANYOYO_ALLOWED_HOST_ROOTS (default: the folder the server starts in)",
+)
+
+# -- sock mode ---------------------------------------------------------------------------
+SOCK_DISABLED = _rule(
+    "mode.sock-disabled",
+    "sock mode while the operator has not enabled it",
+    "dind mode; the operator enables sock mode with MANYOYO_SOCK_MODE",
+)
+SOCK_NEEDS_HUMAN = _rule(
+    "mode.sock-needs-human",
+    "sock mode when a human must confirm it and the client cannot ask one",
+    "dind mode, or MANYOYO_SOCK_MODE=preapproved",
+)
+SOCK_DECLINED = _rule(
+    "mode.sock-declined", "sock mode the human declined (or did not answer)", "dind mode, or a human's yes"
+)
+SOCK_REMOTE = _rule(
+    "mode.sock-remote", "sock mode with a remote host engine", "sock mode with the engine's socket on this machine"
+)
+SOCK_BIND_MOUNT = _rule(
+    "sock.bind-mount",
+    "in sock mode, nested bind mounts (they would be host paths)",
+    "named volumes ('NAME:/path')",
+)
+
+# -- inside a sandbox: nested containers, builds, images ---------------------------------
+NESTED_MOUNT = _rule(
+    "nested.mount-protected-path",
+    "nested mounts of the sandbox's /, /proc, /sys, /dev, /run or engine files",
+    "directories under /workspace and nested volumes",
+)
+NESTED_CAPABILITY = _rule(
+    "nested.capability",
+    "nested capabilities outside the allowlist (after normalising case and CAP_; ALL)",
+    "Kubernetes' baseline capabilities and NET_RAW",
+)
+NESTED_SYSCTL = _rule(
+    "nested.sysctl", "nested sysctls outside the namespaced safe list", "Kubernetes' safe namespaced sysctls"
+)
+NESTED_RESTART = _rule(
+    "nested.restart-policy",
+    "restart policies other than no and on-failure with a few retries",
+    "'no' or 'on-failure[:N]', N at most 5",
+)
+QUOTA_NESTED = _rule(
+    "quota.nested-containers",
+    "more containers in one sandbox than the operator allows",
+    "up to MANYOYO_MAX_NESTED_CONTAINERS containers per sandbox, stopped ones included",
+)
+BUILD_CONTEXT = _rule(
+    "build.context-protected-path",
+    "build contexts there (judged as given and once resolved)",
+    "a project directory such as /workspace",
+)
+BUILD_SECRET_ARGS = _rule(
+    "build.secret-args",
+    "build args that look like secrets by name or value (MANYOYO_SECRET_BUILD_ARGS)",
+    "secrets as run_container env; the operator may allow them (warn, allow)",
+)
+LOAD_ALLOWLIST = _rule(
+    "image.load-allowlist",
+    "copying a host image the operator has not listed",
+    "host images matching MANYOYO_LOADABLE_IMAGES",
+)
+
+# -- ids of allowed decisions ------------------------------------------------------------
+TOOL_ALLOWED = _rule(
+    "tool.<name>", "nothing: a call every rule of its tool let through", "the call, named after its tool"
+)
+HOST_ALLOWED = _rule("host.mount-allowed", "nothing: a host path inside an allowed root", "that path")
+BUILD_SECRET_ARGS_WARNED = _rule(
+    "build.secret-args-warned",
+    "nothing: build args that look like secrets, noted in the audit log (MANYOYO_SECRET_BUILD_ARGS=warn)",
+    "the build, with a warning",
+)
+SOCK_PREAPPROVED = _rule(
+    "mode.sock-preapproved",
+    "nothing: sock mode the operator approved in the configuration",
+    "sock mode without a question",
+)
+SOCK_CONFIRMED = _rule("mode.sock-confirmed", "nothing: sock mode a human confirmed", "sock mode")
+
+
+def tool_allowed(tool: str) -> str:
+    """The id of an allowed call of `tool` (TOOL_ALLOWED's pattern)."""
+    return f"tool.{tool}"

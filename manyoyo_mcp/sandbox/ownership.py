@@ -1,0 +1,58 @@
+"""What marks a container or volume as this server's, and how an agent's reference finds one.
+
+Docker accepts any unique id prefix as a reference, so an agent's "a" could hit a host
+container. Here a reference matches an owned sandbox's exact name or full id, nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Protocol, TypeVar
+
+LABEL_PREFIX = "io.manyoyo.mcp."
+MANAGED = LABEL_PREFIX + "managed"
+SCOPE = LABEL_PREFIX + "scope"
+SANDBOX = LABEL_PREFIX + "sandbox"
+ENGINE = LABEL_PREFIX + "engine"
+MODE = LABEL_PREFIX + "mode"
+WORKSPACE = LABEL_PREFIX + "workspace"
+KIND = LABEL_PREFIX + "kind"
+SOCK_OF = LABEL_PREFIX + "sock-of"  # in sock mode: the sandbox (full id) whose tools made the object
+
+_FULL_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def owner_labels(scope: str) -> dict[str, str]:
+    """The labels that every object this server creates carries, and that every lookup filters on."""
+    return {MANAGED: "true", SCOPE: scope}
+
+
+def container_name(scope: str, sandbox: str) -> str:
+    """The engine-side name of a sandbox; prefixed so it cannot collide with a user's own containers."""
+    return f"manyoyo-{sandbox}" if scope == "default" else f"manyoyo-{scope}-{sandbox}"
+
+
+def engine_volume_name(scope: str, sandbox: str) -> str:
+    """The named volume holding a sandbox's nested engine storage."""
+    return container_name(scope, sandbox) + "-engine"
+
+
+class Labelled(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+
+
+Owned = TypeVar("Owned", bound=Labelled)
+
+
+def match_reference(reference: str, owned: Iterable[Owned]) -> Owned | None:
+    """The owned sandbox whose sandbox name (its label) or full container id is exactly `reference`."""
+    for container in owned:
+        if container.labels.get(SANDBOX) == reference:
+            return container
+        if _FULL_ID.fullmatch(reference) and container.id == reference:
+            return container
+    return None

@@ -1,0 +1,54 @@
+"""Runtime profiles: the security settings of a sandbox's outer container.
+
+A nested engine needs some privilege in the outer container. Hosts differ in what they allow:
+many refuse `--privileged` (for example when CAP_SYS_RESOURCE is not in the bounding set), while
+the targeted set of `standard` runs on both kinds. The operator picks one by name.
+"""
+
+from __future__ import annotations
+
+from manyoyo_mcp.engine.types import RuntimeProfile
+from manyoyo_mcp.errors import InvalidArgument
+
+PROFILES: dict[str, RuntimeProfile] = {
+    profile.name: profile
+    for profile in (
+        RuntimeProfile(
+            name="standard",
+            summary=(
+                "Default. Adds CAP_SYS_ADMIN (mounts, cgroups) and CAP_NET_ADMIN (nested networks) to "
+                "Docker's default capabilities, turns off the seccomp and AppArmor profiles of the "
+                "outer container, and gives it a cgroup namespace of its own. No host devices, no "
+                "device rules beyond Docker's defaults, no host namespaces. Works on "
+                "hosts that refuse --privileged."
+            ),
+            cap_add=("SYS_ADMIN", "NET_ADMIN"),
+            security_opt=("seccomp=unconfined", "apparmor=unconfined"),
+        ),
+        RuntimeProfile(
+            name="privileged",
+            summary=(
+                "`--privileged`: every capability, every host device, no seccomp/AppArmor, writable "
+                "/sys and cgroups. Only where `standard` fails; some hosts refuse it outright."
+            ),
+            privileged=True,
+        ),
+    )
+}
+
+
+def runtime_profile(name: str) -> RuntimeProfile:
+    """The runtime profile of that name; InvalidArgument naming the profiles there are."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise InvalidArgument(
+            f"unknown runtime profile {name!r}: choose one of {', '.join(sorted(PROFILES))}"
+        ) from None
+
+
+# A sock-mode sandbox runs no engine of its own: it needs no added privilege at all.
+SOCK_PROFILE = RuntimeProfile(
+    name="sock",
+    summary="Sock mode: Docker's defaults (seccomp, AppArmor, default capabilities); the host's socket is mounted.",
+)

@@ -1,0 +1,58 @@
+"""From the project's errors (manyoyo_mcp.errors) to the tool errors the agent reads.
+
+Every tool error reads `Error executing tool <name>: <message>`, the SDK's own format; a refusal's
+message is `denied by policy rule <id>: <reason, with what is allowed>`. Inside a tool or a
+resolver, `maps_errors` turns a project error into an AgentError, which the SDK prefixes with the
+tool's name and which keeps the project error (and so its audit outcome) for the gate. Before the
+SDK runs the tool, the gate formats its own refusals with `tool_error_text`.
+"""
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+from mcp.server.mcpserver.exceptions import ToolError
+
+from manyoyo_mcp.errors import ManyoyoError
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class AgentError(ToolError):
+    """A project error on its way to the agent; `error` is what the gate records the outcome of."""
+
+    def __init__(self, error: ManyoyoError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def maps_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Wrap an async tool or resolver: a project error becomes a tool error the agent can act on
+    (logged for the operator); anything else stays a crash, which the SDK hides."""
+
+    @functools.wraps(fn)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except ManyoyoError as exc:
+            log.info("tool error: %s", exc)
+            raise AgentError(exc) from exc
+
+    return run
+
+
+def tool_error_text(tool: str, message: Any) -> str:
+    """The text of a tool error, as the SDK writes the ones raised inside a tool."""
+    return f"Error executing tool {tool}: {message}"
+
+
+def project_error(raised: ToolError) -> ManyoyoError | None:
+    """The project error behind a tool error the SDK raised; None for the SDK's own and for crashes.
+
+    The SDK raises every failure inside a tool as a ToolError whose `__cause__` is what the tool
+    (or a resolver) raised: an AgentError when `maps_errors` made it."""
+    cause = raised.__cause__
+    return cause.error if isinstance(cause, AgentError) else None

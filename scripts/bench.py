@@ -1,0 +1,191 @@
+"""Benchmark: manyoyo-mcp measured side by side with the docker SDK doing the same work directly.
+
+Prints, in one run on the same machine and engine:
+  1. exec round-trip of a trivial command: through the MCP server over stdio vs docker-py's
+     exec_create + exec_start against the same sandbox (p50, p95, ratio);
+  2. sandbox time to ready: create_sandbox vs `docker run` of the same image (same flags) plus
+     polling the nested engine's API, via docker-py (median, ratio);
+  3. the server's resident memory (now and peak);
+  4. the audit log's cost: appending one record synced to disk (fsync) vs the same append unsynced.
+Not a test: nothing here passes or fails. Usage: scripts/bench [--execs N] [--creates N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+import docker
+from mcp import Client, StdioServerParameters
+
+from manyoyo_mcp.audit.log import AuditLog
+from manyoyo_mcp.audit.redaction import Redactor
+
+SERVER = str(Path(sys.executable).with_name("manyoyo-mcp"))
+SCOPE = "bench"
+IMAGE = "manyoyo-sandbox:latest"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def row(label: str, ours: list[float], theirs: list[float]) -> None:
+    p50o, p95o, p50t, p95t = (percentile(v, q) * 1000 for v in (ours, theirs) for q in (0.5, 0.95))
+    print(f"{label:<34} {p50o:>9.1f} {p95o:>9.1f} {p50t:>9.1f} {p95t:>9.1f} {p50o / p50t:>7.2f}x")
+
+
+def server_pid() -> int:
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"serve" in argv and SCOPE.encode() in argv and any(a.endswith(b"manyoyo-mcp") for a in argv):
+                return int(proc.name)
+    raise RuntimeError("server process not found")
+
+
+def memory_mib(pid: int) -> tuple[float, float]:
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def audit_appends(directory: Path, fsync: bool, n: int) -> list[float]:
+    log = AuditLog(directory, fsync=fsync)
+    times = []
+    for i in range(n):
+        started = time.perf_counter()
+        log.append({"event": "call", "call": f"bench-{i}", "tool": "exec", "args": {"command": "true"}})
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def result_masking(n: int) -> tuple[list[float], list[float]]:
+    """Masking five configured credentials in a result at the output cap (two 1 MiB streams),
+    against serialising that result to JSON, which every result costs anyway."""
+    redactor = Redactor(b"bench-key")
+    secrets_ = [f"sk-ant-bench-{i}-{'x' * 30}" for i in range(5)]
+    text = ("build step output line with nothing secret in it\n" * 21000)[: 1 << 20]
+    result = {"stdout": text, "stderr": text[:-60] + secrets_[0], "exit_code": 0}
+    masked, serialised = [], []
+    for _ in range(n):
+        started = time.perf_counter()
+        redactor.known_only(result, secrets_)
+        masked.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        json.dumps(result)
+        serialised.append(time.perf_counter() - started)
+    return masked, serialised
+
+
+def sdk_exec(api: docker.APIClient, container_id: str) -> float:
+    started = time.perf_counter()
+    created = api.exec_create(container_id, ["true"], stdout=True, stderr=True)
+    api.exec_start(created["Id"], demux=True)
+    api.exec_inspect(created["Id"])
+    return time.perf_counter() - started
+
+
+def sdk_create_ready(client: docker.DockerClient) -> float:
+    """The same sandbox by hand: docker run with the standard profile's flags, then poll /version."""
+    name = f"bench-direct-{secrets.token_hex(3)}"
+    volume = client.volumes.create(name)
+    started = time.perf_counter()
+    container = client.containers.run(
+        IMAGE,
+        name=name,
+        detach=True,
+        cap_add=["SYS_ADMIN", "NET_ADMIN"],
+        security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+        cgroupns="private",
+        volumes={volume.name: {"bind": "/var/lib/docker", "mode": "rw"}},
+        nano_cpus=1_000_000_000,
+        mem_limit="1g",
+    )
+    probe = ["curl", "-sf", "--unix-socket", "/var/run/docker.sock", "http://localhost/version"]
+    while container.exec_run(probe).exit_code != 0:
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    container.remove(force=True, v=True)
+    volume.remove(force=True)
+    return elapsed
+
+
+async def main(execs: int, creates: int) -> None:
+    client = docker.from_env()
+    api = client.api
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")}
+    env["MANYOYO_AUDIT_DIR"] = tempfile.mkdtemp(prefix="manyoyo-bench-audit-")
+    params = StdioServerParameters(command=SERVER, args=["serve", "--scope", SCOPE], env=env)
+    async with Client(params) as mcp:
+        pid = server_pid()
+        idle_rss, _ = memory_mib(pid)
+
+        create_ours: list[float] = []
+        create_direct: list[float] = []
+        for _ in range(creates):
+            name = f"bench-{secrets.token_hex(3)}"
+            started = time.perf_counter()
+            result = await mcp.call_tool("create_sandbox", {"name": name, "cpus": 1, "memory": "1g"})
+            create_ours.append(time.perf_counter() - started)
+            assert not result.is_error, result.content
+            await mcp.call_tool("remove_sandbox", {"sandbox": name})
+            create_direct.append(await anyio.to_thread.run_sync(sdk_create_ready, client))
+
+        name = f"bench-{secrets.token_hex(3)}"
+        created = await mcp.call_tool("create_sandbox", {"name": name, "cpus": 1, "memory": "1g"})
+        container_id = (created.structured_content or {})["id"]
+        for _ in range(3):  # warm both paths
+            await mcp.call_tool("exec", {"sandbox": name, "command": ["true"]})
+            sdk_exec(api, container_id)
+        exec_ours: list[float] = []
+        exec_direct: list[float] = []
+        for _ in range(execs):
+            started = time.perf_counter()
+            result = await mcp.call_tool("exec", {"sandbox": name, "command": ["true"]})
+            exec_ours.append(time.perf_counter() - started)
+            assert not result.is_error and (result.structured_content or {})["exit_code"] == 0
+            exec_direct.append(await anyio.to_thread.run_sync(sdk_exec, api, container_id))
+
+        started = time.perf_counter()
+        big = await mcp.call_tool(
+            "exec", {"sandbox": name, "command": "head -c 100000000 /dev/zero | tr '\\0' y", "timeout_s": 300}
+        )
+        big_s = time.perf_counter() - started
+        rss, peak = memory_mib(pid)
+        await mcp.call_tool("remove_sandbox", {"sandbox": name})
+
+    print(f"manyoyo-mcp benchmark ({execs} execs, {creates} creates; times in ms)")
+    print(f"{'':<34} {'ours p50':>9} {'ours p95':>9} {'sdk p50':>9} {'sdk p95':>9} {'ratio':>8}")
+    row("exec round-trip (`true`)", exec_ours, exec_direct)
+    row("sandbox create to nested-ready", create_ours, create_direct)
+    mb_s = 100 / big_s
+    print(f"exec of 100 MB output: {big_s:.2f}s ({mb_s:.0f} MB/s), truncated={big.structured_content['truncated']}")
+    print(f"server memory: idle {idle_rss:.1f} MiB, now {rss:.1f} MiB, peak {peak:.1f} MiB")
+    with tempfile.TemporaryDirectory() as synced, tempfile.TemporaryDirectory() as unsynced:
+        row(
+            "audit record, fsync vs unsynced",
+            audit_appends(Path(synced), True, 200),
+            audit_appends(Path(unsynced), False, 200),
+        )
+    print("(each call writes 3 records: arrival, decision, outcome; the arrival is synced before the call acts)")
+    row("mask 5 secrets, 2 MiB, vs json", *result_masking(50))
+    client.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--execs", type=int, default=50)
+    parser.add_argument("--creates", type=int, default=3)
+    args = parser.parse_args()
+    anyio.run(main, args.execs, args.creates)

@@ -1,0 +1,77 @@
+"""Parsing what an agent passes to the nested tools: image references, ports, volumes (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from manyoyo_mcp.engine import NestedMount, NestedPort
+from manyoyo_mcp.errors import InvalidArgument
+from manyoyo_mcp.nested import specs as nested_specs
+
+
+@pytest.mark.parametrize(
+    "tag", ["myapp", "myapp:test", "registry.local:5000/team/app:1.2.3", "a_b.c-d:Tag_1.0", "webapp:test"]
+)
+def test_valid_tags_pass(tag):
+    assert nested_specs.image_tag(tag) == tag
+
+
+@pytest.mark.parametrize(
+    "tag",
+    ["MyApp", "app:", ":tag", "app:-x", "app name", "app@sha256:abc", "a" * 256, "app:t\x00", "ａpp", "../x"],  # noqa: RUF001
+)
+def test_invalid_tags_are_refused_with_the_rule(tag):
+    with pytest.raises(InvalidArgument, match="not a valid image tag"):
+        nested_specs.image_tag(tag)
+
+
+def test_image_refs_accept_ids_and_digests():
+    assert nested_specs.image_ref("sha256:" + "a" * 64)
+    assert nested_specs.image_ref("busybox@sha256:" + "b" * 64)
+    with pytest.raises(InvalidArgument):
+        nested_specs.image_ref("Busy Box")
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("80", NestedPort(80)),
+        ("8080:80", NestedPort(80, "tcp", 8080)),
+        ("127.0.0.1:8080:80/udp", NestedPort(80, "udp", 8080, "127.0.0.1")),
+    ],
+)
+def test_ports_parse(spec, expected):
+    assert nested_specs.port(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["http", "0:80", "8080:70000", "300.1.1.1:80:80", "80/sctp", "8080-8090:80"])
+def test_bad_ports_are_refused(spec):
+    with pytest.raises(InvalidArgument, match="port"):
+        nested_specs.port(spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("data:/var/lib/data", NestedMount("data", "/var/lib/data")),
+        ("/workspace/app:/app:ro", NestedMount("/workspace/app", "/app", True)),
+        ("//workspace//app/:/app/", NestedMount("/workspace/app", "/app")),
+    ],
+)
+def test_volumes_parse(spec, expected):
+    assert nested_specs.volume(spec) == expected
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "data:relative",
+        "data:/",
+        "data:/x:rshared",
+        "bad name:/x",
+        "/a:/b:ro:extra",
+    ],
+)
+def test_malformed_volumes_are_refused(spec):
+    with pytest.raises(InvalidArgument, match="volume"):
+        nested_specs.volume(spec)

@@ -1,0 +1,95 @@
+"""Host paths for workspaces (pure), in many encodings, each bad one with a harmless twin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from manyoyo_mcp.policy.host_paths import judge_host_path
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A fake home folder with credential folders, a project, and symlinks pointing at both."""
+    home = tmp_path / "home" / "dev"
+    for folder in (".ssh", ".docker", ".aws", ".kube", ".config/gcloud", "projects/app/src", ".manyoyo/audit"):
+        (home / folder).mkdir(parents=True)
+    (home / "projects" / "link-to-ssh").symlink_to(home / ".ssh")
+    (home / "projects" / "link-to-app").symlink_to(home / "projects" / "app")
+    (home / "projects" / "link-to-etc").symlink_to("/etc")
+    (home / "projects" / "sock-dir").mkdir()
+    return home
+
+
+def verdict(home: Path, given: str, roots: tuple[str, ...] | None = None):
+    return judge_host_path(given, roots=roots or (str(home / "projects"),), home=str(home))
+
+
+# (bad path, rule it must hit, harmless twin that must pass). {h} is the fake home.
+HOST_PATHS = [
+    ("/", "host.mount-system-path", "{h}/projects/app"),
+    ("//", "host.mount-system-path", "{h}//projects//app"),
+    ("/etc", "host.mount-system-path", "{h}/projects/app/src"),
+    ("/etc/", "host.mount-system-path", "{h}/projects/app/src/"),
+    ("/ETC/../etc", "host.mount-system-path", "{h}/projects/app/../app"),
+    ("/proc/self/root", "host.mount-system-path", "{h}/projects/app/./src"),
+    ("/sys/fs/cgroup", "host.mount-system-path", "{h}/projects"),
+    ("/dev", "host.mount-system-path", "{h}/projects/app"),
+    ("/boot", "host.mount-system-path", "{h}/projects/app"),
+    ("/root", "host.mount-system-path", "{h}/projects/app"),
+    ("/var/lib/docker/volumes", "host.mount-system-path", "{h}/projects/app"),
+    ("/var/run/docker.sock", "host.mount-engine-socket", "{h}/projects/app"),
+    ("/run/docker.sock", "host.mount-engine-socket", "{h}/projects/app"),
+    ("/run/containerd/containerd.sock", "host.mount-engine-socket", "{h}/projects/app"),
+    ("/run/podman/podman.sock", "host.mount-engine-socket", "{h}/projects/app"),
+    ("/var/run", "host.mount-system-path", "{h}/projects/app"),
+    ("{h}/projects/sock-dir/docker.sock", "host.mount-engine-socket", "{h}/projects/sock-dir"),
+    ("{h}", "host.mount-home", "{h}/projects/app"),
+    ("{h}/", "host.mount-home", "{h}/projects/app/"),
+    ("~", "host.mount-home", "~/projects/app"),
+    ("~/", "host.mount-home", "~/projects/app/"),
+    ("{h}/projects/..", "host.mount-home", "{h}/projects/app/.."),
+    ("~/.ssh", "host.mount-credentials", "~/projects/app"),
+    ("~/.ssh/", "host.mount-credentials", "~/projects/app/src"),
+    ("{h}/.docker", "host.mount-credentials", "{h}/projects/app"),
+    ("~/.aws", "host.mount-credentials", "~/projects/app"),
+    ("~/.kube", "host.mount-credentials", "~/projects/app"),
+    ("~/.config/gcloud", "host.mount-credentials", "~/projects/app"),
+    ("~/.config", "host.mount-credentials", "~/projects/app"),
+    ("~/.manyoyo/audit", "host.mount-credentials", "~/projects/app"),
+    ("{h}/projects/link-to-ssh", "host.mount-credentials", "{h}/projects/link-to-app"),
+    ("{h}/projects/link-to-etc", "host.mount-system-path", "{h}/projects/link-to-app"),
+    ("{h}/projects/app/../../.ssh", "host.mount-credentials", "{h}/projects/app/../app"),
+    ("{h}/../dev/.aws", "host.mount-credentials", "{h}/../dev/projects/app"),
+    ("/srv", "host.mount-outside-roots", "{h}/projects/app"),
+    ("{h}/..", "host.mount-credentials", "{h}/projects/app"),
+    ("{h}/projects-evil", "host.mount-outside-roots", "{h}/projects/app"),
+    ("{h}/projects/app\x00/etc", "host.path-invalid", "{h}/projects/app"),
+    ("", "host.path-invalid", "{h}/projects/app"),
+    ("/ｅtc", "host.mount-outside-roots", "{h}/projects/app"),  # noqa: RUF001 (a look-alike 'e')
+    ("/home", "host.mount-outside-roots", "{h}/projects/app"),
+]
+
+
+@pytest.mark.parametrize(("bad", "rule", "twin"), HOST_PATHS)
+def test_bad_host_paths_are_refused_and_their_twins_pass(home, monkeypatch, bad, rule, twin):
+    monkeypatch.setenv("HOME", str(home))
+    if "sock-dir/docker.sock" in bad:
+        Path(bad.format(h=home)).touch()
+    refused = verdict(home, bad.format(h=home).replace("~", str(home)) if bad.startswith("~") else bad.format(h=home))
+    allowed = verdict(
+        home, twin.format(h=home).replace("~", str(home), 1) if twin.startswith("~") else twin.format(h=home)
+    )
+    assert (refused.allowed, refused.rule) == (False, rule), refused.reason
+    assert allowed.allowed, allowed.reason
+
+
+def test_a_tilde_is_the_home_folder_given():
+    decided = judge_host_path("~/.ssh", roots=("/",), home="/home/someone")
+    assert decided.rule == "host.mount-credentials" and "/home/someone/.ssh" in decided.reason
+
+
+def test_a_folder_holding_credentials_is_refused_even_inside_a_root(home):
+    decided = judge_host_path(str(home.parent), roots=(str(home.parent.parent),), home=str(home))
+    assert decided.rule == "host.mount-credentials"
