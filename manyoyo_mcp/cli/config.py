@@ -12,6 +12,7 @@ from typing import Any
 
 from manyoyo_mcp.config.agents import agent_table
 from manyoyo_mcp.config.env_files import read_env_file
+from manyoyo_mcp.config.layers import USER_FILE
 from manyoyo_mcp.config.loader import (
     DEFAULT,
     PROJECT_FILE,
@@ -19,7 +20,9 @@ from manyoyo_mcp.config.loader import (
     LoadedConfig,
     profile_secrets,
 )
-from manyoyo_mcp.config.settings import FILE_ONLY_FIELDS
+from manyoyo_mcp.config.run_files import RUN_DIR
+from manyoyo_mcp.config.run_profiles import IMPLICIT_RUN, INTERNAL_FIELDS, RunProfile
+from manyoyo_mcp.config.settings import FILE_ONLY_FIELDS, ServerSettings
 from manyoyo_mcp.credentials import is_secret_name
 from manyoyo_mcp.errors import ManyoyoError
 
@@ -43,13 +46,15 @@ def effective(loaded: LoadedConfig) -> dict[str, Any]:
         "files": loaded.files,
         "settings": {name: {"value": data[name], "from": loaded.origins.get(name, [DEFAULT])} for name in sorted(data)},
         "runs": {},
+        "defined_in": {name: loaded.defined_in.get(name, []) for name in settings.profiles()},
+        "used_when_none_is_named": settings.run_profile(None)[0],
         "agents": {},
         "notices": loaded.notices,
     }
-    for name, profile in settings.runs.items():
+    for name, profile in settings.profiles().items():
         values: dict[str, Any] = {}
         for key, value in profile.model_dump(mode="json", by_alias=True, exclude_defaults=True).items():
-            if key not in ("env", "project_env", "project_env_file"):
+            if key not in ("env", *INTERNAL_FIELDS):
                 values[key] = {"value": value, "from": loaded.origins.get(f"runs.{name}.{RUN_KEYS[key]}", [])}
         environment: dict[str, Any] = {}
         for path in (*profile.project_env_file, *profile.env_file):
@@ -81,7 +86,8 @@ def show(loaded: LoadedConfig, as_json: bool) -> int:
     for name, item in view["settings"].items():
         print(f"{name} = {json.dumps(item['value'])}    # {', '.join(item['from'])}")
     for run, values in view["runs"].items():
-        print(f"\n[runs.{run}]")
+        heading = "top-level keys: the implicit default profile" if run == IMPLICIT_RUN else f"runs.{run}"
+        print(f"\n[{heading}]    # {', '.join(view['defined_in'][run])}")
         for key, item in values.items():
             if key == "environment":
                 for var, env in item.items():
@@ -91,9 +97,19 @@ def show(loaded: LoadedConfig, as_json: bool) -> int:
     print("\n[agents]")
     for name, spec in view["agents"].items():
         print(f"  {name} ({', '.join(spec['aliases'])}): {' '.join(spec['headless'])}    # {', '.join(spec['from'])}")
+    print(f"\nprofile used when a call names none: {_when_none(loaded.settings)}")
     for notice in view["notices"]:
         print(f"\nnotice: {notice}")
     return 0
+
+
+def _when_none(settings: ServerSettings) -> str:
+    name, _ = settings.run_profile(None)
+    if name is None:
+        return "none (the server's defaults)"
+    if name == IMPLICIT_RUN:
+        return f"{IMPLICIT_RUN}, the top-level keys of the configuration files (no default_run is set)"
+    return f"{name} (default_run)"
 
 
 def _plain(value: str) -> str:
@@ -108,6 +124,8 @@ def validate(file: str | None, load: Loader, args: argparse.Namespace) -> int:
             raise ManyoyoError(f"{path} is not a file")
         if path.name == PROJECT_FILE:  # judged against the operator's own file, as serve would
             args.project = str(path.parent)
+        elif path.parent.name == RUN_DIR and path.suffix == ".json":  # a run profile file, with its user file
+            args.config, args.project = str(path.parent.parent / "manyoyo.json"), ""
         else:
             args.config, args.project = str(path), ""
         shown = str(path)
@@ -122,7 +140,25 @@ def validate(file: str | None, load: Loader, args: argparse.Namespace) -> int:
         return 1
     runs = ", ".join(loaded.settings.runs) or "none"
     print(f"ok: {shown} (run profiles: {runs})")
+    print(f"profile used when a call names none: {_when_none(loaded.settings)}")
+    implicit = loaded.settings.implicit_run
+    if implicit is not None:
+        print(f"  {IMPLICIT_RUN} sets: {_summary(implicit)}")
     return 0
+
+
+def _summary(profile: RunProfile) -> str:
+    """The keys a profile sets, with env variable names (never their values)."""
+    keys = [
+        key
+        for key in profile.model_dump(by_alias=True, exclude_defaults=True)
+        if key not in ("env", "envFile", *INTERNAL_FIELDS)
+    ]
+    names = sorted({*profile.env, *profile.project_env})
+    files = [*profile.env_file, *profile.project_env_file]
+    return ", ".join(
+        [*keys, *([f"env {' '.join(names)}"] if names else []), *([f"envFile {' '.join(files)}"] if files else [])]
+    )
 
 
 def init(path: Path, force: bool) -> int:
@@ -140,6 +176,7 @@ def init(path: Path, force: bool) -> int:
 def profiles_command(loaded: LoadedConfig, as_json: bool) -> int:
     settings = loaded.settings
     table = agent_table(settings.agents)
+    used, _ = settings.run_profile(None)
     runs = {
         name: {
             "agent": p.yolo,
@@ -147,20 +184,26 @@ def profiles_command(loaded: LoadedConfig, as_json: bool) -> int:
             "engine": p.engine or settings.default_engine,
             "workspace": p.host_path,
             "env_files": list(p.env_file),
-            "default": name == settings.default_run,
+            "default": name == used,
+            "from": loaded.defined_in.get(name, []),
         }
-        for name, p in settings.runs.items()
+        for name, p in settings.profiles().items()
     }
     agents = {name: {"aliases": list(s.aliases), "command": list(s.command), "headless": list(s.headless),
                      "resume": list(s.resume)} for name, s in table.items()}  # fmt: skip
     if as_json:
         print(json.dumps({"runs": runs, "agents": agents}, indent=1))
         return 0
-    print("run profiles:" if runs else "run profiles: none (add them under `runs` in ~/.manyoyo/manyoyo.json)")
+    print(
+        "run profiles:"
+        if runs
+        else f"run profiles: none (add them under `runs` in {USER_FILE}, or as {RUN_DIR}/<name>.json beside it)"
+    )
     for name, run in runs.items():
         mark = " (default)" if run["default"] else ""
         print(f"  {name}{mark}: agent {run['agent'] or '-'}, {run['mode']}, {run['engine']}, "
               f"workspace {run['workspace'] or '-'}, env files {', '.join(run['env_files']) or '-'}")  # fmt: skip
+        print(f"      from: {', '.join(run['from']) or '-'}")
     print("agents:")
     for name, agent in agents.items():
         print(f"  {name} ({', '.join(agent['aliases']) or '-'}): {' '.join(agent['command'])}")

@@ -11,7 +11,7 @@ from typing import Any
 import json5
 
 from manyoyo_mcp.config.env_files import env_file_path
-from manyoyo_mcp.config.run_profiles import MODE_ALIASES, RunProfile
+from manyoyo_mcp.config.run_profiles import INTERNAL_FIELDS, MODE_ALIASES, RunProfile, parse_volume
 from manyoyo_mcp.config.settings import FILE_ONLY_FIELDS, LIST_FIELDS, ServerSettings
 from manyoyo_mcp.errors import ConfigError
 
@@ -28,7 +28,7 @@ DEFAULT = "default"
 
 
 # MANYOYO key -> RunProfile field. `engine`, `cpus`, `memory`, `pids` are this server's additions.
-RUN_KEYS = {info.alias or name: name for name, info in RunProfile.model_fields.items()}
+RUN_KEYS = {info.alias or name: name for name, info in RunProfile.model_fields.items() if name not in INTERNAL_FIELDS}
 
 
 FIELD_KEYS = {name: key for key, name in RUN_KEYS.items()}
@@ -45,10 +45,20 @@ SETTING_KEYS = frozenset(ServerSettings.model_fields) - FILE_ONLY_FIELDS
 
 
 @dataclass
+class RunLayer:
+    """One source's run-profile keys: its top-level keys (every profile's defaults, and the
+    implicit default profile) and the profiles it defines, each with the file defining it."""
+
+    label: str
+    top: dict[str, Any] = field(default_factory=dict)
+    runs: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
+
+
+@dataclass
 class Layers:
     values: dict[str, Any] = field(default_factory=dict)
     origins: dict[str, list[str]] = field(default_factory=dict)
-    run_layers: list[tuple[dict[str, Any], dict[str, dict[str, Any]], str]] = field(default_factory=list)
+    run_layers: list[RunLayer] = field(default_factory=list)
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
@@ -122,10 +132,27 @@ def run_keys(raw: dict[str, Any], path: Path, where: str, layers: Layers, unused
             if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
                 raise ConfigError(f"{path}: {prefix}{key}: expected a list of env file paths")
             value = [str(env_file_path(f, path.parent)) for f in files]
+        elif name in ("volumes", "ports") and (
+            not isinstance(value, list) or not all(isinstance(item, str) for item in value)
+        ):
+            raise ConfigError(f"{path}: {prefix}{key}: expected a list of strings")
         elif name == "first" and isinstance(value, dict):
             value = " ".join(str(value[k]) for k in ("shellPrefix", "shell", "shellSuffix") if value.get(k))
         run[name] = value
     return run
+
+
+def with_grants(run: dict[str, Any], label: str) -> dict[str, Any]:
+    """`run`, read from the operator's own file `label`, with its read-only volumes marked as the
+    operator's (RunProfile.granted_volumes). Never called for a project file."""
+    granted: dict[str, str] = {}
+    for spec in run.get("volumes") or ():
+        try:
+            if isinstance(spec, str) and parse_volume(spec)[2]:
+                granted[spec] = label
+        except ValueError:
+            continue  # RunProfile's validation reports it, naming the file
+    return {**run, "granted_volumes": granted} if granted else run
 
 
 def pair(item: Any, path: Path, where: str) -> tuple[str, str]:

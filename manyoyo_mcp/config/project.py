@@ -18,6 +18,7 @@ from manyoyo_mcp.config.layers import (
     setting_value,
     unknown_key,
 )
+from manyoyo_mcp.config.run_files import RUN_DIR
 from manyoyo_mcp.config.settings import ENV_PREFIX
 from manyoyo_mcp.errors import ConfigError, InvalidArgument
 from manyoyo_mcp.limits import parse_memory
@@ -30,7 +31,7 @@ _ORDER_SECRET_ARGS = ("refuse", "warn", "allow")
 
 # What a project file may not set in a profile, and why (it is written where the agent works).
 PROJECT_RUN_REFUSED = {
-    "volumes": "host folders",
+    "volumes": "host folders (a credential folder is mounted only as the operator's read-only grant)",
     "ports": "ports published on the host",
     "first": "commands run with the operator's credentials",
     "shell_prefix": "words before the agent's command",
@@ -74,7 +75,7 @@ def project_run(raw: dict[str, Any], path: Path, where: str, layers: Layers, unu
         if run.get(name):
             raise ConfigError(
                 f"{path}: {prefix}{FIELD_KEYS[name]}: a project file cannot set {what}; only the operator can, "
-                f"in {USER_FILE}"
+                f"in {USER_FILE} or {RUN_DIR}/<name>.json beside it"
             )
     if run.get("container_mode") == "sock":
         raise ConfigError(

@@ -1,7 +1,10 @@
-"""Run profiles: MANYOYO's `runs.<name>`, what a sandbox and the agent in it are made from.
+"""Run profiles: MANYOYO's `runs.<name>` and `run/<name>.json`, what a sandbox and the agent in it
+are made from.
 
 Field names are MANYOYO's (camelCase in files); a few additions of this server (engine and
-limits) sit beside them. A profile here is already merged from its sources (see config.py).
+limits) sit beside them. A profile here is already merged from its sources (see loader.py). The
+top-level keys of the configuration files form one more profile, the implicit default
+(IMPLICIT_RUN), used when a call names no profile and the operator set no default_run.
 """
 
 from __future__ import annotations
@@ -25,9 +28,15 @@ MODE_ALIASES = {
 # Sandbox names (create_sandbox's `name`, a profile's containerName): engine-safe, lower case.
 SANDBOX_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
 SANDBOX_NAME_RULE = "1-40 characters: lowercase ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
+# The implicit default profile's name, as results and listings show it (no profile may take it).
+IMPLICIT_RUN = "(top-level)"
 _PORT = re.compile(
     r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}):)?(?:(?P<host>\d{1,5})?:)?(?P<port>\d{1,5})(?:/(?P<proto>tcp|udp))?$"
 )
+
+
+# Fields the loader fills in: no configuration file may set them by their name.
+INTERNAL_FIELDS = frozenset({"project_env", "project_env_file", "granted_volumes"})
 
 
 class RunProfile(BaseModel):
@@ -63,6 +72,10 @@ class RunProfile(BaseModel):
     could otherwise point ANTHROPIC_BASE_URL elsewhere and collect the operator's key)."""
     project_env_file: tuple[str, ...] = ()
     """The project file's env files (inside the project), below the operator's in the same way."""
+    granted_volumes: dict[str, str] = Field(default_factory=dict)
+    """Read-only volumes written in the operator's own files (the user file, run/<name>.json), each
+    with that file: the only volumes that may mount a credential folder (policy rule
+    host.credential-grant). Filled by the loader, never by a key of a file."""
     first: str | None = None
     """A shell command run once in a new sandbox before anything else (e.g. installing tools)."""
     cpus: float | None = Field(None, gt=0)
@@ -131,6 +144,22 @@ class RunProfile(BaseModel):
 
     def suffix(self) -> tuple[str, ...]:
         return tuple(shlex.split(self.shell_suffix or ""))
+
+
+def profile_where(name: str) -> str:
+    """How messages name a profile: runs.<name>, or the top-level keys for the implicit default."""
+    return "top-level keys" if name == IMPLICIT_RUN else f"runs.{name}"
+
+
+def looks_like_path(name: str) -> bool:
+    """Whether a profile reference is a file path (MANYOYO's `-r ./myproject/.manyoyo.json`)
+    rather than a name: such a reference is refused from an agent (it could point at a file it
+    wrote), and the operator's project file is read from the project folder instead."""
+    return (
+        any(sep in name for sep in ("/", "\\"))
+        or name.startswith(("~", "."))
+        or name.lower().endswith((".json", ".json5"))
+    )
 
 
 def parse_volume(spec: str) -> tuple[str, str, bool]:

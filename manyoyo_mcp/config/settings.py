@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from manyoyo_mcp.config.agents import AgentSpec
-from manyoyo_mcp.config.run_profiles import RunProfile
+from manyoyo_mcp.config.run_profiles import IMPLICIT_RUN, RunProfile
 from manyoyo_mcp.errors import InvalidArgument
 
 InnerEngine = Literal["docker", "podman"]
@@ -100,13 +100,28 @@ class ServerSettings(BaseModel):
     default_run: str | None = None
     """The run profile create_sandbox and launch_agent use when the agent names none."""
     runs: dict[str, RunProfile] = Field(default_factory=dict)
-    """Run profiles by name (from the configuration files, merged)."""
+    """Run profiles by name (runs.<name> and run/<name>.json of the configuration, merged)."""
+    implicit_run: RunProfile | None = None
+    """The implicit default profile: the top-level keys of the user and project files, used when
+    a call names no profile and default_run is not set. None when those files have no such keys."""
     agents: dict[str, AgentSpec] = Field(default_factory=dict)
     """Agents added to or replacing the built-in table (claude, gemini, codex, opencode)."""
 
-    def run_name(self, given: str | None) -> str | None:
-        """The run profile a call uses: the one it names, else the operator's default."""
-        return given or self.default_run
+    def run_profile(self, given: str | None) -> tuple[str | None, RunProfile | None]:
+        """The run profile a call uses, by name: the one it names, else default_run, else the
+        implicit default (IMPLICIT_RUN). The profile is None for a name the operator never
+        configured (the policy refuses it), and both are None when there is no profile at all."""
+        name = given or self.default_run
+        if name is not None:
+            return name, self.runs.get(name)
+        if self.implicit_run is not None:
+            return IMPLICIT_RUN, self.implicit_run
+        return None, None
+
+    def profiles(self) -> dict[str, RunProfile]:
+        """Every run profile by name, the implicit default (if any) last."""
+        implicit = {} if self.implicit_run is None else {IMPLICIT_RUN: self.implicit_run}
+        return {**self.runs, **implicit}
 
     @property
     def audit_path(self) -> Path:
@@ -124,7 +139,7 @@ class ServerSettings(BaseModel):
 
 ENV_PREFIX = "MANYOYO_"
 LIST_FIELDS = frozenset({"extra_sandbox_images", "loadable_images", "preload_images", "allowed_host_roots"})
-FILE_ONLY_FIELDS = frozenset({"runs", "agents"})
+FILE_ONLY_FIELDS = frozenset({"runs", "implicit_run", "agents"})
 
 
 def env_values(environ: dict[str, str]) -> dict[str, object]:

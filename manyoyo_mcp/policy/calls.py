@@ -47,9 +47,11 @@ class ToolCall:
     arguments: BaseModel
     """The tool's own argument model, validated."""
     profile_name: str | None = None
-    """The run profile the call names, else the operator's default (tools that take a profile)."""
+    """The run profile the call names, else default_run, else the implicit default's IMPLICIT_RUN
+    (tools that take a profile; ServerSettings.run_profile)."""
     profile: RunProfile | None = None
-    """That profile; None when there is none, or no such profile (profile.unknown refuses it)."""
+    """That profile; None when there is none, or no such profile (profile.unknown and
+    profile.file-path refuse it)."""
 
     def given(self, name: str) -> Any:
         """An argument as the agent gave it; None when left out or not an argument of this tool."""
@@ -67,5 +69,5 @@ def tool_call(tool: str, arguments: BaseModel, settings: ServerSettings) -> Tool
     """`arguments` with the run profile they use, for the tools that take one."""
     if "profile" not in type(arguments).model_fields:
         return ToolCall(tool, arguments)
-    name = settings.run_name(getattr(arguments, "profile", None))
-    return ToolCall(tool, arguments, name, settings.runs.get(name) if name else None)
+    name, profile = settings.run_profile(getattr(arguments, "profile", None))
+    return ToolCall(tool, arguments, name, profile)

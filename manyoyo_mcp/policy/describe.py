@@ -6,8 +6,8 @@ from typing import Any
 
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.policy import allowlists, rule_ids
-from manyoyo_mcp.policy.host_paths import CREDENTIALS, ENGINE_SOCKETS, SYSTEM_PATHS
-from manyoyo_mcp.policy.rules import RULES
+from manyoyo_mcp.policy.host_paths import CREDENTIALS, ENGINE_SOCKETS, SERVER_FILES, SYSTEM_PATHS
+from manyoyo_mcp.policy.rules import RULES, profile_volume_verdicts
 
 
 def describe(settings: ServerSettings) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def describe(settings: ServerSettings) -> dict[str, Any]:
         "workspace": {
             "allowed_roots": list(settings.allowed_host_roots),
             "refused_system_paths": list(SYSTEM_PATHS),
-            "refused_credential_paths": list(CREDENTIALS),
+            "refused_credential_paths": [*CREDENTIALS, *SERVER_FILES],
             "refused_engine_sockets": list(ENGINE_SOCKETS),
         },
         "sandbox_images": [settings.sandbox_image, *settings.extra_sandbox_images],
@@ -57,9 +57,26 @@ def describe(settings: ServerSettings) -> dict[str, Any]:
         },
         "run_profiles": {
             name: {"agent": p.yolo, "mode": p.container_mode or "dind", "engine": p.engine or settings.default_engine}
-            for name, p in settings.runs.items()
+            for name, p in settings.profiles().items()
         },
-        "default_run_profile": settings.default_run,
+        "default_run_profile": settings.run_profile(None)[0],
+        "credential_grants": credential_grants(settings),
         "quotas": {"sandboxes": settings.max_sandboxes, "containers_per_sandbox": settings.max_nested_containers},
         "rules": [{"id": r.id, "refuses": r.refuses, "allowed": r.allowed} for r in rule_ids.TABLE.values()],
     }
+
+
+def credential_grants(settings: ServerSettings) -> list[dict[str, Any]]:
+    """The credential folders the operator granted, read-only, by profile (host.credential-grant)."""
+    return [
+        {
+            "profile": name,
+            "volume": volume,
+            "host_path": verdict.resolved,
+            "read_only": True,
+            "from": profile.granted_volumes[volume],
+        }
+        for name, profile in settings.profiles().items()
+        for volume, verdict in profile_volume_verdicts(profile, settings)
+        if verdict.rule == rule_ids.HOST_CREDENTIAL_GRANT.id
+    ]

@@ -5,6 +5,11 @@ judged: never an engine socket or a folder holding one, never a system folder or
 folder itself, never a credential folder (or a folder holding one), and only below the roots
 the operator allows. Sources: CIS Docker Benchmark 5.6 and 5.32, OWASP Docker cheat sheet,
 opa-docker-authz (resolve before judging; moby#36020).
+
+The one escape hatch, only the operator's: a read-only volume the operator wrote in the user
+file may be a credential folder or a file in it (`grant=True`; RunProfile.granted_volumes says
+which volumes qualify). Nothing else is lifted by it: a folder that merely holds credential
+folders, the server's own files, a folder holding an engine socket and system folders stay refused.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ ENGINE_SOCKETS = (
     "$XDG_RUNTIME_DIR/podman/podman.sock",
 )
 SOCKET_NAMES = ("docker.sock", "containerd.sock", "podman.sock", "crio.sock", "dockershim.sock")
-# Credential folders and files in a home directory.
+# Credential folders and files in a home directory. The operator may grant one, read-only.
 CREDENTIALS = (
     "~/.ssh",
     "~/.docker",
@@ -69,8 +74,10 @@ CREDENTIALS = (
     "~/.terraform.d",
     "~/.vault-token",
     "~/.password-store",
-    "~/.manyoyo",  # the operator's configuration and the audit log
 )
+# The server's own files: the operator's configuration, env files of credentials and the audit
+# log (wherever MANYOYO_AUDIT_DIR puts it: `extra_protected`). Never mounted, not even granted.
+SERVER_FILES = ("~/.manyoyo",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +86,8 @@ class PathVerdict:
     rule: str
     reason: str
     resolved: str = ""
+    grantable: bool = False
+    """Refused as a credential folder (or a file in one) that the operator could grant read-only."""
 
 
 def _inside(path: str, root: str) -> bool:
@@ -99,8 +108,13 @@ def judge_host_path(
     resolve: Callable[[str], str] = os.path.realpath,
     is_socket: Callable[[str], bool] | None = None,
     exists: Callable[[str], bool] = os.path.lexists,
+    grant: bool = False,
 ) -> PathVerdict:
-    """May `given` be mounted into a sandbox? Roots and protected paths are resolved the same way."""
+    """May `given` be mounted into a sandbox? Roots and protected paths are resolved the same way.
+
+    `grant`: the operator wrote this path as a read-only volume in the user file, so a credential
+    folder (or a file in one) is allowed as host.credential-grant, wherever it is; every other
+    rule still holds."""
     if "\x00" in given or not given.strip():
         return PathVerdict(False, rule_ids.HOST_PATH_INVALID.id, f"host path {given!r} is empty or contains a NUL byte")
     is_socket = is_socket or _is_socket
@@ -122,18 +136,27 @@ def judge_host_path(
         return PathVerdict(
             False, rule_ids.HOST_HOME.id, f"{shown} is the home folder itself; mount a project folder inside it", path
         )
-    for credential in (*CREDENTIALS, *extra_protected):
-        target = resolve(_expand(credential, home))
-        if _inside(path, target) or _inside(target, path):
+    credential = _credential(path, home, (*SERVER_FILES, *extra_protected), resolve)
+    if credential is not None:
+        relation, name, grantable = credential
+        if not (grant and grantable):
             return PathVerdict(
                 False,
                 rule_ids.HOST_CREDENTIALS.id,
-                f"{shown} is, is inside, or holds {credential} (credentials or the server's own files); mount "
-                "a project folder that holds no credentials",
+                f"{shown} {relation} {name} (credentials or the server's own files); mount a project folder that "
+                "holds no credentials",
                 path,
+                grantable,
             )
     if any(_inside(s, path) and exists(s) for s in sockets):
         return _socket_verdict(shown, path)
+    if credential is not None:
+        return PathVerdict(
+            True,
+            rule_ids.HOST_CREDENTIAL_GRANT.id,
+            f"{path} ({credential[1]}): a credential path the operator granted, read-only",
+            path,
+        )
     resolved_roots = [resolve(_expand(r, home)) for r in roots]
     if not any(_inside(path, root) for root in resolved_roots):
         allowed = ", ".join(resolved_roots) or "none"
@@ -145,6 +168,26 @@ def judge_host_path(
             path,
         )
     return PathVerdict(True, rule_ids.HOST_ALLOWED.id, f"{path} is inside an allowed root", path)
+
+
+def _credential(
+    path: str, home: str, never_granted: tuple[str, ...], resolve: Callable[[str], str]
+) -> tuple[str, str, bool] | None:
+    """(how `path` relates to a credential path: "is", "is inside" or "holds"; that path; whether
+    the operator may grant it), or None. Only a grantable credential folder itself, or something
+    inside it, can be granted: a folder holding one (~/.config holds ~/.config/gcloud) never is."""
+    within: list[tuple[str, bool]] = []
+    for name, grantable in (*((c, True) for c in CREDENTIALS), *((c, False) for c in never_granted)):
+        target = resolve(_expand(name, home))
+        if _inside(path, target):
+            within.append((name, grantable))
+        elif _inside(target, path):
+            return "holds", name, False
+    if not within:
+        return None
+    name = within[0][0]
+    relation = "is" if path == resolve(_expand(name, home)) else "is inside"
+    return relation, name, all(grantable for _, grantable in within)
 
 
 def _socket_verdict(shown: str, path: str) -> PathVerdict:

@@ -48,6 +48,11 @@ SANDBOX_IMAGE = _rule(
 PROFILE_UNKNOWN = _rule(
     "profile.unknown", "a run profile the operator has not configured", "the run profiles describe_policy lists"
 )
+PROFILE_FILE_PATH = _rule(
+    "profile.file-path",
+    "a run profile given as a file path (./x.json, ~/x.json, /tmp/x.json): the agent could point it at a file it wrote",
+    "the operator's named run profiles (describe_policy lists them)",
+)
 TIMEOUT_CEILING = _rule(
     "limits.timeout-ceiling", "a timeout above the operator's ceiling", "timeout_s up to MANYOYO_MAX_EXEC_TIMEOUT_S"
 )
@@ -75,8 +80,9 @@ HOST_HOME = _rule("host.mount-home", "the home folder itself as workspace", "a p
 HOST_CREDENTIALS = _rule(
     "host.mount-credentials",
     "a credential folder (~/.ssh, ~/.docker, ~/.aws, ~/.kube, ~/.config/gcloud ...) or a folder holding one, "
-    "or the server's own files",
-    "a project folder that holds no credentials",
+    "or the server's own files (~/.manyoyo, the audit log)",
+    "a project folder that holds no credentials; a credential folder only as the operator's read-only grant "
+    "(host.credential-grant)",
 )
 HOST_OUTSIDE_ROOTS = _rule(
     "host.mount-outside-roots",
@@ -152,6 +158,13 @@ TOOL_ALLOWED = _rule(
     "tool.<name>", "nothing: a call every rule of its tool let through", "the call, named after its tool"
 )
 HOST_ALLOWED = _rule("host.mount-allowed", "nothing: a host path inside an allowed root", "that path")
+HOST_CREDENTIAL_GRANT = _rule(
+    "host.credential-grant",
+    "nothing: a credential folder (or a file in it) mounted read-only because the operator wrote that volume, "
+    "with ':ro', in a profile of the user file (manyoyo.json or run/<name>.json); never from a project file or "
+    "an agent's argument, never read-write, never the server's own files or a folder holding an engine socket",
+    "that read-only mount, noted in the audit log",
+)
 BUILD_SECRET_ARGS_WARNED = _rule(
     "build.secret-args-warned",
     "nothing: build args that look like secrets, noted in the audit log (MANYOYO_SECRET_BUILD_ARGS=warn)",

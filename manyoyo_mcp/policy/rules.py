@@ -13,12 +13,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
+from manyoyo_mcp.config.layers import PROJECT_FILE, USER_FILE
+from manyoyo_mcp.config.run_files import RUN_DIR
+from manyoyo_mcp.config.run_profiles import RunProfile, looks_like_path, parse_volume
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.credentials import is_secret_name, looks_like_secret
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.policy import allowlists, rule_ids
 from manyoyo_mcp.policy.calls import Decision, ToolCall, allow, deny
-from manyoyo_mcp.policy.host_paths import judge_host_path
+from manyoyo_mcp.policy.host_paths import PathVerdict, judge_host_path
 
 Rule = Callable[[ToolCall, ServerSettings], Decision | None]
 
@@ -68,32 +71,81 @@ def _workspace_mount(call: ToolCall, settings: ServerSettings) -> Decision | Non
     return None if workspace is None else _host_path(workspace, settings)
 
 
+_OPERATOR_FILES = f"the user file ({USER_FILE} or {RUN_DIR}/<name>.json beside it)"
+
+
 def _profile_volumes(call: ToolCall, settings: ServerSettings) -> Decision | None:
-    for volume in call.profile.volumes if call.profile is not None else ():
-        denied = _host_path(volume.split(":", 1)[0], settings)
-        if denied is not None:
-            return Decision(False, denied.rule, f"the profile's volume {volume!r}: {denied.reason}")
+    """Each of the profile's volumes judged like a workspace, except that a credential folder the
+    operator granted (read-only, in the user file) is allowed, and said so in the audit log."""
+    profile = call.profile
+    if profile is None:
+        return None
+    granted = []
+    for volume, verdict in profile_volume_verdicts(profile, settings):
+        if not verdict.allowed:
+            advice = f"; {_grant_advice(volume)}" if verdict.grantable else ""
+            return Decision(False, verdict.rule, f"the profile's volume {volume!r}: {verdict.reason}{advice}")
+        if verdict.rule == rule_ids.HOST_CREDENTIAL_GRANT.id:
+            granted.append(f"{volume!r}: {verdict.reason}, in {profile.granted_volumes[volume]}")
+    if granted:
+        return allow(rule_ids.HOST_CREDENTIAL_GRANT, "the operator's read-only grants: " + "; ".join(granted))
     return None
 
 
+def _grant_advice(volume: str) -> str:
+    """What would make a refused credential volume a grant."""
+    if not parse_volume(volume)[2]:
+        return (
+            "a credential folder may only be mounted read-only: the operator grants it by writing the volume "
+            f"with ':ro' in {_OPERATOR_FILES}"
+        )
+    return (
+        f"a credential folder is mounted only when the operator wrote the volume, read-only, in {_OPERATOR_FILES}; "
+        "never from a project file or an agent's arguments"
+    )
+
+
+def profile_volume_verdicts(profile: RunProfile, settings: ServerSettings) -> list[tuple[str, PathVerdict]]:
+    """Each volume of `profile` with its verdict; a read-only volume of the operator's own files
+    is judged as a possible grant (RunProfile.granted_volumes)."""
+    verdicts = []
+    for volume in profile.volumes:
+        host, _, read_only = parse_volume(volume)
+        verdicts.append((volume, _judge_path(host, settings, grant=read_only and volume in profile.granted_volumes)))
+    return verdicts
+
+
 def _host_path(path: str, settings: ServerSettings) -> Decision | None:
-    verdict = judge_host_path(
+    verdict = _judge_path(path, settings)
+    return None if verdict.allowed else Decision(False, verdict.rule, verdict.reason)
+
+
+def _judge_path(path: str, settings: ServerSettings, grant: bool = False) -> PathVerdict:
+    return judge_host_path(
         path,
         roots=settings.allowed_host_roots,
         home=os.path.expanduser("~"),
         extra_protected=(str(settings.audit_path),),
+        grant=grant,
     )
-    return None if verdict.allowed else Decision(False, verdict.rule, verdict.reason)
 
 
 def _run_profile(call: ToolCall, settings: ServerSettings) -> Decision | None:
     name = call.profile_name
-    if name is not None and call.profile is None:
+    if name is None or call.profile is not None:
+        return None
+    profiles = ", ".join(settings.runs) or "none configured"
+    if looks_like_path(name):
+        stem = os.path.splitext(os.path.basename(name.rstrip("/\\")))[0]
+        hint = f"; did you mean the profile {stem!r}?" if stem in settings.runs else ""
+        if stem == os.path.splitext(PROJECT_FILE)[0]:
+            hint += f"; the {PROJECT_FILE} of the server's project folder applies without being named"
         return deny(
-            rule_ids.PROFILE_UNKNOWN,
-            f"no run profile {name!r}; the operator's profiles: {', '.join(settings.runs) or 'none configured'}",
+            rule_ids.PROFILE_FILE_PATH,
+            f"profile {name!r} is a file path: only the operator's named run profiles are allowed (a file could be "
+            f"one an agent wrote); name one of: {profiles}{hint}",
         )
-    return None
+    return deny(rule_ids.PROFILE_UNKNOWN, f"no run profile {name!r}; the operator's profiles: {profiles}")
 
 
 def _loadable_image(call: ToolCall, settings: ServerSettings) -> Decision | None:

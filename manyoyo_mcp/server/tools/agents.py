@@ -17,8 +17,9 @@ Prompt = Annotated[str, Field(description="What the agent should do, as you woul
 Profile = Annotated[
     str | None,
     Field(
-        description="The operator's run profile (describe_policy lists them): which agent, its credentials "
-        "(env files), workspace, mode and limits. Default: the operator's default profile."
+        description="The name of one of the operator's run profiles (describe_policy lists them; never a file "
+        "path): which agent, its credentials (env files), workspace, mode and limits. Default: the operator's "
+        "default profile (describe_policy's default_run_profile)."
     ),
 ]
 Agent = Annotated[

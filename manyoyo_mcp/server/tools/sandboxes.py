@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 Name = Annotated[
     str | None,
     Field(
-        description="Sandbox name: 1-40 lowercase letters, digits, '.', '_' or '-'. Omit to get a "
-        "generated one. If a sandbox of this name exists it is returned (and started if stopped).",
+        description="Sandbox name: 1-40 lowercase letters, digits, '.', '_' or '-'. Omit to get the profile's "
+        "containerName, else a generated one. If a sandbox of this name exists it is returned (and started if "
+        "stopped).",
     ),
 ]
 InnerEngine = Annotated[
@@ -51,9 +52,9 @@ Mode = Annotated[
 Profile = Annotated[
     str | None,
     Field(
-        description="A run profile of the operator's configuration (describe_policy lists them): it fills "
-        "in what you leave out (name, workspace, engine, env and env files, limits). Default: the "
-        "operator's default profile, if any."
+        description="The name of a run profile of the operator's configuration (describe_policy lists them; "
+        "never a file path): it fills in what you leave out (name, workspace, engine, env and env files, "
+        "limits). Default: the operator's default profile (describe_policy's default_run_profile), if any."
     ),
 ]
 

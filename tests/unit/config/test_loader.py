@@ -191,6 +191,8 @@ def test_merge_rules_scalars_override_lists_append_env_maps_merge_by_key(home: P
         ('{runs: {p: {shellPrefix: "ANTHROPIC_BASE_URL=x"}}}', "runs.p.shellPrefix: a project file cannot set"),
         ('{shellSuffix: "--debug"}', "shellSuffix: a project file cannot set arguments"),
         ('{envFile: ["~/.aws/credentials"]}', "is outside the project folder"),
+        ('{project_env_file: ["~/.aws/credentials"]}', "unknown key 'project_env_file'"),  # only the loader's
+        ('{runs: {p: {granted_volumes: {"~/.ssh:/s:ro": "x"}}}}', "unknown key 'runs.p.granted_volumes'"),
     ],
 )
 def test_a_project_file_can_only_narrow(home: Path, project: Path, project_file: str, refusal: str):

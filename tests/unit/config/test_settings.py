@@ -32,6 +32,7 @@ def test_the_example_env_file_is_the_full_list_of_settings_and_loads():
     environ = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
     assert {key.removeprefix("MANYOYO_").lower() for key in environ} == set(ServerSettings.model_fields) - {
         "runs",
+        "implicit_run",
         "agents",
-    }  # those two come from the configuration files only
+    }  # those come from the configuration files only
     assert settings_from_env(environ) == settings_from_env({})

@@ -93,3 +93,52 @@ def test_a_tilde_is_the_home_folder_given():
 def test_a_folder_holding_credentials_is_refused_even_inside_a_root(home):
     decided = judge_host_path(str(home.parent), roots=(str(home.parent.parent),), home=str(home))
     assert decided.rule == "host.mount-credentials"
+
+
+# The operator's read-only grant (host.credential-grant): what it lifts and what it never does. {h} is the fake
+# home. (path as the operator wrote it, rule with grant=True, a harmless twin that is granted)
+GRANTS = [
+    ("~/.config", "host.mount-credentials", "~/.config/gcloud"),  # holds credential folders: never granted
+    ("{h}/..", "host.mount-credentials", "~/.ssh"),
+    ("~/.manyoyo", "host.mount-credentials", "~/.docker"),  # the server's own files: never granted
+    ("~/.manyoyo/env", "host.mount-credentials", "~/.docker/config.json"),
+    ("~/.manyoyo/audit", "host.mount-credentials", "~/.aws"),
+    ("~", "host.mount-home", "~/.kube"),
+    ("/etc", "host.mount-system-path", "~/.ssh/"),
+    ("/root", "host.mount-system-path", "{h}/projects/link-to-ssh"),  # a symlink the operator wrote, resolved
+    ("{h}/projects/link-to-etc", "host.mount-system-path", "{h}/.ssh"),
+    ("/var/run/docker.sock", "host.mount-engine-socket", "~/.docker"),
+    ("~/.docker/run", "host.mount-engine-socket", "~/.docker/config.json"),  # with Docker Desktop's socket in it
+    ("/srv", "host.mount-outside-roots", "~/.docker"),  # not a credential: the grant lifts nothing else
+]
+
+
+@pytest.mark.parametrize(("bad", "rule", "twin"), GRANTS)
+def test_a_grant_lifts_only_the_credential_rule_for_a_credential_folder_itself(home, bad, rule, twin):
+    (home / ".docker" / "config.json").write_text("{}")
+    (home / ".manyoyo" / "env").mkdir()
+    if "docker/run" in bad:
+        (home / ".docker" / "run").mkdir()
+        (home / ".docker" / "run" / "docker.sock").touch()
+
+    def granted(given: str):
+        path = given.format(h=home).replace("~", str(home), 1)
+        return judge_host_path(
+            path,
+            roots=(str(home / "projects"),),
+            home=str(home),
+            extra_protected=(str(home / ".manyoyo" / "audit"),),
+            grant=True,
+        )
+
+    refused, allowed = granted(bad), granted(twin)
+    assert (refused.allowed, refused.rule, refused.grantable) == (False, rule, False), refused.reason
+    assert (allowed.allowed, allowed.rule) == (True, "host.credential-grant"), allowed.reason
+
+
+def test_without_a_grant_a_credential_folder_is_refused_and_marked_grantable(home):
+    refused = verdict(home, str(home / ".docker"))
+    assert (refused.allowed, refused.rule, refused.grantable) == (False, "host.mount-credentials", True)
+    holding = verdict(home, str(home / ".config"))
+    assert (holding.rule, holding.grantable) == ("host.mount-credentials", False)
+    assert "holds ~/.config/gcloud" in holding.reason
