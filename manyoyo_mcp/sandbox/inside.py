@@ -95,6 +95,8 @@ class Entry:
         environment.update(HOME=who.home, USER=who.name, LOGNAME=who.name)
         environment.update(env)
         flags = [f"--cwd={workdir or self.state.workdir}", f"--user={who.uid}:{who.gid}"]
+        if self.state.cgroup == 2:  # the proper's root cgroup holds no process on v2 (see inner-init)
+            flags.append("--cgroup=init")
         flags += [f"--env={key}={value}" for key, value in environment.items()]
         return ExecCommand([*CRUN, "exec", *flags, PROPER, *argv], {}, None)
 
