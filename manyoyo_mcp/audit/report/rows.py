@@ -106,12 +106,14 @@ def outcome_of(call: Call) -> str:
 
 def describe(tool: str, args: dict[str, Any]) -> tuple[str, str, frozenset[str]]:
     """(what the call did in a line's words, its other arguments as `key=value` words, the
-    arguments these two show)."""
+    arguments these two show). A tool with no words of its own is described by its arguments."""
     describer = _DESCRIBERS.get(tool)
     what, shown = describer(args) if describer is not None else ("", set())
-    skip = {"sandbox", *shown} if what else {"sandbox", "name"} if tool == "create_sandbox" else {"sandbox"}
-    extra, more = _pairs(args, skip)
-    return what, extra, frozenset(shown if what else ()) | more
+    if not what:
+        pairs, more = _pairs(args, {"sandbox", "name"} if tool == "create_sandbox" else {"sandbox"})
+        return pairs, "", more
+    extra, more = _pairs(args, {"sandbox", *shown})
+    return what, extra, frozenset(shown) | more
 
 
 def _command(value: Any) -> str:

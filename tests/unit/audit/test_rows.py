@@ -14,7 +14,12 @@ from .day import DENIED_COMMAND, SECRET
     [
         ("exec", {"sandbox": "s", "command": "npm test"}, "npm test", ""),
         ("exec", {"sandbox": "s", "command": ["sh", "-c", "echo 'a b'"]}, "sh -c 'echo '\"'\"'a b'\"'\"''", ""),
-        ("exec", {"sandbox": "s", "command": "make", "timeout_s": 120, "workdir": "/w"}, "make", "timeout_s=120 workdir=/w"),
+        (
+            "exec",
+            {"sandbox": "s", "command": "make", "timeout_s": 120, "workdir": "/w"},
+            "make",
+            "timeout_s=120 workdir=/w",
+        ),
         ("run_container", {"sandbox": "s", "image": "web:1", "command": "ls /www"}, "web:1 ls /www", ""),
         ("run_container", {"sandbox": "s", "image": "db:16", "detach": True}, "db:16 (detached)", ""),
         ("build_image", {"sandbox": "s", "context": "app", "tag": "app:dev"}, "app:dev from app", ""),
@@ -22,10 +27,12 @@ from .day import DENIED_COMMAND, SECRET
         ("launch_agent", {"profile": "claude", "prompt": "fix it"}, "claude: fix it", ""),
         ("load_image", {"sandbox": "s", "image": "node:22"}, "node:22", ""),
         ("stop_container", {"sandbox": "s", "container": "web", "timeout_s": 1}, "web", "timeout_s=1"),
-        ("create_sandbox", {"name": "s", "workspace": "/p", "mode": "sock"}, "", "workspace=/p mode=sock"),
-        ("prune", {"sandbox": "s", "dry_run": True, "images": "unused"}, "", "dry_run=true images=unused"),
+        ("create_sandbox", {"name": "s", "workspace": "/p", "mode": "sock"}, "workspace=/p mode=sock", ""),
+        ("prune", {"sandbox": "s", "dry_run": True, "images": "unused"}, "dry_run=true images=unused", ""),
         ("list_sandboxes", {}, "", ""),
-        ("no_such_tool", {"x": [1, 2]}, "", "x=1,2"),
+        ("no_such_tool", {"x": [1, 2]}, "x=1,2", ""),
+        ("exec", {"sandbox": "s", "command": 5}, "5", ""),
+        ("exec", {"sandbox": "s", "timeout_s": "soon"}, "timeout_s=soon", ""),
     ],
 )
 def test_what_a_call_did_reads_in_the_words_of_its_tool(tool, args, what, extra):
@@ -35,6 +42,7 @@ def test_what_a_call_did_reads_in_the_words_of_its_tool(tool, args, what, extra)
 def test_a_mapping_shows_its_keys_only_and_stays_for_the_expansion():
     what, extra, shown = describe("exec", {"sandbox": "s", "command": "env", "env": {"API_TOKEN": "[redacted:1]"}})
     assert (what, extra) == ("env", "env=API_TOKEN") and "env" not in shown
+    assert describe("create_sandbox", {"env": {"K": "[redacted:1]"}})[:2] == ("env=K", "")
 
 
 def test_every_outcome_has_a_text_label_and_a_denial_its_rule(day):
@@ -78,7 +86,8 @@ def test_rows_group_by_session_then_sandbox_in_order_of_first_appearance(day):
 
 
 @pytest.mark.parametrize(
-    ("count", "text"), [(None, ""), (0, "0 B"), (999, "999 B"), (1000, "1.0 KB"), (48_523, "47.4 KB"), (3 << 20, "3.0 MB")]
+    ("count", "text"),
+    [(None, ""), (0, "0 B"), (999, "999 B"), (1000, "1.0 KB"), (48_523, "47.4 KB"), (3 << 20, "3.0 MB")],
 )
 def test_sizes_read_in_short_units(count, text):
     assert size(count) == text
