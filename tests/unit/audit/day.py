@@ -31,6 +31,7 @@ SECRET = "tok_9f8e7d6c5b4a39281706"  # passed in env: must never appear in the l
 CLAUDE = {"name": "claude-code", "version": "2.0.31"}
 CODEX = {"name": "codex-mcp-client", "version": "0.46.0"}
 DENIED_COMMAND = "npm run e2e -- --timeout 9999"
+CALLS, RECORDS, SECOND_SESSION_CALLS = 21, 71, 7  # what write_day writes
 
 
 def hexid(n: int) -> str:
@@ -127,7 +128,7 @@ async def _claude(directory: Path, now: list[datetime]) -> None:
         "run_container",
         {"sandbox": "shop", "image": "postgres:16", "detach": True, "ports": ["5432:5432"]},
         status="error",
-        error="Error executing tool run_container: no image postgres:16 in sandbox shop: build or load it",
+        error=f"Error executing tool run_container: no image postgres:16 (postgres@sha256:{hexid(2) * 2}) in shop",
     )
     build = {"image_id": "sha256:" + hexid(7), "tags": ["shop:dev"]}
     await agent.call(
@@ -202,9 +203,12 @@ async def _codex(directory: Path, now: list[datetime]) -> None:
     )
     await call.decision(warned)
     await call.outcome("ok", result={"image_id": "sha256:" + hexid(8)})
+    blob = "H4sIAAAAAAAAA" + "x9Kz" * 120  # one long word: it must wrap, never widen the page
     await agent.call(
-        "exec", {"sandbox": "ops", "command": "tail -f /var/log/app.log"}, finish=False
-    )  # the server was killed here
+        "exec", {"sandbox": "ops", "command": f"echo {blob} | base64 -d | tar xz"}, result={"exit_code": 0}
+    )
+    killed = {"sandbox": "ops", "command": "tail -f /var/log/app.log"}
+    await agent.call("exec", killed, finish=False)  # the server was killed during this call
 
 
 def write_day(directory: Path) -> Path:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from manyoyo_mcp.audit.log import AuditLog
 from manyoyo_mcp.audit.review import Filters, load, parse_moment, select, sessions
 
-from .day import CLAUDE, CODEX, START, hexid
+from .day import CALLS, CLAUDE, CODEX, RECORDS, SECOND_SESSION_CALLS, START, hexid
 
 
 def test_time_filters_take_durations_and_iso_times():
@@ -19,7 +19,7 @@ def test_time_filters_take_durations_and_iso_times():
 
 def test_each_call_holds_its_own_records_in_order(day_log):
     calls, records = load(day_log)
-    assert len(calls) == 20 and len(records) == 68
+    assert len(calls) == CALLS and len(records) == RECORDS
     assert all(c.records[0]["event"] == "call" and {r["call"] for r in c.records} == {c.id} for c in calls)
     confirmed = next(c for c in calls if c.sandbox == "ops")
     assert [r["event"] for r in confirmed.records] == ["call", "decision", "decision", "outcome"]
@@ -33,7 +33,7 @@ def test_sessions_are_numbered_in_order_of_their_first_call_and_carry_their_clie
     busy = [s for s in found if s.calls]
     assert [(s.number, s.client, s.calls) for s in busy] == [
         (1, f"{CLAUDE['name']} {CLAUDE['version']}", 14),
-        (2, f"{CODEX['name']} {CODEX['version']}", 6),
+        (2, f"{CODEX['name']} {CODEX['version']}", SECOND_SESSION_CALLS),
     ]
     assert busy[0].started and busy[0].started["pid"] == 4242 and busy[0].stopped
     assert busy[1].stopped is None  # the server was killed mid-call
@@ -62,7 +62,7 @@ def test_a_session_is_chosen_by_its_number_or_its_id(day_log):
     second = calls[-1].session
     by_number = [c.id for c in calls if Filters(session="2").accepts(c)]
     assert by_number == [c.id for c in calls if Filters(session=second).accepts(c)]
-    assert len(by_number) == 6
+    assert len(by_number) == SECOND_SESSION_CALLS
 
 
 def test_server_events_stay_with_time_and_session_filters_only(day_log):

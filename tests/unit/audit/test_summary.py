@@ -9,14 +9,14 @@ from manyoyo_mcp.audit.log import log_files
 from manyoyo_mcp.audit.report import review
 from manyoyo_mcp.audit.report.summary import as_dict
 
-from .day import CLAUDE, DENIED_COMMAND, SECRET
+from .day import CALLS, CLAUDE, DENIED_COMMAND, RECORDS, SECOND_SESSION_CALLS, SECRET
 
 
 def test_the_period_and_every_outcome_are_counted(day):
     summary = day.summary
-    assert (summary.first[:19], summary.last[:19]) == ("2026-11-28T09:12:04", "2026-11-28T11:27:20")
-    assert summary.calls == 20
-    assert summary.outcomes == {"ok": 12, "denied": 4, "error": 1, "timeout": 1, "cancelled": 1, "unfinished": 1}
+    assert (summary.first[:19], summary.last[:19]) == ("2026-11-28T09:12:04", "2026-11-28T11:27:28")
+    assert summary.calls == CALLS
+    assert summary.outcomes == {"ok": 13, "denied": 4, "error": 1, "timeout": 1, "cancelled": 1, "unfinished": 1}
 
 
 def test_the_agents_sessions_show_their_client_and_server_start(day):
@@ -24,7 +24,7 @@ def test_the_agents_sessions_show_their_client_and_server_start(day):
     assert first.session.clients == [f"{CLAUDE['name']} {CLAUDE['version']}"]
     assert first.session.started and first.session.started["version"] == "0.1.0"
     assert first.outcomes == {"ok": 8, "denied": 3, "error": 1, "timeout": 1, "cancelled": 1}
-    assert second.session.calls == 6 and day.summary.idle_runs == 2
+    assert second.session.calls == SECOND_SESSION_CALLS and day.summary.idle_runs == 2
 
 
 def test_sandboxes_made_and_removed_are_matched_by_their_id(day):
@@ -66,8 +66,8 @@ def test_the_longest_and_the_most_output_heavy_calls_come_first(day):
 
 def test_an_intact_chain_is_stated_with_its_head(day):
     chain = day.summary.chain
-    assert chain.intact and chain.records == 68 and chain.head and len(chain.head) == 64
-    assert chain.text().startswith("verified: all 68 records intact")
+    assert chain.intact and chain.records == RECORDS and chain.head and len(chain.head) == 64
+    assert chain.text().startswith(f"verified: all {RECORDS} records intact")
 
 
 def test_a_broken_chain_names_the_first_bad_record_and_distrusts_the_calls_after_it(day_log, tmp_path):
@@ -89,7 +89,7 @@ def test_the_summary_as_json_keeps_every_part_and_no_secret(day):
     data = as_dict(day.summary)
     text = json.dumps(data)
     assert SECRET not in text
-    assert data["chain"]["intact"] is True and data["calls"] == 20
+    assert data["chain"]["intact"] is True and data["calls"] == CALLS
     assert [s["number"] for s in data["sessions"]] == [1, 2] and data["server_runs_without_calls"] == 2
     assert data["sandboxes"][1] == {
         "name": "sbx-1a2b3c",
