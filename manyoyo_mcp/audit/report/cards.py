@@ -11,7 +11,8 @@ from manyoyo_mcp.audit.report.summary import Chain, Summary
 from manyoyo_mcp.audit.report.text import session_title
 from manyoyo_mcp.audit.review import Session
 
-SHOWN = 5  # calls listed under a heading before "and N more"
+SHOWN = 3  # calls listed under a rule or failure before "and N more"
+SESSIONS = 8  # sessions listed before "and N more"
 
 
 def linked(summary: Summary) -> set[int]:
@@ -41,17 +42,7 @@ def banner(chain: Chain) -> str:
 
 def cards(summary: Summary, dated: bool) -> str:
     out = [_card("Overview", [_period(summary), _outcomes(summary.outcomes, summary.calls)])]
-    sessions = [
-        f'<li><a href="#s{line.session.number}">{esc(session_title(line.session, dated=False))}</a><br>'
-        f"{_outcomes(line.outcomes, line.session.calls)}</li>"
-        for line in summary.sessions
-    ]
-    idle = (
-        f'<p class="n">{summary.idle_runs} more server runs served no call (see Server events).</p>'
-        if summary.idle_runs
-        else ""
-    )
-    out.append(_card("Agents' sessions", [_list(sessions, "no calls", "w"), idle]))
+    out.append(_sessions(summary))
     lives = []
     for life in summary.sandboxes:
         made = (
@@ -64,14 +55,12 @@ def cards(summary: Summary, dated: bool) -> str:
         lives.append(f"<li><b>{esc(life.name)}</b>: {made}{by}, {gone}</li>")
     out.append(_card("Sandboxes created and removed", [_list(lives, "none", "w")]))
     denials = [
-        f'<li class="denied"><span class="r">{esc(rule)}</span> &times;{len(rows)}</li>'
-        + "".join(_call(row, dated, "") for row in rows[:SHOWN])
+        f'<li class="denied"><span class="r">{esc(rule)}</span> &times;{len(rows)}</li>' + _calls(rows, dated)
         for rule, rows in summary.denials.items()
     ]
     out.append(_card("Denied, by rule", [_list(denials, "nothing was denied")]))
     failed = [
-        f'<li class="{key}"><span class="l">{LABELS[key]}</span> &times;{len(rows)}</li>'
-        + "".join(_call(row, dated, "") for row in rows[:SHOWN])
+        f'<li class="{key}"><span class="l">{LABELS[key]}</span> &times;{len(rows)}</li>' + _calls(rows, dated)
         for key, rows in summary.failures.items()
         if rows
     ]
@@ -95,6 +84,24 @@ def cards(summary: Summary, dated: bool) -> str:
     )
     out.append(_card("Most output", [_list([_call(r, dated, size(r.output_bytes)) for r in summary.heaviest], "none")]))
     return "".join(out)
+
+
+def _sessions(summary: Summary) -> str:
+    """The agents' sessions; on a day of many (test runs, probes), the busiest few."""
+    lines = summary.sessions
+    note = ""
+    if len(lines) > SESSIONS:
+        busiest = {id(line) for line in sorted(lines, key=lambda line: -line.session.calls)[:SESSIONS]}
+        note = f'<p class="n">The {SESSIONS} busiest of {len(lines)} sessions; every one is in the timeline.</p>'
+        lines = [line for line in lines if id(line) in busiest]
+    items = [
+        f'<li><a href="#s{line.session.number}">{esc(session_title(line.session, dated=False))}</a><br>'
+        f"{_outcomes(line.outcomes, line.session.calls)}</li>"
+        for line in lines
+    ]
+    idle = summary.idle_runs
+    idle_note = f'<p class="n">{idle} more server runs served no call (see Server events).</p>' if idle else ""
+    return _card("Agents' sessions", [note, _list(items, "no calls", "w"), idle_note])
 
 
 def _card(title: str, parts: Iterable[str]) -> str:
@@ -121,6 +128,11 @@ def _outcomes(outcomes: dict[str, int], calls: int) -> str:
         for key, count in outcomes.items()
     )
     return f"{calls} call{'s' if calls != 1 else ''}" + (f": {counts}" if counts else "")
+
+
+def _calls(rows: Sequence[Row], dated: bool) -> str:
+    more = f'<li class="n">and {len(rows) - SHOWN} more</li>' if len(rows) > SHOWN else ""
+    return "".join(_call(row, dated, "") for row in rows[:SHOWN]) + more
 
 
 def _call(row: Row, dated: bool, figure: str) -> str:

@@ -54,7 +54,8 @@ def _timeline(review: Review, anchors: set[int], dated: bool) -> str:
     by_id = {s.id: s for s in review.sessions}
     out = [
         f'<section><h2>Calls <small class="n">times in UTC <span id="count"></span></small></h2>{_filters()}',
-        f'<div id="calls" style="--tw:{_tool_width(review.rows)}em;--ow:{_outcome_width(review.rows)}em">',
+        f'<div id="calls" style="--cw:{8.6 if dated else 5.4}em;--tw:{_tool_width(review.rows)}em;'
+        f'--ow:{_outcome_width(review.rows)}em">',
         '<div class="hd" role="row">' + "".join(f'<span role="columnheader">{h}</span>' for h in HEADERS.values()),
         "</div>",
     ]
@@ -140,7 +141,7 @@ def _expansion(row: Row, client: str) -> str:
     """The call's ids and each of its records: what the line could not hold, nothing it already shows."""
     call = row.call
     seqs = [r.get("seq") for r in call.records]
-    items = [("call", f"{call.id} (session {call.session}), records #{seqs[0]} to #{seqs[-1]}")]
+    items = [("call", f"{call.id}, records #{seqs[0]} to #{seqs[-1]}")]  # the id starts with the session's
     for record in call.records:
         head = f"#{record.get('seq')} {record.get('event')} {str(record.get('ts', ''))[11:23]}"
         items.append((head, _record(record, row, client)))
@@ -162,7 +163,7 @@ def _record(record: dict[str, Any], row: Row, client: str) -> str:
         if record.get("confirmation"):
             parts.append(f"confirmation: {record['confirmation']}")
     elif event == "outcome":
-        parts.append(_outcome(record))
+        parts.append(_outcome(record, (row.call.refusal or {}).get("reason")))
     known = {"client", "args", "allowed", "rule", "reason", "confirmation", "status", *OUTCOME_FIELDS}
     parts += [f"{k}: {_value(v)}" for k, v in record.items() if k not in CONTEXT | known and v is not None]
     if record.get("sandbox") and record.get("sandbox") != row.call.sandbox:
@@ -170,7 +171,8 @@ def _record(record: dict[str, Any], row: Row, client: str) -> str:
     return "\n".join(parts)
 
 
-def _outcome(record: dict[str, Any]) -> str:
+def _outcome(record: dict[str, Any], reason: str | None) -> str:
+    """The outcome's facts; a refusal's error quotes the decision's reason, which is not repeated."""
     facts = [str(record.get("status")), f"{record['duration_s']} s" if "duration_s" in record else ""]
     if record.get("exit_code") is not None:
         facts.append(f"exit {record['exit_code']}")
@@ -181,7 +183,8 @@ def _outcome(record: dict[str, Any]) -> str:
         if record.get(key):
             text += f"\n{key}: " + ", ".join(_short_id(str(i)) for i in record[key])
     if record.get("error"):
-        text += f"\n{record['error']}"
+        error = str(record["error"])
+        text += "\n" + (error.replace(reason, "(the reason above)") if reason and len(reason) > 20 else error)
     return text
 
 

@@ -120,9 +120,7 @@ def sandbox_lives(rows: Sequence[Row]) -> list[SandboxLife]:
     """Sandboxes made and removed in these calls, matched by container id, in order of appearance."""
     lives: dict[str, SandboxLife] = {}
     for row in rows:
-        outcome = row.call.outcome or {}
-        if row.outcome != "ok":
-            continue
+        outcome = row.call.outcome or {}  # a call that timed out may still have made its sandbox
         if row.call.tool in MAKES_SANDBOXES and outcome.get("created"):
             key = str(outcome["created"][0])
             lives[key] = SandboxLife(row.call.sandbox or key[:12], created=row)

@@ -31,7 +31,7 @@ SECRET = "tok_9f8e7d6c5b4a39281706"  # passed in env: must never appear in the l
 CLAUDE = {"name": "claude-code", "version": "2.0.31"}
 CODEX = {"name": "codex-mcp-client", "version": "0.46.0"}
 DENIED_COMMAND = "npm run e2e -- --timeout 9999"
-CALLS, RECORDS, SECOND_SESSION_CALLS = 21, 71, 7  # what write_day writes
+CALLS, RECORDS, SECOND_SESSION_CALLS = 22, 74, 8  # what write_day writes
 
 
 def hexid(n: int) -> str:
@@ -203,6 +203,8 @@ async def _codex(directory: Path, now: list[datetime]) -> None:
     )
     await call.decision(warned)
     await call.outcome("ok", result={"image_id": "sha256:" + hexid(8)})
+    by_id = {"sandbox": hexid(3), "command": "uptime"}  # a sandbox named by its full id: a long word too
+    await agent.call("exec", by_id, result={"exit_code": 0, "stdout_bytes": 64, "stderr_bytes": 0})
     blob = "H4sIAAAAAAAAA" + "x9Kz" * 120  # one long word: it must wrap, never widen the page
     await agent.call(
         "exec", {"sandbox": "ops", "command": f"echo {blob} | base64 -d | tar xz"}, result={"exit_code": 0}

@@ -36,13 +36,22 @@ def seen(browser: Browser, selector: str) -> dict:
     return browser.evaluate(f"{SEEN}(document.querySelector({json.dumps(selector)}))")
 
 
+def one_line(browser: Browser, selector: str) -> bool:
+    """Whether an element's text sits on one line (it is less than two lines high)."""
+    return browser.evaluate(
+        f"(e => e.getBoundingClientRect().height < 1.5 * parseFloat(getComputedStyle(e).lineHeight))"
+        f"(document.querySelector({json.dumps(selector)}))"
+    )
+
+
 def in_view(box: dict) -> bool:
     return box["left"] >= 0 and box["right"] <= box["width"] and box["top"] >= 0 and box["bottom"] <= box["height"]
 
 
 def overflow(browser: Browser) -> int:
-    """How far the page reaches past the viewport's right edge (0: nothing to scroll sideways)."""
-    return browser.evaluate("document.documentElement.scrollWidth - innerWidth")
+    """How far the page reaches past the viewport's right edge (0: nothing to scroll sideways). A
+    phone's browser widens its layout to fit what overflows, so innerWidth alone would not tell."""
+    return browser.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +78,14 @@ def test_at_1280_px_every_column_header_the_rule_and_the_command_of_a_denial_are
     assert headers == ["time", "tool", "what", "outcome", "exit", "duration", "output"]
     for n in range(1, len(headers) + 1):
         assert in_view(seen(browser, f".hd span:nth-child({n})")), headers[n - 1]
+        assert one_line(browser, f".hd span:nth-child({n})"), headers[n - 1]
     denied = "#calls details.denied:nth-of-type(5)"  # the exec refused by limits.timeout-ceiling
     assert browser.evaluate(f"document.querySelector('{denied} .r').textContent") == "limits.timeout-ceiling"
     browser.evaluate(f"document.querySelector('{denied}').scrollIntoView({{block: 'center'}})")
     rule, command = seen(browser, f"{denied} .r"), seen(browser, f"{denied} code")
     assert in_view(rule) and rule["onTop"] and rule["whole"]
     assert in_view(command) and command["onTop"] and command["whole"]
+    assert all(one_line(browser, f"{denied} {cell}") for cell in ("time", "b", "code", "em", "i"))
     assert browser.evaluate(f"document.querySelector('{denied} code').textContent").startswith(DENIED_COMMAND)
     assert overflow(browser) <= 0
     browser.evaluate("scrollTo(0, 0)")

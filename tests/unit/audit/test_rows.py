@@ -6,7 +6,7 @@ import pytest
 
 from manyoyo_mcp.audit.report.rows import clock, describe, duration, groups, size
 
-from .day import DENIED_COMMAND, SECRET
+from .day import DENIED_COMMAND, SECRET, hexid
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,7 @@ def test_rows_group_by_session_then_sandbox_in_order_of_first_appearance(day):
     timeline = groups(day.rows)
     assert [[sandbox for sandbox, _ in boxes] for _, boxes in timeline] == [
         ["shop", "keys", "sbx-1a2b3c", None],
-        ["ops", "ops2", "ops3"],
+        ["ops", "ops2", "ops3", hexid(3)],
     ]
     assert sum(len(rows) for _, boxes in timeline for _, rows in boxes) == len(day.rows)
 

@@ -14,9 +14,9 @@ from .day import CALLS, CLAUDE, DENIED_COMMAND, RECORDS, SECOND_SESSION_CALLS, S
 
 def test_the_period_and_every_outcome_are_counted(day):
     summary = day.summary
-    assert (summary.first[:19], summary.last[:19]) == ("2026-11-28T09:12:04", "2026-11-28T11:27:28")
+    assert (summary.first[:19], summary.last[:19]) == ("2026-11-28T09:12:04", "2026-11-28T11:27:35")
     assert summary.calls == CALLS
-    assert summary.outcomes == {"ok": 13, "denied": 4, "error": 1, "timeout": 1, "cancelled": 1, "unfinished": 1}
+    assert summary.outcomes == {"ok": 14, "denied": 4, "error": 1, "timeout": 1, "cancelled": 1, "unfinished": 1}
 
 
 def test_the_agents_sessions_show_their_client_and_server_start(day):
