@@ -31,6 +31,7 @@ def add_audit_parser(commands: Any) -> None:
     tail.add_argument("--json", action="store_true", help="the records as they are stored")
     show = audit_commands.add_parser("show", help="calls, a line each, under their session and sandbox")
     _filters(show, calls=True)
+    show.add_argument("--why", action="store_true", help="under a denied or failed call, its reason or error")
     show.add_argument("--json", action="store_true", help="each call with its records, as JSON lines")
     summary = audit_commands.add_parser("summary", help="what happened: sessions, sandboxes, denials, failures")
     _filters(summary, calls=False)
@@ -90,8 +91,8 @@ def audit_command(args: argparse.Namespace) -> int:
         for row in seen.rows:
             print(json.dumps(row.as_dict(), ensure_ascii=False))
     elif command == "show":
-        colour = sys.stdout.isatty()
-        print(table(seen.rows, seen.sessions, shutil.get_terminal_size((120, 24)).columns, colour=colour))
+        width = shutil.get_terminal_size((120, 24)).columns
+        print(table(seen.rows, seen.sessions, width, colour=sys.stdout.isatty(), why=args.why))
     elif command == "summary":
         print(json.dumps(as_dict(seen.summary), indent=1) if args.json else summary_text(seen.summary, str(directory)))
     else:

@@ -6,13 +6,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from manyoyo_mcp.audit.report.markup import esc
-from manyoyo_mcp.audit.report.rows import LABELS, Row, clock, duration, size
-from manyoyo_mcp.audit.report.summary import Chain, Summary
+from manyoyo_mcp.audit.report.rows import LABELS, Row, clock, count, duration, size
+from manyoyo_mcp.audit.report.summary import SESSIONS, Chain, Summary, busiest
 from manyoyo_mcp.audit.report.text import session_title
 from manyoyo_mcp.audit.review import Session
 
 SHOWN = 3  # calls listed under a rule or failure before "and N more"
-SESSIONS = 8  # sessions listed before "and N more"
 
 
 def linked(summary: Summary) -> set[int]:
@@ -91,9 +90,8 @@ def _sessions(summary: Summary) -> str:
     lines = summary.sessions
     note = ""
     if len(lines) > SESSIONS:
-        busiest = {id(line) for line in sorted(lines, key=lambda line: -line.session.calls)[:SESSIONS]}
         note = f'<p class="n">The {SESSIONS} busiest of {len(lines)} sessions; every one is in the timeline.</p>'
-        lines = [line for line in lines if id(line) in busiest]
+        lines = busiest(lines, SESSIONS)
     items = [
         f'<li><a href="#s{line.session.number}">{esc(session_title(line.session, dated=False))}</a><br>'
         f"{_outcomes(line.outcomes, line.session.calls)}</li>"
@@ -127,7 +125,7 @@ def _outcomes(outcomes: dict[str, int], calls: int) -> str:
         f'<span class="{key.split("-")[0]}"><span class="l">{count} {LABELS[key]}</span></span>'
         for key, count in outcomes.items()
     )
-    return f"{calls} call{'s' if calls != 1 else ''}" + (f": {counts}" if counts else "")
+    return count(calls, "call") + (f": {counts}" if counts else "")
 
 
 def _calls(rows: Sequence[Row], dated: bool) -> str:
@@ -158,7 +156,7 @@ def events(summary: Summary, sessions: Sequence[Session]) -> str:
         for r in others
     ]
     folded = (
-        f"<details><summary>{len(idle)} server runs without calls</summary><ul>{''.join(idle)}</ul></details>"
+        f"<details><summary>{count(len(idle), 'server run')} without calls</summary><ul>{''.join(idle)}</ul></details>"
         if idle
         else ""
     )
@@ -172,7 +170,7 @@ def _run(session: Session, previous: str | None) -> tuple[str, str | None]:
     config = str(start.get("config") or stop.get("config") or "")
     changed = " (changed)" if previous is not None and config and config != previous else ""
     who = (
-        f'<a href="#s{session.number}">session {session.number}</a>, {session.calls} calls'
+        f'<a href="#s{session.number}">session {session.number}</a>, {count(session.calls, "call")}'
         if session.calls
         else "no calls"
     )

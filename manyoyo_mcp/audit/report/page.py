@@ -16,7 +16,7 @@ from typing import Any
 from manyoyo_mcp.audit.report import Review
 from manyoyo_mcp.audit.report.cards import banner, cards, events, linked
 from manyoyo_mcp.audit.report.markup import attr, esc
-from manyoyo_mcp.audit.report.rows import COLUMNS, LABELS, Row, clock, duration, groups, size, spans_days
+from manyoyo_mcp.audit.report.rows import COLUMNS, LABELS, Row, clock, count, duration, groups, size, spans_days
 from manyoyo_mcp.audit.report.text import session_title
 from manyoyo_mcp.audit.review import Session
 
@@ -67,7 +67,7 @@ def _timeline(review: Review, anchors: set[int], dated: bool) -> str:
         out.append(
             f'<section id="s{number}" data-s="{number}" data-l="{attr(label)}"><h3>{esc(_session_head(session))}'
         )
-        out.append(f" <small>{calls} call{'s' if calls != 1 else ''}</small></h3>")
+        out.append(f" <small>{count(calls, 'call')}</small></h3>")
         for sandbox, rows in boxes:
             title = f"sandbox {esc(sandbox)}" if sandbox else "no sandbox"
             out.append(f'<section data-b="{attr(sandbox or "(none)")}"><h4>{title} <small>{len(rows)}</small></h4>')

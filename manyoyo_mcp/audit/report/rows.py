@@ -50,6 +50,16 @@ class Row:
         return f"{self.what}  {self.extra}" if self.what and self.extra else self.what or self.extra
 
     @property
+    def why(self) -> str:
+        """Why a call did not end well: the denying decision's reason, else its error's first line."""
+        refusal = self.call.refusal
+        if refusal is not None:
+            return str(refusal.get("reason") or "")
+        error = str((self.call.outcome or {}).get("error") or "")
+        first = error.splitlines()[0] if error else ""
+        return first.removeprefix(f"Error executing tool {self.call.tool}: ")  # the format every error has
+
+    @property
     def label(self) -> str:
         """The outcome as text, with the rule for a denial: 'denied · limits.timeout-ceiling'."""
         return f"{LABELS[self.outcome]} · {self.rule}" if self.rule else LABELS[self.outcome]
@@ -185,6 +195,11 @@ def _int(value: Any) -> int | None:
 
 def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def count(number: int, word: str) -> str:
+    """'1 call', '3 calls'."""
+    return f"{number} {word}" + ("" if number == 1 else "s")
 
 
 def size(count: int | None) -> str:

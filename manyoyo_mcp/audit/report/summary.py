@@ -15,6 +15,7 @@ from manyoyo_mcp.audit.review import MAKES_SANDBOXES, Session
 from manyoyo_mcp.policy import rule_ids
 
 TOP = 5
+SESSIONS = 8  # sessions listed before "and N more"
 FAILURES = ("error", "timeout", "cancelled", "unfinished")
 HUMAN = "accepted by the user"  # a decision's `confirmation` (server/confirmation.py)
 OPERATOR = "operator"
@@ -114,6 +115,12 @@ def summarize(
         heaviest=sorted((r for r in rows if r.output_bytes), key=lambda r: -(r.output_bytes or 0))[:TOP],
         events=[r for r in records if not r.get("call")],
     )
+
+
+def busiest(lines: Sequence[SessionLine], most: int) -> list[SessionLine]:
+    """The `most` sessions with the most calls, in their order (a day of tests has hundreds)."""
+    chosen = {id(line) for line in sorted(lines, key=lambda line: -line.session.calls)[:most]}
+    return [line for line in lines if id(line) in chosen]
 
 
 def sandbox_lives(rows: Sequence[Row]) -> list[SandboxLife]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from manyoyo_mcp.audit.report.rows import COLUMNS, LABELS, Row, clock, duration, groups, size, spans_days
-from manyoyo_mcp.audit.report.summary import Summary, call_line
+from manyoyo_mcp.audit.report.rows import COLUMNS, LABELS, Row, clock, count, duration, groups, size, spans_days
+from manyoyo_mcp.audit.report.summary import SESSIONS, Summary, busiest, call_line
 from manyoyo_mcp.audit.review import Session
 
 # ANSI colours of the outcome labels (the label is always there as text too)
@@ -22,8 +22,11 @@ def session_title(session: Session | None, dated: bool = True) -> str:
     return f"session {session.number} · {session.client} · started {when}"
 
 
-def table(lines: Sequence[Row], sessions: Sequence[Session], width: int = 120, colour: bool = False) -> str:
-    """Calls, a line each (time, tool, what, outcome, exit, duration, output), under their session and sandbox."""
+def table(
+    lines: Sequence[Row], sessions: Sequence[Session], width: int = 120, *, colour: bool = False, why: bool = False
+) -> str:
+    """Calls, a line each (time, tool, what, outcome, exit, duration, output), under their session and
+    sandbox; with `why`, a denied or failed call's reason or error on the line below it."""
     if not lines:
         return "no calls"
     dated = spans_days([row.call for row in lines])
@@ -51,6 +54,9 @@ def table(lines: Sequence[Row], sessions: Sequence[Session], width: int = 120, c
             for row in rows:
                 paint = COLOURS.get(row.outcome) if colour else None
                 out.append(_line(cells[row.index], widths, paint))
+                if why and row.outcome != "ok" and row.why:
+                    reason = f"{' ' * (widths[0] + 2)}↳ {' '.join(row.why.split())}"
+                    out.append(reason if len(reason) <= width else reason[: width - 1] + "…")
     return "\n".join(out)
 
 
@@ -75,11 +81,14 @@ def summary_text(summary: Summary, directory: str) -> str:
         f"  chain    {summary.chain.text()}",
         f"  calls    {summary.calls}" + (f": {_counts(summary.outcomes)}" if summary.outcomes else ""),
         "",
-        "Sessions" + (f" ({summary.idle_runs} more server runs served no call)" if summary.idle_runs else ""),
+        "Sessions" + (f" ({count(summary.idle_runs, 'more server run')} served no call)" if summary.idle_runs else ""),
     ]
+    shown = busiest(summary.sessions, SESSIONS)
+    if len(shown) < len(summary.sessions):
+        out.append(f"  (the {SESSIONS} busiest of {len(summary.sessions)}; `audit show` lists every one)")
     out += [
-        f"  {session_title(line.session)}: {line.session.calls} calls, {_counts(line.outcomes)}"
-        for line in summary.sessions
+        f"  {session_title(line.session)}: {count(line.session.calls, 'call')}, {_counts(line.outcomes)}"
+        for line in shown
     ]
     out.append("Sandboxes created and removed")
     for life in summary.sandboxes:

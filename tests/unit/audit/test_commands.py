@@ -50,6 +50,15 @@ def test_show_filters_by_session_sandbox_and_time_and_keeps_the_older_filters(au
     assert audit("show", "--since", "1h").strip() == "no calls"
 
 
+def test_show_why_puts_a_denied_or_failed_calls_reason_under_it(audit):
+    lines = audit("show", "--why", "--session", "1").splitlines()
+    denied = next(i for i, line in enumerate(lines) if "limits.timeout-ceiling" in line)
+    assert lines[denied + 1].split() == ["↳", "timeout_s", "is", "at", "most", "3600"]
+    failed = next(i for i, line in enumerate(lines) if " error " in line)
+    assert lines[failed + 1].strip().startswith("↳ no image postgres:16")
+    assert sum(line.strip().startswith("↳") for line in lines) == 4  # three denials, one error
+
+
 def test_show_json_gives_each_call_with_its_columns_and_records(audit):
     rows = [json.loads(line) for line in audit("show", "--json", "--denied").splitlines()]
     assert [r["rule"] for r in rows] == [
