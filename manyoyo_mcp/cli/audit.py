@@ -92,7 +92,8 @@ def audit_command(args: argparse.Namespace) -> int:
             print(json.dumps(row.as_dict(), ensure_ascii=False))
     elif command == "show":
         width = shutil.get_terminal_size((120, 24)).columns
-        print(table(seen.rows, seen.sessions, width, colour=sys.stdout.isatty(), why=args.why))
+        colour = sys.stdout.isatty()
+        print(table(seen.rows, seen.sessions, width, colour=colour, why=args.why, chain=seen.summary.chain))
     elif command == "summary":
         print(json.dumps(as_dict(seen.summary), indent=1) if args.json else summary_text(seen.summary, str(directory)))
     else:

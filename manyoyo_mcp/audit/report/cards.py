@@ -41,7 +41,7 @@ def banner(chain: Chain) -> str:
 
 def cards(summary: Summary, dated: bool) -> str:
     out = [_card("Overview", [_period(summary), _outcomes(summary.outcomes, summary.calls)])]
-    out.append(_sessions(summary))
+    out.append(_sessions(summary, dated))
     lives = []
     for life in summary.sandboxes:
         made = (
@@ -85,7 +85,7 @@ def cards(summary: Summary, dated: bool) -> str:
     return "".join(out)
 
 
-def _sessions(summary: Summary) -> str:
+def _sessions(summary: Summary, dated: bool) -> str:
     """The agents' sessions; on a day of many (test runs, probes), the busiest few."""
     lines = summary.sessions
     note = ""
@@ -93,7 +93,7 @@ def _sessions(summary: Summary) -> str:
         note = f'<p class="n">The {SESSIONS} busiest of {len(lines)} sessions; every one is in the timeline.</p>'
         lines = busiest(lines, SESSIONS)
     items = [
-        f'<li><a href="#s{line.session.number}">{esc(session_title(line.session, dated=False))}</a><br>'
+        f'<li><a href="#s{line.session.number}">{esc(session_title(line.session, dated=dated))}</a><br>'
         f"{_outcomes(line.outcomes, line.session.calls)}</li>"
         for line in lines
     ]

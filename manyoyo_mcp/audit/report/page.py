@@ -54,8 +54,8 @@ def _timeline(review: Review, anchors: set[int], dated: bool) -> str:
     by_id = {s.id: s for s in review.sessions}
     out = [
         f'<section><h2>Calls <small class="n">times in UTC <span id="count"></span></small></h2>{_filters()}',
-        f'<div id="calls" style="--cw:{8.6 if dated else 5.4}em;--tw:{_tool_width(review.rows)}em;'
-        f'--ow:{_outcome_width(review.rows)}em">',
+        f'<div id="calls" style="--cw:{_time_width(dated, review.summary.chain.intact)}em;'
+        f'--tw:{_tool_width(review.rows)}em;--ow:{_outcome_width(review.rows)}em">',
         '<div class="hd" role="row">' + "".join(f'<span role="columnheader">{h}</span>' for h in HEADERS.values()),
         "</div>",
     ]
@@ -103,6 +103,12 @@ def period_text(first: str, last: str) -> str:
     """'2026-11-29 19:40 to 20:35 UTC' (the second date only when it differs)."""
     end = last[11:16] if first[:10] == last[:10] else f"{last[:10]} {last[11:16]}"
     return f"{first[:10]} {first[11:16]} to {end} UTC"
+
+
+def _time_width(dated: bool, intact: bool) -> float:
+    """The time column's width in em: a clock, a date before it on a page of several days, a ⚠ before
+    both on calls after a break in the chain."""
+    return (8.6 if dated else 5.4) + (0 if intact else 1.3)
 
 
 def _tool_width(rows: list[Row]) -> float:

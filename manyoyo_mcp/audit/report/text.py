@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from manyoyo_mcp.audit.report.rows import COLUMNS, LABELS, Row, clock, count, duration, groups, size, spans_days
-from manyoyo_mcp.audit.report.summary import SESSIONS, Summary, busiest, call_line
+from manyoyo_mcp.audit.report.summary import SESSIONS, Chain, Summary, busiest, call_line
 from manyoyo_mcp.audit.review import Session
 
 # ANSI colours of the outcome labels (the label is always there as text too)
@@ -23,16 +23,23 @@ def session_title(session: Session | None, dated: bool = True) -> str:
 
 
 def table(
-    lines: Sequence[Row], sessions: Sequence[Session], width: int = 120, *, colour: bool = False, why: bool = False
+    lines: Sequence[Row],
+    sessions: Sequence[Session],
+    width: int = 120,
+    *,
+    colour: bool = False,
+    why: bool = False,
+    chain: Chain | None = None,
 ) -> str:
     """Calls, a line each (time, tool, what, outcome, exit, duration, output), under their session and
-    sandbox; with `why`, a denied or failed call's reason or error on the line below it."""
+    sandbox; with `why`, a denied or failed call's reason or error on the line below it. Calls after
+    a break in the `chain` are marked ⚠."""
     if not lines:
         return "no calls"
     dated = spans_days([row.call for row in lines])
     cells = {
         row.index: (
-            clock(row.call.ts, dated),
+            ("" if chain is None or chain.trusts(row) else "⚠ ") + clock(row.call.ts, dated),
             row.call.tool,
             " ".join(row.line.split()),  # one line, whatever the command's newlines
             row.label,
@@ -46,6 +53,8 @@ def table(
     fixed = sum(w for i, w in enumerate(widths) if i != 2) + 2 * (len(COLUMNS) - 1)
     widths[2] = max(MIN_WHAT, min(widths[2], width - fixed))
     out = [_line(COLUMNS, widths)]
+    if chain is not None and not chain.intact:
+        out.insert(0, f"!! chain {chain.text()}: calls marked ⚠ come after it")
     by_id = {s.id: s for s in sessions}
     for session, boxes in groups(lines):
         out.append(f"== {session_title(by_id.get(session))}")

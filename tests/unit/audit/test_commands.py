@@ -100,6 +100,10 @@ def test_tail_stats_and_verify_still_work(audit, day_log, tmp_path, capsys):
     path.write_text("\n".join(lines[:5] + lines[6:]) + "\n")
     assert main(["audit", "--dir", str(copy), "verify"]) == 1
     assert "missing" in capsys.readouterr().out
+    assert main(["audit", "--dir", str(copy), "show"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[0].startswith("!! chain BROKEN at audit-") and "line 6" in shown[0]
+    assert all(line.startswith("⚠ ") for line in calls_in("\n".join(shown[1:])))  # all come after line 6
 
 
 def test_report_writes_a_page_of_well_under_a_kilobyte_per_call_on_a_long_day(tmp_path, capsys):

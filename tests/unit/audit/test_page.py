@@ -183,3 +183,4 @@ def test_a_broken_chain_is_the_first_thing_the_page_says(browser, day_log, tmp_p
     )
     assert banner.startswith("chain bad ✗ Chain broken at audit-") and "line 31" in banner
     assert browser.evaluate("document.querySelectorAll('#calls details.u').length") > 0
+    assert one_line(browser, "#calls details.u time") and overflow(browser) <= 0
