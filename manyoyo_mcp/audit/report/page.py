@@ -52,6 +52,7 @@ def page(review: Review) -> str:
 
 def _timeline(review: Review, anchors: set[int], dated: bool) -> str:
     by_id = {s.id: s for s in review.sessions}
+    trusted = review.summary.chain.trusts
     out = [
         f'<section><h2>Calls <small class="n">times in UTC <span id="count"></span></small></h2>{_filters()}',
         f'<div id="calls" style="--cw:{_time_width(dated, review.summary.chain.intact)}em;'
@@ -68,11 +69,10 @@ def _timeline(review: Review, anchors: set[int], dated: bool) -> str:
             f'<section id="s{number}" data-s="{number}" data-l="{attr(label)}"><h3>{esc(_session_head(session))}'
         )
         out.append(f" <small>{count(calls, 'call')}</small></h3>")
+        client = session.clients[0] if session and session.clients else ""  # named once, in the heading
         for sandbox, rows in boxes:
             title = f"sandbox {esc(sandbox)}" if sandbox else "no sandbox"
             out.append(f'<section data-b="{attr(sandbox or "(none)")}"><h4>{title} <small>{len(rows)}</small></h4>')
-            client = session.clients[0] if session and session.clients else ""
-            trusted = review.summary.chain.trusts
             out += [_row(row, client, row.index in anchors, trusted(row), dated) for row in rows]
             out.append("</section>")
         out.append("</section>")
