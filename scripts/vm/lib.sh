@@ -24,6 +24,7 @@ VM_CPUS=${MANYOYO_VM_CPUS:-2}
 VM_DISK_SIZE=${MANYOYO_VM_DISK_SIZE:-24G}                # sparse: only what is written takes space
 VM_ACCEL=${MANYOYO_VM_ACCEL:-auto}                       # auto, tcg, or kvm:<cpu model>
 VM_KVM_CPUS=${MANYOYO_VM_KVM_CPUS:-host max Skylake-Client qemu64}
+VM_TCG_CPU=${MANYOYO_VM_TCG_CPU:-max}
 VM_READY_TIMEOUT=${MANYOYO_VM_READY_TIMEOUT:-420}        # s, from qemu's start to the engine's answer
 VM_KEEP=${MANYOYO_VM_KEEP:-2}                            # cached disks kept besides the one in use
 
