@@ -53,9 +53,16 @@ ensure_commands() {
     command -v apt-get >/dev/null 2>&1 || die "missing commands, install: ${missing[*]}"
     need_root
     log "installing ${missing[*]} ..."
-    local t0; t0=$(now)
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    local t0 out
+    t0=$(now)
+    out=$(mktemp)
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}"; } >"$out" 2>&1; then
+        tail -n 20 "$out" >&2
+        rm -f "$out"
+        die "could not install ${missing[*]}"
+    fi
+    rm -f "$out"
     log "installed in $(since "$t0") s"
 }
 
