@@ -1,5 +1,5 @@
 # Shared by the scripts in scripts/vm/ (sourced, not run). Settings, paths and small helpers.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # (the settings are used by the scripts that source this)
 
 # Bump when what goes into the disk changes (guest configuration, preload method): it is part of
 # the disk's cache key, so the next build makes a new disk instead of reusing an old one.
@@ -79,6 +79,7 @@ vm_running() {
 
 # Whether a Docker engine answers /_ping on 127.0.0.1:$1 (bash's /dev/tcp: no client needed).
 engine_answers() {
+    # shellcheck disable=SC2016  # (expanded by the inner shell)
     timeout 5 bash -c '
         exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
         printf "GET /_ping HTTP/1.0\r\nHost: vm\r\n\r\n" >&3
@@ -90,7 +91,7 @@ engine_answers() {
 guest_ssh() {
     local port disk opts=()
     port=$(state_get ssh_port); disk=$(state_get disk)
-    [ -n "$port" ] && [ -n "$disk" ] || die "no VM is running (scripts/vm/up)"
+    if [ -z "$port" ] || [ -z "$disk" ]; then die "no VM is running (scripts/vm/up)"; fi
     while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
     [ $# -gt 0 ] && shift
     ssh -q -i "$VM_CACHE/ssh/id_ed25519" -p "$port" \
