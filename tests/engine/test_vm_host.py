@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .helpers import TESTBOX
-from .vm_host import IMAGES, ensure_vm, guest_run
+from ..helpers import TESTBOX
+from ..support.vm_host import IMAGES, ensure_vm, guest_run
 
 pytestmark = pytest.mark.engine
 
