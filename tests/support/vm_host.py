@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts" / "vm"
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "vm"
 IMAGES = ("manyoyo-sandbox:latest", "manyoyo-busybox:latest")
 """The host's images preloaded into the guest's engine by default."""
 
