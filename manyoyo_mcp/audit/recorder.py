@@ -131,7 +131,8 @@ class Recorder:
 
 
 def effects(tool: str, result: Mapping[str, Any]) -> dict[str, Any]:
-    """The facts a reviewer wants from a result: exit code, output size, what was created or removed."""
+    """The facts a reviewer wants from a result: exit code, output size, what was created or removed
+    (and the name of a sandbox the server made, which the call's arguments may not hold)."""
     facts: dict[str, Any] = {}
     if "exit_code" in result:
         facts["exit_code"] = result["exit_code"]
@@ -158,6 +159,10 @@ def effects(tool: str, result: Mapping[str, Any]) -> dict[str, Any]:
         removed.append(result["id"])
     elif tool == "prune" and not result.get("dry_run"):
         removed += [item["id"] for item in result.get("items", [])]
+    # The sandbox by the name the server gave it (the agent may have given none).
+    made = {"create_sandbox": "name", "launch_agent": "sandbox"}.get(tool)
+    if made and result.get(made):
+        facts["sandbox"] = result[made]
     if created:
         facts["created"] = created
     if removed:

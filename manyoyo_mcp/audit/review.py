@@ -1,13 +1,12 @@
-"""Reading the audit log as a reviewer: calls (a call's records grouped), filters, stats, report."""
+"""Reading the audit log as a reviewer (pure): calls (a call's records grouped), sessions,
+filters, stats. What a person sees of them (rows, the summary, the page) is in report/."""
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,12 +15,15 @@ from typing import Any
 from manyoyo_mcp.audit.log import read_records
 
 FAILED = ("error", "timeout", "cancelled")
+MAKES_SANDBOXES = ("create_sandbox", "launch_agent")
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclass(slots=True)
 class Call:
+    """One tool call: its arrival record's facts and every record it left, in order."""
+
     id: str
     ts: str
     tool: str
@@ -29,6 +31,9 @@ class Call:
     client: dict[str, Any]
     args: dict[str, Any]
     records: list[dict[str, Any]] = field(default_factory=list)
+    session: str = ""
+    session_number: int = 0  # 1, 2, ...: the sessions that made calls, in order (what people read)
+    lines: list[tuple[str, int]] = field(default_factory=list)  # (file, line) of each record
 
     @property
     def decisions(self) -> list[dict[str, Any]]:
@@ -39,8 +44,13 @@ class Call:
         return next((r for r in self.records if r.get("event") == "outcome"), None)
 
     @property
+    def refusal(self) -> dict[str, Any] | None:
+        """The decision that denied the call, if one did."""
+        return next((d for d in self.decisions if not d.get("allowed")), None)
+
+    @property
     def denied(self) -> bool:
-        return any(not d.get("allowed") for d in self.decisions)
+        return self.refusal is not None
 
     @property
     def status(self) -> str:
@@ -52,19 +62,10 @@ class Call:
         outcome = self.outcome
         return outcome.get("duration_s") if outcome else None
 
-    def summary(self) -> str:
-        outcome = self.outcome or {}
-        if self.denied:
-            rule = next(d.get("rule") for d in self.decisions if not d.get("allowed"))
-            return f"denied by {rule}"
-        if outcome.get("error"):
-            return str(outcome["error"]).splitlines()[0][:120]
-        parts = [f"{k}={json.dumps(v)}" for k, v in self.args.items() if k != "sandbox"]
-        return " ".join(parts)[:120]
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "call": self.id,
+            "session": self.session,
             "ts": self.ts,
             "tool": self.tool,
             "sandbox": self.sandbox,
@@ -72,16 +73,33 @@ class Call:
             "status": self.status,
             "denied": self.denied,
             "duration_s": self.duration,
-            "summary": self.summary(),
             "records": self.records,
         }
+
+
+@dataclass(slots=True)
+class Session:
+    """One server process: its start and stop records and the calls it served."""
+
+    id: str
+    number: int = 0  # 0 for a server run that served no call
+    started: dict[str, Any] | None = None
+    stopped: dict[str, Any] | None = None
+    first_ts: str = ""
+    clients: list[str] = field(default_factory=list)  # "name version", in order of first call
+    calls: int = 0
+
+    @property
+    def client(self) -> str:
+        return ", ".join(self.clients) or "unknown client"
 
 
 def load(directory: Path) -> tuple[list[Call], list[dict[str, Any]]]:
     """(calls in arrival order, every readable record)."""
     calls: dict[str, Call] = {}
     records = []
-    for _, _, record, _ in read_records(directory):
+    numbers: dict[str, int] = {}
+    for name, line, record, _ in read_records(directory):
         if record is None:
             continue
         records.append(record)
@@ -89,6 +107,8 @@ def load(directory: Path) -> tuple[list[Call], list[dict[str, Any]]]:
         if not call_id:
             continue
         if record.get("event") == "call":
+            session = str(record.get("session") or "")
+            numbers.setdefault(session, len(numbers) + 1)
             calls[call_id] = Call(
                 call_id,
                 record.get("ts", ""),
@@ -96,10 +116,50 @@ def load(directory: Path) -> tuple[list[Call], list[dict[str, Any]]]:
                 record.get("sandbox"),
                 record.get("client") or {},
                 record.get("args") or {},
+                session=session,
+                session_number=numbers[session],
             )
-        if call_id in calls:
-            calls[call_id].records.append(record)
-    return list(calls.values()), records
+        call = calls.get(call_id)
+        if call is not None:
+            call.records.append(record)
+            call.lines.append((name, line))
+            if record.get("event") == "outcome" and record.get("sandbox") and not call.sandbox:
+                call.sandbox = record["sandbox"]  # the name the server gave a sandbox it made
+    found = list(calls.values())
+    _name_made_sandboxes(found)
+    return found, records
+
+
+def _name_made_sandboxes(calls: list[Call]) -> None:
+    """A sandbox made without a name in older logs: named by the later call that removed it."""
+    names = {
+        made: call.sandbox
+        for call in calls
+        if call.sandbox and call.outcome
+        for made in call.outcome.get("removed") or ()
+    }
+    for call in calls:
+        if call.sandbox is None and call.tool in MAKES_SANDBOXES and call.outcome:
+            call.sandbox = next((names[i] for i in call.outcome.get("created") or () if i in names), None)
+
+
+def sessions(calls: list[Call], records: list[dict[str, Any]]) -> list[Session]:
+    """Every server session in the log, in order of its first record."""
+    found: dict[str, Session] = {}
+    for record in records:
+        session = found.setdefault(str(record.get("session") or ""), Session(str(record.get("session") or "")))
+        session.first_ts = session.first_ts or str(record.get("ts", ""))
+        if record.get("event") == "server_start":
+            session.started = record
+        elif record.get("event") == "server_stop":
+            session.stopped = record
+    for call in calls:
+        session = found.setdefault(call.session, Session(call.session, first_ts=call.ts))
+        session.number, session.calls = call.session_number, session.calls + 1
+        client = " ".join(str(v) for v in (call.client.get("name"), call.client.get("version")) if v)
+        if client and client not in session.clients:
+            session.clients.append(client)
+    return list(found.values())
 
 
 def parse_moment(value: str) -> datetime:
@@ -117,8 +177,11 @@ def _ts(value: str) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Filters:
+    """Which calls to show; `session` is a session's number (as shown) or its id."""
+
     since: datetime | None = None
     until: datetime | None = None
+    session: str | None = None
     sandbox: str | None = None
     tool: str | None = None
     denied: bool = False
@@ -130,6 +193,7 @@ class Filters:
         return not (
             (self.since and moment and moment < self.since)
             or (self.until and moment and moment > self.until)
+            or (self.session and self.session not in (call.session, str(call.session_number)))
             or (self.sandbox and call.sandbox != self.sandbox)
             or (self.tool and call.tool != self.tool)
             or (self.denied and not call.denied)
@@ -137,28 +201,28 @@ class Filters:
             or (self.client and (call.client.get("name") or "") != self.client)
         )
 
-
-def table(calls: Iterable[Call]) -> str:
-    rows = [("time (UTC)", "call", "tool", "sandbox", "client", "status", "secs", "detail")]
-    for call in calls:
-        status = "DENIED" if call.denied else call.status.upper() if call.status in FAILED else call.status
-        rows.append(
-            (
-                call.ts[:19].replace("T", " "),
-                call.id,
-                call.tool,
-                call.sandbox or "-",
-                call.client.get("name") or "-",
-                status,
-                "-" if call.duration is None else f"{call.duration:.2f}",
-                call.summary(),
-            )
+    def accepts_event(self, record: dict[str, Any], numbers: dict[str, int]) -> bool:
+        """A record of no call (server start and stop): kept unless the filters pick calls by what they are."""
+        if self.sandbox or self.tool or self.denied or self.errors or self.client:
+            return False
+        moment = _ts(str(record["ts"])) if record.get("ts") else None
+        session = str(record.get("session") or "")
+        return not (
+            (self.since and moment and moment < self.since)
+            or (self.until and moment and moment > self.until)
+            or (self.session and self.session not in (session, str(numbers.get(session))))
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
-        for row in rows
-    )
+
+
+def select(
+    calls: list[Call], records: list[dict[str, Any]], filters: Filters
+) -> tuple[list[Call], list[dict[str, Any]]]:
+    """(the calls `filters` accepts, their records and the server records the filters keep)."""
+    chosen = [call for call in calls if filters.accepts(call)]
+    ids = {call.id for call in chosen}
+    numbers = {call.session: call.session_number for call in calls}
+    kept = [r for r in records if (r["call"] in ids if r.get("call") else filters.accepts_event(r, numbers))]
+    return chosen, kept
 
 
 def record_line(record: dict[str, Any]) -> str:
@@ -211,85 +275,3 @@ def stats_text(summary: dict[str, Any]) -> str:
         "denials per rule: " + (", ".join(f"{k} {v}" for k, v in summary["denials_per_rule"].items()) or "none")
     )
     return "\n".join(lines)
-
-
-def html_report(calls: list[Call], records: list[dict[str, Any]], source: Path) -> str:
-    """A self-contained page: timeline of calls, filters, denials and errors marked, each call's records."""
-    data = json.dumps([c.as_dict() for c in calls], ensure_ascii=False).replace("</", "<\\/")
-    events = [r for r in records if not r.get("call")]
-    title = f"manyoyo-mcp audit: {html.escape(str(source))}"
-    return _PAGE.format(
-        title=title, data=data, events=html.escape(json.dumps(events)), generated=datetime.now(UTC).isoformat()
-    )
-
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{{font:14px system-ui,sans-serif;margin:1.5rem;color:#222}} h1{{font-size:1.2rem}}
-#filters{{display:flex;gap:1rem;flex-wrap:wrap;align-items:center;margin:.8rem 0}}
-table{{border-collapse:collapse;width:100%}} th,td{{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd;vertical-align:top}}
-tr.call{{cursor:pointer}} tr.call:hover{{background:#f4f6fa}}
-tr.denied{{background:#fde8e8}} tr.failed{{background:#fff3dc}}
-.badge{{padding:0 .4rem;border-radius:.3rem;font-weight:600}} .denied .badge{{color:#a00}} .failed .badge{{color:#a60}}
-tr.detail pre{{margin:0;white-space:pre-wrap;font-size:12px;background:#fafafa;padding:.5rem}}
-#count{{color:#666}}
-</style></head><body>
-<h1>{title}</h1>
-<div id="filters">
- <label>tool <select id="tool"><option value="">all</option></select></label>
- <label>sandbox <select id="sandbox"><option value="">all</option></select></label>
- <label><input type="checkbox" id="denied"> denied only</label>
- <label><input type="checkbox" id="errors"> errors only</label>
- <label>search <input id="search" placeholder="text in a call"></label>
- <span id="count"></span>
-</div>
-<table><thead><tr><th>time (UTC)</th><th>call</th><th>tool</th><th>sandbox</th><th>client</th><th>status</th><th>secs</th><th>detail</th></tr></thead>
-<tbody id="calls"></tbody></table>
-<p>Server events: <code>{events}</code></p>
-<p><small>generated {generated}; click a call to see its records.</small></p>
-<script id="data" type="application/json">{data}</script>
-<script>
-const calls = JSON.parse(document.getElementById('data').textContent);
-const body = document.getElementById('calls');
-const byId = id => document.getElementById(id);
-for (const key of ['tool', 'sandbox']) {{
-  for (const v of [...new Set(calls.map(c => c[key]).filter(Boolean))].sort()) {{
-    const o = document.createElement('option'); o.value = o.textContent = v; byId(key).appendChild(o);
-  }}
-}}
-function cell(row, text) {{ const td = document.createElement('td'); td.textContent = text; row.appendChild(td); return td; }}
-function render() {{
-  body.replaceChildren();
-  const q = byId('search').value.toLowerCase();
-  let shown = 0;
-  for (const c of calls) {{
-    const failed = ['error', 'timeout', 'cancelled'].includes(c.status);
-    if (byId('tool').value && c.tool !== byId('tool').value) continue;
-    if (byId('sandbox').value && c.sandbox !== byId('sandbox').value) continue;
-    if (byId('denied').checked && !c.denied) continue;
-    if (byId('errors').checked && !failed) continue;
-    if (q && !JSON.stringify(c).toLowerCase().includes(q)) continue;
-    shown++;
-    const row = document.createElement('tr');
-    row.className = 'call' + (c.denied ? ' denied' : failed ? ' failed' : '');
-    row.dataset.call = c.call;
-    cell(row, c.ts.slice(0, 19).replace('T', ' ')); cell(row, c.call); cell(row, c.tool);
-    cell(row, c.sandbox || '-'); cell(row, (c.client && c.client.name) || '-');
-    const badge = document.createElement('span'); badge.className = 'badge';
-    badge.textContent = c.denied ? 'DENIED' : c.status; cell(row, '').appendChild(badge);
-    cell(row, c.duration_s == null ? '-' : c.duration_s.toFixed(2)); cell(row, c.summary);
-    const detail = document.createElement('tr'); detail.className = 'detail'; detail.hidden = true;
-    const td = document.createElement('td'); td.colSpan = 8;
-    const pre = document.createElement('pre'); pre.textContent = c.records.map(r => JSON.stringify(r, null, 1)).join('\\n');
-    td.appendChild(pre); detail.appendChild(td);
-    row.addEventListener('click', () => {{ detail.hidden = !detail.hidden; }});
-    body.append(row, detail);
-  }}
-  byId('count').textContent = shown + ' of ' + calls.length + ' calls';
-}}
-for (const id of ['tool', 'sandbox', 'denied', 'errors', 'search']) byId(id).addEventListener('input', render);
-render();
-</script></body></html>
-"""  # noqa: E501 (the page's CSS and script read better unwrapped)

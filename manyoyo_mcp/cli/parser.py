@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from manyoyo_mcp import __version__
+from manyoyo_mcp.cli.audit import add_audit_parser
 from manyoyo_mcp.config.layers import USER_FILE
 from manyoyo_mcp.config.settings import DEFAULT_IMAGE
 from manyoyo_mcp.sandbox.runtime import PROFILES
@@ -62,30 +63,7 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--no-cache", action="store_true")
     build.add_argument("--docker-host")
 
-    audit = commands.add_parser("audit", help="review the audit log")
-    audit.add_argument("--dir", help="audit directory (default: MANYOYO_AUDIT_DIR or ~/.manyoyo/audit)")
-    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    tail = audit_commands.add_parser("tail", help="the last records, one per line")
-    tail.add_argument("-n", type=int, default=20, help="how many (default 20)")
-    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
-    tail.add_argument("--json", action="store_true", help="the records as they are stored")
-    show = audit_commands.add_parser("show", help="calls, a line each (filters combine)")
-    show.add_argument("--since", help="ISO time, or a duration ago: 30m, 2h, 1d")
-    show.add_argument("--until", help="ISO time, or a duration ago")
-    show.add_argument("--sandbox")
-    show.add_argument("--tool")
-    show.add_argument("--client", help="the MCP client's name")
-    show.add_argument("--denied", action="store_true", help="only calls the policy denied")
-    show.add_argument("--errors", action="store_true", help="only calls that failed, timed out or were cancelled")
-    show.add_argument("--json", action="store_true", help="each call with its records, as JSON lines")
-    stats = audit_commands.add_parser("stats", help="calls per tool, denials per rule, outcomes, durations")
-    stats.add_argument("--json", action="store_true")
-    verify_command = audit_commands.add_parser(
-        "verify", help="check the hash chain; name the first record edited, removed or moved"
-    )
-    verify_command.add_argument("--json", action="store_true")
-    report = audit_commands.add_parser("report", help="a self-contained HTML page to open in a browser")
-    report.add_argument("--html", required=True, metavar="FILE")
+    add_audit_parser(commands)
     return parser
 
 
