@@ -34,7 +34,7 @@ from manyoyo_mcp.models import CreateSandboxResult, RemoveSandboxResult, Sandbox
 from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
-from manyoyo_mcp.sandbox.inside import CRUN, PROPER, PROPER_ROOT, STATE_FILE, Entry, parse_state
+from manyoyo_mcp.sandbox.inside import CRUN, PROPER, PROPER_ROOT, STATE_FILE, Entry, ProperState, parse_state
 from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS, SOCK_MODE_SOCKET
 from manyoyo_mcp.sandbox.plan import CreateRequest, SandboxPlan, plan_sandbox, validate_sandbox_name
 from manyoyo_mcp.sandbox.view import Sandbox
@@ -45,6 +45,16 @@ BUILD_HELP = (
     "build it with `manyoyo-mcp image build` (on a machine with no registry: `scripts/base-image`, then "
     "`manyoyo-mcp image build --base manyoyo-base:trixie`)"
 )
+
+
+def notices_of(state: ProperState | None) -> list[str]:
+    """What the agent should know about a new sandbox that differs from what it asked for."""
+    if state is None or state.workspace_idmapped or state.user.uid != 0:
+        return []
+    return [
+        "the workspace belongs to root and this host cannot id-map it (Linux 5.12+ on ext4, xfs or btrfs): "
+        "it is readable here but only world-writable parts of it can be written"
+    ]
 
 
 def _owner_name(workspace: str | None) -> str | None:
@@ -227,6 +237,7 @@ class SandboxService:
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
             preloaded=[] if sock else list(self.settings.preload_images),
+            notices=notices_of((await self.entry(created)).state),
         )
 
     async def _reuse(self, existing: Sandbox, request: CreateRequest, started: float) -> CreateSandboxResult:

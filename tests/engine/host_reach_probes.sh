@@ -204,7 +204,11 @@ static long key_read(long id, char *buf, size_t size) {
 static int cmd_keyring(const char *desc, const char *secret) {
     long id = syscall(__NR_keyctl, KEYCTL_SEARCH, KEY_SPEC_USER_KEYRING, "user", desc, 0);
     if (id < 0) {
-        if (errno == ENOSYS) return say("N/A", "the kernel has no keyrings");
+        if (errno == ENOSYS) {  /* a seccomp filter answers ENOSYS as if there were no keyrings */
+            if (access("/proc/keys", F_OK) == 0)
+                return say("BLOCKED", "keyctl refused (ENOSYS) though the kernel has keyrings: a seccomp filter");
+            return say("N/A", "the kernel has no keyrings");
+        }
         return say("BLOCKED", "the host root's key is not found in the user keyring (%s)", err(errno));
     }
     char buf[256];
