@@ -34,6 +34,9 @@ class CreateSandboxResult(SandboxView):
     ready_s: float = Field(description="Seconds this call took until the nested engine answered.")
     engine_version: str = Field(description="Version reported by the nested engine's API.")
     preloaded: list[str] = Field(description="Host images the operator has copied into every new sandbox.")
+    notices: list[str] = Field(
+        default_factory=list, description="What works differently in this sandbox than asked, and why."
+    )
 
 
 class ListSandboxesResult(BaseModel):

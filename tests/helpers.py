@@ -33,7 +33,16 @@ def docker(*args: str, input: bytes | None = None) -> str:
     return done.stdout.decode()
 
 
+PROPER = ("crun", "--root", "/run/manyoyo/crun", "exec", "inner")
+"""A command in a dind sandbox's proper (where its engine and the agent's commands run), as its root."""
+
+
+def in_proper(sandbox_container: str, *argv: str, input: bytes | None = None) -> str:
+    """`argv` run in the sandbox proper of a dind sandbox, as the host's CLI would (test set-up)."""
+    return docker("exec", "-i" if input is not None else "-t=false", sandbox_container, *PROPER, *argv, input=input)
+
+
 def load_testbox(sandbox_container: str, engine: str) -> None:
     """Copy the busybox test image from the host engine into a sandbox's nested engine."""
     image = subprocess.run(["docker", "save", TESTBOX], capture_output=True, check=True).stdout
-    docker("exec", "-i", sandbox_container, engine, "load", input=image)
+    in_proper(sandbox_container, engine, "load", input=image)

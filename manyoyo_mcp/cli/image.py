@@ -18,7 +18,13 @@ def image_command(args: argparse.Namespace) -> int:
     base = args.base or DEFAULT_BASE
     print(f"building {tag} on {base} ...", file=sys.stderr)
     build_sandbox_image(
-        Engine(settings.docker_host), tag, base, args.no_cache, on_line=lambda line: print(line, file=sys.stderr)
+        Engine(settings.docker_host),
+        tag,
+        base,
+        args.no_cache,
+        on_line=lambda line: print(line, file=sys.stderr),
+        agents=args.agents,
+        certificates=args.ca_certificates,
     )
     print(f"built {tag}", file=sys.stderr)
     return 0

@@ -47,7 +47,18 @@ def parser() -> argparse.ArgumentParser:
     image = commands.add_parser("image", help="the sandbox image")
     image_commands = image.add_subparsers(dest="image_command", required=True)
     build = image_commands.add_parser("build", help="build the sandbox image (progress on stderr)")
-    build.add_argument("--base", default=None, help="base image (default debian:bookworm-slim)")
+    build.add_argument("--base", default=None, help="base image (default debian:trixie-slim)")
+    build.add_argument(
+        "--agents", default="all", help="agent CLIs to install: all (default), none, or names (claude,codex,...)"
+    )
+    build.add_argument(
+        "--ca-certificates",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="extra CA certificates to trust (a .crt file or a folder; repeatable). "
+        "Default: the host's, /usr/local/share/ca-certificates",
+    )
     build.add_argument("--tag", default=None, help=f"image tag (default: the configured image, {DEFAULT_IMAGE})")
     build.add_argument("--no-cache", action="store_true")
     build.add_argument("--docker-host")

@@ -18,7 +18,7 @@ from manyoyo_mcp.config.run_profiles import IMPLICIT_RUN, RunProfile
 from manyoyo_mcp.errors import InvalidArgument
 
 InnerEngine = Literal["docker", "podman"]
-DEFAULT_IMAGE = "manyoyo-sandbox:latest"
+DEFAULT_IMAGE = "manyoyo-sandbox:2"
 
 
 class ServerSettings(BaseModel):

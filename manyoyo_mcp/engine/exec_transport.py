@@ -126,12 +126,21 @@ class _ExecSocket:
 
 
 def _connection_class(
-    host_api: docker.APIClient, container_id: str, socket_path: str, opened: weakref.WeakSet[_ExecSocket]
+    host_api: docker.APIClient,
+    container_id: str,
+    socket_path: str,
+    user: str | None,
+    opened: weakref.WeakSet[_ExecSocket],
 ) -> type[HTTPConnection]:
     class ExecConnection(HTTPConnection):
         def connect(self) -> None:
             created = host_api.exec_create(
-                container_id, ["socat", "-", f"UNIX-CONNECT:{socket_path}"], stdin=True, stdout=True, stderr=True
+                container_id,
+                ["socat", "-", f"UNIX-CONNECT:{socket_path}"],
+                stdin=True,
+                stdout=True,
+                stderr=True,
+                user=user or "",
             )
             # exec_start(socket=True) drops the response that owns the connection (it is then
             # closed only by garbage collection); start the exec the same way but keep it.
@@ -149,11 +158,11 @@ def _connection_class(
 
 
 class _ExecAdapter(HTTPAdapter):
-    def __init__(self, host_api: docker.APIClient, container_id: str, socket_path: str) -> None:
+    def __init__(self, host_api: docker.APIClient, container_id: str, socket_path: str, user: str | None) -> None:
         super().__init__()
         self._opened: weakref.WeakSet[_ExecSocket] = weakref.WeakSet()
         self._pool = HTTPConnectionPool("nested", maxsize=4)
-        self._pool.ConnectionCls = _connection_class(host_api, container_id, socket_path, self._opened)
+        self._pool.ConnectionCls = _connection_class(host_api, container_id, socket_path, user, self._opened)
 
     def abort(self) -> None:
         """End every connection of this client, including ones a thread is blocked reading."""
@@ -173,10 +182,13 @@ class _ExecAdapter(HTTPAdapter):
 NESTED_URL = "tcp://nested:2375"
 
 
-def nested_api_client(host_api: docker.APIClient, container_id: str, socket_path: str) -> docker.APIClient:
-    """A docker-py client for the engine listening on `socket_path` inside `container_id`."""
+def nested_api_client(
+    host_api: docker.APIClient, container_id: str, socket_path: str, user: str | None = None
+) -> docker.APIClient:
+    """A docker-py client for the engine listening on `socket_path` inside `container_id`; the
+    tunnel runs as `user` ("uid:gid"; default the container's root)."""
     client = docker.APIClient(base_url=NESTED_URL, version="1.41", timeout=None)
-    client.mount("http://nested:2375", _ExecAdapter(host_api, container_id, socket_path))
+    client.mount("http://nested:2375", _ExecAdapter(host_api, container_id, socket_path, user))
     return client
 
 

@@ -115,8 +115,15 @@ class Engine(Connection):
                 volumes=[m.target for m in spec.mounts],
                 host_config=host_config,
                 detach=True,
+                stop_timeout=spec.stop_timeout_s,
             )
         return created["Id"]
+
+    def container_log_tail(self, container_id: str, lines: int) -> str:
+        """The last `lines` lines of the container's own output (stdout and stderr)."""
+        with self._mapped():
+            data = self._client().logs(container_id, stdout=True, stderr=True, tail=lines)
+        return data.decode("utf-8", errors="replace")
 
     def start_container(self, container_id: str) -> None:
         with self._mapped():
@@ -190,11 +197,28 @@ class Engine(Connection):
 
     # -- exec -----------------------------------------------------------------------------
 
-    def exec_start(self, container_id: str, argv: list[str], workdir: str | None, env: dict[str, str]) -> ExecStream:
+    def exec_start(
+        self,
+        container_id: str,
+        argv: list[str],
+        workdir: str | None = None,
+        env: dict[str, str] | None = None,
+        user: str | None = None,
+    ) -> ExecStream:
+        """Start `argv` in the container (as `user`, "uid:gid"; default its root); read its output
+        from the returned stream, which the caller must close."""
         api = self._client(streaming=True)
         with self._mapped():
             created = api.exec_create(
-                container_id, argv, stdout=True, stderr=True, stdin=False, tty=False, environment=env, workdir=workdir
+                container_id,
+                argv,
+                stdout=True,
+                stderr=True,
+                stdin=False,
+                tty=False,
+                environment=env or None,
+                workdir=workdir,
+                user=user or "",
             )
             response = start_exec(api, created["Id"])
         return ExecStream(exec_id=created["Id"], _response=response)
@@ -204,11 +228,14 @@ class Engine(Connection):
             info = self._client().exec_inspect(exec_id)
         return None if info.get("Running") else info.get("ExitCode")
 
-    def nested(self, container_id: str, socket_path: str, kind: str = "docker") -> NestedEngine:
-        """The engine inside a sandbox, reached through an exec tunnel (see exec_transport)."""
+    def nested(
+        self, container_id: str, socket_path: str, kind: str = "docker", user: str | None = None
+    ) -> NestedEngine:
+        """The engine inside a sandbox, reached through an exec tunnel (see exec_transport) run as
+        `user` ("uid:gid"; default the container's root)."""
         with self._mapped():
             host_api = self._client()
-        return NestedEngine(nested_api_client(host_api, container_id, socket_path), mapped_nested, kind)
+        return NestedEngine(nested_api_client(host_api, container_id, socket_path, user), mapped_nested, kind)
 
     def scoped(self, labels: dict[str, str]) -> NestedEngine:
         """This engine seen through the objects carrying `labels` (sock mode's view for one sandbox)."""
@@ -235,13 +262,15 @@ class Engine(Connection):
             chunks = self._client(streaming=True).get_image(ref, chunk_size=1 << 20)
         return mapped_iter(self._mapped, chunks)
 
-    def copy_image(self, ref: str, container_id: str, socket_path: str, kind: str) -> ImageCopy:
+    def copy_image(
+        self, ref: str, container_id: str, socket_path: str, kind: str, user: str | None = None
+    ) -> ImageCopy:
         """The host image `ref`, `docker save`d and streamed into the engine listening on
-        `socket_path` inside `container_id` (through the exec tunnel, never to disk)."""
+        `socket_path` inside `container_id` (through the exec tunnel run as `user`, never to disk)."""
         found = self.image_tags(ref)
         if found is None:
             raise ImageMissing(f"the host engine has no image {ref!r}: build or pull it on the host first")
-        nested = self.nested(container_id, socket_path, kind)
+        nested = self.nested(container_id, socket_path, kind, user)
         try:
             chunks = _Counted(self.export_image(ref))
             loaded = nested.load(chunks)
@@ -265,14 +294,21 @@ class Engine(Connection):
             rows = self._client().images()
         return sorted({tag for row in rows for tag in row.get("RepoTags") or [] if tag != "<none>:<none>"})
 
-    def exec_run(self, container_id: str, argv: list[str]) -> tuple[int, str, str]:
-        """A short command to completion: (exit code, stdout, stderr)."""
+    def exec_run(
+        self, container_id: str, argv: list[str], user: str | None = None, stdin: bytes | None = None
+    ) -> tuple[int, str, str]:
+        """A short command to completion, as `user` ("uid:gid"; default the container's root), fed
+        `stdin` (then closed) if given: (exit code, stdout, stderr)."""
         api = self._client()
         output: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
         with self._mapped():
-            created = api.exec_create(container_id, argv, stdout=True, stderr=True)
+            created = api.exec_create(
+                container_id, argv, stdout=True, stderr=True, stdin=stdin is not None, user=user or ""
+            )
             stream = ExecStream(created["Id"], start_exec(api, created["Id"]))
             try:
+                if stdin is not None:
+                    stream.feed(stdin)
                 for kind, data in stream.chunks():
                     output[kind] += data
             finally:

@@ -4,6 +4,7 @@ logs. Each can be cut from another thread (a timeout, a cancelled call) and then
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,12 @@ class ExecStream:
 
     def chunks(self) -> Iterator[tuple[int, bytes]]:
         return read_frames(self._response.raw._fp.fp.read)
+
+    def feed(self, data: bytes) -> None:
+        """Write `data` to the command's stdin (an exec created with stdin), then end its input."""
+        sock = self._response.raw._fp.fp.raw._sock
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
 
     def close(self) -> None:
         """End the stream, waking a thread blocked reading it."""

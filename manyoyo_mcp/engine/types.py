@@ -50,6 +50,8 @@ class ContainerSpec:
     working_dir: str | None = None
     ports: tuple[tuple[str, int | None, int, str], ...] = ()
     """Published ports: (host ip, host port or None for any, container port, protocol)."""
+    stop_timeout_s: int | None = None
+    """Seconds `docker stop` waits before it kills (None: the engine's default, 10)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,15 +11,17 @@ client goes away; podman does not, so the build's RUN processes are killed).
 
 from __future__ import annotations
 
-import io
+import logging
 import posixpath
 import re
 import secrets
-import tarfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO
+
+import anyio
 
 from manyoyo_mcp import policy
 from manyoyo_mcp.engine import BuildStream, Engine, NestedEngine
@@ -30,8 +32,12 @@ from manyoyo_mcp.nested import specs
 from manyoyo_mcp.nested.build_log import BuildLog
 from manyoyo_mcp.nested.connect import open_engine
 from manyoyo_mcp.policy import allowlists
+from manyoyo_mcp.sandbox.execution import run_inside
+from manyoyo_mcp.sandbox.inside import ROOT, Entry
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
+
+logger = logging.getLogger(__name__)
 
 BUILD_LOG_DIR = "/var/log/manyoyo-builds"
 INLINE_DOCKERFILE = ".manyoyo-inline.Dockerfile"
@@ -48,10 +54,10 @@ cat -- "$p/.dockerignore" 2>/dev/null || true
 """
 
 # podman does not stop a build whose client went away: kill every process under a build step's
-# runtime (buildah-oci-runtime) in the sandbox.
+# runtime in the sandbox (buildah-oci-runtime, or buildah-chroot-runtime with chroot isolation).
 _KILL_PODMAN_BUILD_STEPS = r"""
 ps -eo pid=,ppid=,args= | awk '
-  { pid[NR] = $1; ppid[NR] = $2; if ($3 == "buildah-oci-runtime") mark[$1] = 1 }
+  { pid[NR] = $1; ppid[NR] = $2; if ($3 ~ /^buildah-(oci|chroot)-runtime$/) mark[$1] = 1 }
   END {
     do { changed = 0
          for (i = 1; i <= NR; i++) if (!(pid[i] in mark) && (ppid[i] in mark)) { mark[pid[i]] = 1; changed = 1 }
@@ -87,6 +93,7 @@ class _Context:
 async def build_image(
     engine: Engine,
     sandbox: Sandbox,
+    entry: Entry,
     request: BuildRequest,
     max_context_bytes: int,
     on_progress: ProgressCallback | None = None,
@@ -104,9 +111,9 @@ async def build_image(
     tag = specs.image_tag(request.tag) if request.tag else None
     build_args = specs.build_args(dict(request.build_args))
     target = specs.build_target(request.target) if request.target else None
-    context = await _resolve_context(engine, sandbox, request)
+    context = await _resolve_context(engine, sandbox, entry, request)
     started = time.monotonic()
-    context_tar = await _pack_context(engine, sandbox, context, max_context_bytes)
+    context_tar = await _pack_context(engine, sandbox, entry, context, max_context_bytes)
     nested: NestedEngine = await in_thread(open_engine, engine, sandbox)
     try:
         stream = await in_thread(
@@ -118,9 +125,9 @@ async def build_image(
             target=target,
             no_cache=request.no_cache,
         )
-        log, timed_out = await _follow_build(engine, nested, sandbox, stream, request.timeout_s, on_progress)
+        log, timed_out = await _follow_build(engine, nested, sandbox, entry, stream, request.timeout_s, on_progress)
         duration = round(time.monotonic() - started, 3)
-        log_path = await _save_log(engine, sandbox.id, log, timed_out, duration)
+        log_path = await _save_log(engine, sandbox.id, entry, log, timed_out, duration)
         _raise_if_failed(log, timed_out, request.timeout_s, log_path)
         image = await in_thread(nested.image, log.image_id)
     finally:
@@ -139,11 +146,11 @@ async def build_image(
     )
 
 
-async def _resolve_context(engine: Engine, sandbox: Sandbox, request: BuildRequest) -> _Context:
+async def _resolve_context(engine: Engine, sandbox: Sandbox, entry: Entry, request: BuildRequest) -> _Context:
     """The context as the sandbox resolves it (the policy judged it as given; here once resolved),
     its .dockerignore, and where its Dockerfile is."""
     given = specs.sandbox_path("context", request.context)
-    code, out, _ = await in_thread(engine.exec_run, sandbox.id, ["sh", "-c", _RESOLVE_CONTEXT, "resolve", given])
+    code, out, _ = await run_inside(engine, sandbox.id, entry, ["sh", "-c", _RESOLVE_CONTEXT, "resolve", given])
     if code != 0:
         problem = "does not exist" if out.strip() == "missing" else "is not a directory"
         raise InvalidArgument(
@@ -157,7 +164,7 @@ async def _resolve_context(engine: Engine, sandbox: Sandbox, request: BuildReque
         raise PolicyDenied(decision.rule, decision.reason)
     dockerfile, inline = dockerfile_source(request.dockerfile, resolved)
     if inline is None:
-        found, _, _ = await in_thread(engine.exec_run, sandbox.id, ["test", "-f", posixpath.join(resolved, dockerfile)])
+        found, _, _ = await run_inside(engine, sandbox.id, entry, ["test", "-f", posixpath.join(resolved, dockerfile)])
         if found != 0:
             raise InvalidArgument(
                 f"no Dockerfile at {posixpath.join(resolved, dockerfile)} inside sandbox {sandbox.name!r}: write one "
@@ -183,18 +190,37 @@ def dockerfile_source(dockerfile: str | None, context: str) -> tuple[str, bytes 
     return relative, None
 
 
-async def _pack_context(engine: Engine, sandbox: Sandbox, context: _Context, max_bytes: int) -> IO[bytes]:
-    """The context read through the host engine's archive API, re-packed for the builder (never
-    unpacked on the server's disk), .dockerignore applied, an inline Dockerfile added."""
-    archive = await in_thread(engine.read_archive, sandbox.id, context.path)
-    packed, _ = await in_thread(
-        repack_context,
-        archive,
-        ignore_patterns=context.ignore,
-        keep={context.dockerfile, ".dockerignore"},
-        extra_files={INLINE_DOCKERFILE: context.inline} if context.inline is not None else {},
-        max_bytes=max_bytes,
-    )
+async def _pack_context(engine: Engine, sandbox: Sandbox, entry: Entry, context: _Context, max_bytes: int) -> IO[bytes]:
+    """The context as `tar` inside the sandbox reads it, re-packed for the builder (never unpacked
+    on the server's disk), .dockerignore applied, an inline Dockerfile added. However the packing
+    ends (done, over the cap, cancelled), the tar's exec is closed: nothing is left holding it."""
+    parent, name = posixpath.split(context.path.rstrip("/") or "/")
+    argv = ["tar", "-C", parent or "/", "-cf", "-", "--", name or "."]
+    command = entry.command(argv, user=ROOT, env={})
+    stream = await in_thread(engine.exec_start, sandbox.id, command.argv, command.workdir, command.env)
+    errors = bytearray()
+
+    def stdout() -> Iterator[bytes]:
+        for kind, data in stream.chunks():
+            if kind == 1:
+                yield data
+            elif len(errors) < 4096:
+                errors.extend(data)
+
+    try:
+        packed, _ = await in_thread(
+            repack_context,
+            stdout(),
+            ignore_patterns=context.ignore,
+            keep={context.dockerfile, ".dockerignore"},
+            extra_files={INLINE_DOCKERFILE: context.inline} if context.inline is not None else {},
+            max_bytes=max_bytes,
+        )
+    finally:
+        with anyio.CancelScope(shield=True):
+            await in_thread(stream.close)
+    if errors:
+        logger.warning("reading the build context in %s: %s", sandbox.name, errors.decode(errors="replace").strip())
     return packed
 
 
@@ -202,6 +228,7 @@ async def _follow_build(
     engine: Engine,
     nested: NestedEngine,
     sandbox: Sandbox,
+    entry: Entry,
     stream: BuildStream,
     timeout_s: float,
     on_progress: ProgressCallback | None,
@@ -216,7 +243,7 @@ async def _follow_build(
         stopping = True
         await in_thread(nested.abort)
         if sandbox.engine == "podman":
-            await in_thread(engine.exec_run, sandbox.id, ["sh", "-c", _KILL_PODMAN_BUILD_STEPS])
+            await run_inside(engine, sandbox.id, entry, ["sh", "-c", _KILL_PODMAN_BUILD_STEPS])
 
     async def report() -> None:
         if on_progress is not None and (fresh := log.new_lines()):
@@ -253,19 +280,16 @@ def _raise_if_failed(log: BuildLog, timed_out: bool, timeout_s: float, log_path:
         )
 
 
-async def _save_log(engine: Engine, container_id: str, log: BuildLog, timed_out: bool, duration: float) -> str:
-    """Write the full log into the sandbox; its path there."""
+async def _save_log(
+    engine: Engine, container_id: str, entry: Entry, log: BuildLog, timed_out: bool, duration: float
+) -> str:
+    """Write the full log into the sandbox (through its own shell, fed on stdin); its path there."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    name = f"build-{stamp}-{secrets.token_hex(3)}.log"
+    path = f"{BUILD_LOG_DIR}/build-{stamp}-{secrets.token_hex(3)}.log"
     outcome = "timed out" if timed_out else ("failed" if log.error else "succeeded")
     data = (log.text() + f"# manyoyo-mcp: build {outcome} in {duration:g}s\n").encode()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        directory = tarfile.TarInfo(posixpath.basename(BUILD_LOG_DIR))
-        directory.type, directory.mode = tarfile.DIRTYPE, 0o755
-        tar.addfile(directory)
-        info = tarfile.TarInfo(f"{posixpath.basename(BUILD_LOG_DIR)}/{name}")
-        info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
-        tar.addfile(info, io.BytesIO(data))
-    await in_thread(engine.write_archive, container_id, posixpath.dirname(BUILD_LOG_DIR), buffer.getvalue())
-    return f"{BUILD_LOG_DIR}/{name}"
+    write = ["sh", "-c", 'mkdir -p "$(dirname "$1")" && cat > "$1"', "save-log", path]
+    code, _, err = await run_inside(engine, container_id, entry, write, stdin=data)
+    if code != 0:
+        logger.warning("could not save the build log in the sandbox: %s", err.strip())
+    return path

@@ -9,6 +9,7 @@ import anyio
 
 from manyoyo_mcp.engine import Engine, NestedEngine
 from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.inside import PROPER_ROOT
 from manyoyo_mcp.sandbox.layout import ENGINE_SOCKETS
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
@@ -19,7 +20,7 @@ def open_engine(engine: Engine, sandbox: Sandbox) -> NestedEngine:
     if sandbox.is_sock:
         return engine.scoped({ownership.SOCK_OF: sandbox.id})
     kind = sandbox.engine
-    return engine.nested(sandbox.id, ENGINE_SOCKETS[kind], kind)
+    return engine.nested(sandbox.id, ENGINE_SOCKETS[kind], kind, PROPER_ROOT)
 
 
 @contextlib.asynccontextmanager

@@ -13,6 +13,7 @@ from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.models import LoadImageResult
 from manyoyo_mcp.nested import specs as nested_specs
 from manyoyo_mcp.policy.allowlists import normalized
+from manyoyo_mcp.sandbox.inside import PROPER_ROOT
 from manyoyo_mcp.sandbox.layout import ENGINE_SOCKETS
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
@@ -33,7 +34,7 @@ async def load_image(engine: Engine, sandbox: Sandbox, image: str) -> LoadImageR
         )
     kind = sandbox.engine
     started = time.monotonic()
-    copied = await in_thread(engine.copy_image, ref, sandbox.id, ENGINE_SOCKETS[kind], kind)
+    copied = await in_thread(engine.copy_image, ref, sandbox.id, ENGINE_SOCKETS[kind], kind, PROPER_ROOT)
     return LoadImageResult(
         sandbox=sandbox.name,
         image=ref,

@@ -20,6 +20,7 @@ from manyoyo_mcp.config.env_files import validate_env
 from manyoyo_mcp.engine import Engine, ExecStream
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.output import OutputCapture
+from manyoyo_mcp.sandbox.inside import ROOT, Entry, SandboxUser
 from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class ExecRequest:
     workdir: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 600
+    user: SandboxUser | None = None
+    """None: the sandbox's default user (the workspace owner's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +88,13 @@ def command_argv(command: str | list[str]) -> list[str]:
 async def run_exec(
     engine: Engine,
     container_id: str,
+    entry: Entry,
     request: ExecRequest,
     output_cap: int,
     on_progress: ProgressCallback | None = None,
 ) -> ExecOutcome:
-    """Run `request` in the container; kill it at the timeout or when the caller is cancelled.
+    """Run `request` in the sandbox `container_id` (in its sandbox proper, the way `entry` says);
+    kill it at the timeout or when the caller is cancelled.
 
     `output_cap` bounds each stream (bytes; beyond it head and tail are kept); `on_progress`
     receives (bytes so far, recent output) while it runs; `request.timeout_s` is in seconds.
@@ -101,9 +106,10 @@ async def run_exec(
     exec_id = secrets.token_hex(8)
     env = {**validate_env(dict(request.env)), EXEC_MARKER: exec_id}
 
+    command = entry.command(argv, user=request.user, workdir=request.workdir, env=env)
     capture = OutputCapture(output_cap)
     started = time.monotonic()
-    stream: ExecStream = await in_thread(engine.exec_start, container_id, argv, request.workdir, env)
+    stream: ExecStream = await in_thread(engine.exec_start, container_id, command.argv, command.workdir, command.env)
     killed = False
 
     async def kill() -> None:
@@ -156,3 +162,12 @@ def _drain(stream: ExecStream, capture: OutputCapture) -> None:
     with contextlib.suppress(Exception):
         for kind, data in stream.chunks():
             capture.write(kind, data)
+
+
+async def run_inside(
+    engine: Engine, container_id: str, entry: Entry, argv: list[str], stdin: bytes | None = None
+) -> tuple[int, str, str]:
+    """A short command of the server's own, to completion, as the sandbox's root (in its proper);
+    fed `stdin` if given. (exit code, stdout, stderr)."""
+    command = entry.command(argv, user=ROOT, env={})
+    return await in_thread(engine.exec_run, container_id, command.argv, None, stdin)

@@ -126,6 +126,7 @@ async def launch_agent(
     outcome = await run_exec(
         engine,
         sandbox.id,
+        await sandboxes.entry(await sandboxes.resolve(sandbox.id)),
         ExecRequest(command=argv, env={**chosen.environment, **agent_env}, timeout_s=request.timeout_s),
         settings.output_cap_bytes,
         on_progress=on_progress,

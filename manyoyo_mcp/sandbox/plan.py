@@ -16,10 +16,11 @@ from manyoyo_mcp.engine import ContainerSpec, Mount
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.limits import Limits, parse_memory, resolve_limits
 from manyoyo_mcp.sandbox import ownership
-from manyoyo_mcp.sandbox.layout import ENGINE_SOCKETS, ENGINE_STORAGE, WORKSPACE_TARGET
+from manyoyo_mcp.sandbox.layout import SANDBOX_STORAGE, SOCK_MODE_SOCKET, WORKSPACE_TARGET
 from manyoyo_mcp.sandbox.runtime import SOCK_PROFILE, runtime_profile
 
 Mode = Literal["dind", "sock"]
+STOP_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +72,13 @@ def plan_sandbox(
     workspace: str | None = None,
     volumes: tuple[tuple[str, str, bool], ...] = (),
     host_socket: str | None = None,
+    user_name: str | None = None,
 ) -> SandboxPlan:
     """The sandbox `request` stands for, named `name` (already validated).
 
     `workspace` and `volumes` are the request's host folders, resolved (symlinks followed);
-    `host_socket` is the host engine's unix socket, mounted in sock mode. Limits default to the
+    `host_socket` is the host engine's unix socket, mounted in sock mode; `user_name` names the
+    workspace owner's user inside (the owner's login name on this machine, when known). Limits default to the
     operator's and may not exceed the ceilings. Raises InvalidArgument (limits, env names, podman
     asked for in sock mode).
     """
@@ -101,10 +104,10 @@ def plan_sandbox(
     if sock:  # the host's engine, through its socket, instead of one of its own
         assert host_socket is not None, "the policy refuses sock mode with a remote engine (mode.sock-remote)"
         volume = None
-        mounts = [Mount(host_socket, ENGINE_SOCKETS["docker"], "bind")]
+        mounts = [Mount(host_socket, SOCK_MODE_SOCKET, "bind")]
     else:
         volume = ownership.engine_volume_name(settings.scope, name)
-        mounts = [Mount(volume, ENGINE_STORAGE[engine_kind], "volume")]
+        mounts = [Mount(volume, SANDBOX_STORAGE, "volume")]
     if workspace:
         mounts.append(Mount(workspace, request.workspace_target, "bind"))
         labels[ownership.WORKSPACE] = workspace
@@ -114,7 +117,12 @@ def plan_sandbox(
         image=request.image or settings.sandbox_image,
         hostname=name,
         labels={**labels, ownership.KIND: "sandbox"},
-        environment={**env, "MANYOYO_ENGINE": "sock" if sock else engine_kind, "MANYOYO_SANDBOX": name},
+        environment={
+            **env,
+            "MANYOYO_ENGINE": "sock" if sock else engine_kind,
+            "MANYOYO_SANDBOX": name,
+            **({"MANYOYO_USER_NAME": user_name} if user_name else {}),
+        },
         mounts=tuple(mounts),
         nano_cpus=int(limits.cpus * 1e9),
         memory_bytes=limits.memory_bytes,
@@ -122,5 +130,7 @@ def plan_sandbox(
         profile=SOCK_PROFILE if sock else runtime_profile(settings.runtime_profile),
         working_dir=request.workspace_target if workspace else None,
         ports=request.ports,
+        # A stop gives the nested engine time to stop its containers (docker's own default is 10 s).
+        stop_timeout_s=None if sock else STOP_TIMEOUT_S,
     )
     return SandboxPlan(name, engine_kind, mode, spec, volume, {**labels, ownership.KIND: "engine-storage"})

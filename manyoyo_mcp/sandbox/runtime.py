@@ -16,20 +16,22 @@ PROFILES: dict[str, RuntimeProfile] = {
         RuntimeProfile(
             name="standard",
             summary=(
-                "Default. Adds CAP_SYS_ADMIN (mounts, cgroups) and CAP_NET_ADMIN (nested networks) to "
-                "Docker's default capabilities, turns off the seccomp and AppArmor profiles of the "
-                "outer container, and gives it a cgroup namespace of its own. No host devices, no "
-                "device rules beyond Docker's defaults, no host namespaces. Works on "
-                "hosts that refuse --privileged."
+                "Default. The outer container gets CAP_SYS_ADMIN (mounts, cgroups), CAP_NET_ADMIN "
+                "(the sandbox's network) and CAP_SYS_PTRACE (id-mapped mounts) beside Docker's "
+                "defaults, no seccomp or AppArmor profile, and a cgroup namespace of its own; no host "
+                "devices, no host namespaces. The agent never holds these: its commands and the nested "
+                "engine run in a user namespace inside, whose root is an unprivileged uid on the host. "
+                "Works on hosts that refuse --privileged."
             ),
-            cap_add=("SYS_ADMIN", "NET_ADMIN"),
+            cap_add=("SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"),
             security_opt=("seccomp=unconfined", "apparmor=unconfined"),
         ),
         RuntimeProfile(
             name="privileged",
             summary=(
-                "`--privileged`: every capability, every host device, no seccomp/AppArmor, writable "
-                "/sys and cgroups. Only where `standard` fails; some hosts refuse it outright."
+                "`--privileged` for the outer container: every capability, every host device, writable "
+                "/sys and cgroups. The agent and the nested engine still run in the unprivileged user "
+                "namespace inside. Only where `standard` fails; some hosts refuse it outright."
             ),
             privileged=True,
         ),

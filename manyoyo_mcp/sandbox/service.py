@@ -8,8 +8,10 @@ the plan and wait until the nested engine answers; anything half-made is removed
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pwd
 import secrets
 import time
 from pathlib import Path
@@ -32,15 +34,36 @@ from manyoyo_mcp.models import CreateSandboxResult, RemoveSandboxResult, Sandbox
 from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
-from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS
+from manyoyo_mcp.sandbox.inside import CRUN, PROPER, PROPER_ROOT, STATE_FILE, Entry, ProperState, parse_state
+from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS, SOCK_MODE_SOCKET
 from manyoyo_mcp.sandbox.plan import CreateRequest, SandboxPlan, plan_sandbox, validate_sandbox_name
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
 
+CRUN_EXEC = (*CRUN, "exec", PROPER)
 BUILD_HELP = (
     "build it with `manyoyo-mcp image build` (on a machine with no registry: `scripts/base-image`, then "
-    "`manyoyo-mcp image build --base manyoyo-base:bookworm`)"
+    "`manyoyo-mcp image build --base manyoyo-base:trixie`)"
 )
+
+
+def notices_of(state: ProperState | None) -> list[str]:
+    """What the agent should know about a new sandbox that differs from what it asked for."""
+    if state is None or state.workspace_idmapped or state.user.uid != 0:
+        return []
+    return [
+        "the workspace belongs to root and this host cannot id-map it (Linux 5.12+ on ext4, xfs or btrfs): "
+        "it is readable here but only world-writable parts of it can be written"
+    ]
+
+
+def _owner_name(workspace: str | None) -> str | None:
+    """The login name of the workspace's owner when that is the user running the server (the
+    owner's user inside the sandbox is named after it; otherwise the image's default name)."""
+    with contextlib.suppress(KeyError, OSError):
+        if workspace and os.stat(workspace).st_uid == os.getuid() != 0:
+            return pwd.getpwuid(os.getuid()).pw_name
+    return None
 
 
 def resolve_workspace(path: str) -> str:
@@ -67,6 +90,21 @@ class SandboxService:
         self.engine = engine
         self.settings = settings
         self._owner = ownership.owner_labels(settings.scope)
+        self._entries: dict[str, Entry] = {}
+
+    async def entry(self, sandbox: Sandbox) -> Entry:
+        """How commands enter the running `sandbox` (read once from its state file, then kept)."""
+        if sandbox.is_sock:
+            return Entry(None)
+        if sandbox.id not in self._entries:
+            code, out, err = await in_thread(self.engine.exec_run, sandbox.id, ["cat", STATE_FILE])
+            if code != 0:
+                raise SandboxNotReady(
+                    f"sandbox {sandbox.name!r} has no state file ({err.strip() or code}): it was made from an "
+                    "older image or did not start; remove_sandbox and create it again"
+                )
+            self._entries[sandbox.id] = Entry(parse_state(out))
+        return self._entries[sandbox.id]
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -129,13 +167,15 @@ class SandboxService:
                 f"this server may hold {self.settings.max_sandboxes} sandboxes and has {len(owned)}: remove one "
                 "with remove_sandbox, or reuse one by name",
             )
+        workspace = resolve_workspace(request.workspace) if request.workspace else None
         plan = plan_sandbox(
             request,
             self.settings,
             name=name,
-            workspace=resolve_workspace(request.workspace) if request.workspace else None,
+            workspace=workspace,
             volumes=tuple((resolve_host_path(h, "profile volume"), t, ro) for h, t, ro in request.volumes),
             host_socket=self.settings.host_engine_socket(),
+            user_name=_owner_name(workspace),
         )
         await self._check_engine_side(plan)
         return await self._materialise(plan, request, started)
@@ -176,11 +216,13 @@ class SandboxService:
         sock = plan.mode == "sock"
         try:
             await in_thread(self.engine.start_container, container_id)
-            version = await self._wait_ready(container_id, plan.engine)
+            version = await self._wait_ready(container_id, plan.engine, sock)
             for ref in () if sock else self.settings.preload_images:
-                await in_thread(self.engine.copy_image, ref, container_id, ENGINE_SOCKETS[plan.engine], plan.engine)
+                await in_thread(
+                    self.engine.copy_image, ref, container_id, ENGINE_SOCKETS[plan.engine], plan.engine, PROPER_ROOT
+                )
             if request.first:
-                await self._run_first(container_id, request.first)
+                await self._run_first(container_id, sock, request.first)
         except BaseException:
             # Nothing half-done: a sandbox whose engine never answered is removed with its storage.
             with anyio.CancelScope(shield=True):
@@ -195,6 +237,7 @@ class SandboxService:
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
             preloaded=[] if sock else list(self.settings.preload_images),
+            notices=notices_of((await self.entry(created)).state),
         )
 
     async def _reuse(self, existing: Sandbox, request: CreateRequest, started: float) -> CreateSandboxResult:
@@ -210,7 +253,7 @@ class SandboxService:
             )
         if not existing.running:
             await in_thread(self.engine.start_container, existing.id)
-        version = await self._wait_ready(existing.id, existing.engine)
+        version = await self._wait_ready(existing.id, existing.engine, existing.is_sock)
         reused = await self.inspect(existing)
         return CreateSandboxResult(
             **reused.view().model_dump(),
@@ -220,11 +263,13 @@ class SandboxService:
             preloaded=[],
         )
 
-    async def _run_first(self, container_id: str, first: str) -> None:
+    async def _run_first(self, container_id: str, sock: bool, first: str) -> None:
         """The profile's `first` command, once, in a new sandbox; a failure removes the sandbox."""
+        created = Sandbox.of(await in_thread(self.engine.inspect_container, container_id))
         outcome = await run_exec(
             self.engine,
             container_id,
+            await self.entry(created),
             ExecRequest(command=first, timeout_s=self.settings.exec_timeout_s),
             self.settings.output_cap_bytes,
         )
@@ -235,27 +280,37 @@ class SandboxService:
                 f"the profile's first command {why}; the sandbox was removed. Its output ends:\n{tail}"
             )
 
-    async def _wait_ready(self, container_id: str, engine_kind: str) -> str:
-        """Poll the nested engine's API (GET /version on its socket) until it answers; its version."""
-        probe = [
-            "curl", "-sf", "--max-time", "2", "--unix-socket", ENGINE_SOCKETS[engine_kind], "http://localhost/version",
-        ]  # fmt: skip
+    async def _wait_ready(self, container_id: str, engine_kind: str, sock: bool) -> str:
+        """Poll the nested engine's API (GET /version on its socket) until it answers; its version.
+
+        In dind mode the probe runs as the sandbox proper's root: the socket is that user's."""
+        socket = SOCK_MODE_SOCKET if sock else ENGINE_SOCKETS[engine_kind]
+        probe = ["curl", "-sf", "--max-time", "2", "--unix-socket", socket, "http://localhost/version"]
         deadline = time.monotonic() + self.settings.ready_timeout_s
         while True:
-            code, out, _ = await in_thread(self.engine.exec_run, container_id, probe)
+            code, out, _ = await in_thread(self.engine.exec_run, container_id, probe, None if sock else PROPER_ROOT)
             if code == 0:
                 try:
                     return str(json.loads(out).get("Version", "unknown"))
                 except ValueError:
                     return "unknown"
             if time.monotonic() > deadline:
-                _, log, _ = await in_thread(self.engine.exec_run, container_id, ["tail", "-n", "20", ENGINE_LOG])
                 raise SandboxNotReady(
                     f"the nested {engine_kind} engine did not answer within {self.settings.ready_timeout_s:g}s. "
-                    f"Last lines of {ENGINE_LOG}:\n{log.strip()}\nIf it reports read-only cgroups or missing "
+                    f"{await self._startup_log(container_id)}\nIf it reports read-only cgroups or missing "
                     "permissions, the operator may need another runtime profile (see README, runtime profiles)."
                 )
             await anyio.sleep(0.1)
+
+    async def _startup_log(self, container_id: str) -> str:
+        """The last lines of the outer init's log (the container's) and of the nested engine's."""
+        outer = await in_thread(self.engine.container_log_tail, container_id, 20)
+        inner = ["tail", "-n", "20", ENGINE_LOG]
+        code, log, _ = await in_thread(self.engine.exec_run, container_id, [*CRUN_EXEC, *inner])
+        engine_part = (
+            f"Last lines of {ENGINE_LOG}:\n{log.strip()}" if code == 0 else "(the sandbox proper is not running)"
+        )
+        return f"The sandbox's log ends:\n{outer.strip()}\n{engine_part}"
 
     # -- remove ---------------------------------------------------------------------------
 

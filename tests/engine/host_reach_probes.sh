@@ -204,7 +204,11 @@ static long key_read(long id, char *buf, size_t size) {
 static int cmd_keyring(const char *desc, const char *secret) {
     long id = syscall(__NR_keyctl, KEYCTL_SEARCH, KEY_SPEC_USER_KEYRING, "user", desc, 0);
     if (id < 0) {
-        if (errno == ENOSYS) return say("N/A", "the kernel has no keyrings");
+        if (errno == ENOSYS) {  /* a seccomp filter answers ENOSYS as if there were no keyrings */
+            if (access("/proc/keys", F_OK) == 0)
+                return say("BLOCKED", "keyctl refused (ENOSYS) though the kernel has keyrings: a seccomp filter");
+            return say("N/A", "the kernel has no keyrings");
+        }
         return say("BLOCKED", "the host root's key is not found in the user keyring (%s)", err(errno));
     }
     char buf[256];
@@ -518,15 +522,23 @@ elif [ -n "$fresh_proc" ] && opens "$fresh_proc/sys/kernel/modprobe" w; then rep
 else report modprobe BLOCKED "/proc/sys/kernel/modprobe: $why"; fi
 
 # --- Every other host-wide sysctl (sysbox's test: nothing under /proc/sys that is not namespaced
-# may be writable): kernel, vm, fs, debug and dev, minus the UTS, IPC and PID namespaced ones.
+# may be writable): kernel, vm, fs, debug and dev, minus the UTS, IPC and PID namespaced ones
+# (kernel.pid_max is per PID namespace since Linux 6.14). In a user namespace of our own, a sysctl
+# whose file belongs to our root belongs to a namespace we own; the host's show as nobody.
 # https://github.com/nestybox/sysbox/blob/master/docs/user-guide/security.md
+pid_max_namespaced() {
+    release=$(uname -r); major=${release%%.*}; minor=${release#*.}; minor=${minor%%[!0-9]*}
+    [ "$major" -gt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -ge 14 ]; }
+}
 sysctls() {
-    find "$1/sys/kernel" "$1/sys/vm" "$1/sys/fs" "$1/sys/debug" "$1/sys/dev" -type f 2>/dev/null \
-        | grep -Ev '/sys/kernel/(hostname|domainname|shm[a-z_]*|msg[a-z_]*|sem|sem_next_id|ns_last_pid|core_pattern|modprobe)$|/sys/fs/mqueue/'
+    skip='/sys/kernel/(hostname|domainname|shm[a-z_]*|msg[a-z_]*|auto_msgmni|sem|sem_next_id|ns_last_pid|core_pattern|modprobe)$|/sys/fs/mqueue/'
+    pid_max_namespaced && skip="$skip|/sys/kernel/pid_max\$"
+    find "$1/sys/kernel" "$1/sys/vm" "$1/sys/fs" "$1/sys/debug" "$1/sys/dev" -type f 2>/dev/null | grep -Ev "$skip"
 }
 writable_sysctls() {
     count=0; total=0; examples=""
     for f in $(sysctls "$1"); do
+        if ! in_initial_userns && [ "$(stat -c %u "$f" 2>/dev/null)" = 0 ]; then continue; fi
         total=$((total + 1))
         if "$H" open "$f" w >/dev/null; then count=$((count + 1)); [ $count -le 3 ] && examples="$examples ${f#"$1"/sys/}"; fi
     done

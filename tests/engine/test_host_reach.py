@@ -35,7 +35,7 @@ from manyoyo_mcp.config.settings import DEFAULT_IMAGE, ServerSettings
 from manyoyo_mcp.sandbox.runtime import PROFILES, RuntimeProfile
 from manyoyo_mcp.server import build_server
 
-from ..helpers import TESTBOX, call, docker, load_testbox, tool_error
+from ..helpers import PROPER, TESTBOX, call, docker, load_testbox, tool_error
 
 ROOT = Path(__file__).parent.parent.parent
 PROBES = (Path(__file__).parent / "host_reach_probes.sh").read_text()
@@ -231,46 +231,48 @@ MEASURED_PROFILES = ("standard",)
 # to BLOCKED (one word; the columns need not stay aligned). The sandbox-* rows are what a nested
 # container reaches of the sandbox itself (by design with --pid/--net host and -v /:/host).
 # N/A: cannot be tried there (the kernel lacks the interface, or sandbox-* from the sandbox itself);
-# NOT-RUN: the engine refused to start the container (nested --privileged here: the sandbox's device
-# cgroup cannot give it `a *:* rwm`). A failure prints the measured grid in this layout.
+# NOT-RUN: the engine refused to start the container. A failure prints the measured grid in this
+# layout. Since the sandbox proper runs in a user namespace (issue 21), every host route is BLOCKED
+# from every place, nested --privileged containers of both engines included (they now start: they
+# are privileged over the sandbox's user namespace only).
 EXPECTED: dict[tuple[str, str], str] = {
     ("standard", "v1"): """
         #                        | docker                                  | podman
         route                    | sandbox   nested    hostns    privileged| sandbox   nested    hostns    privileged
-        core-pattern             | BLOCKED   BLOCKED   BLOCKED   NOT-RUN   | BLOCKED   BLOCKED   BLOCKED   NOT-RUN
-        fresh-proc-core-pattern  | REACHED   BLOCKED   BLOCKED   NOT-RUN   | REACHED   BLOCKED   BLOCKED   NOT-RUN
-        sysrq-trigger            | N/A       N/A       N/A       NOT-RUN   | N/A       N/A       N/A       NOT-RUN
-        fresh-proc-sysrq-trigger | N/A       N/A       N/A       NOT-RUN   | N/A       N/A       N/A       NOT-RUN
-        modprobe                 | N/A       N/A       N/A       NOT-RUN   | N/A       N/A       N/A       NOT-RUN
-        proc-sysctls             | REACHED   BLOCKED   BLOCKED   NOT-RUN   | REACHED   BLOCKED   BLOCKED   NOT-RUN
-        proc-kcore               | N/A       N/A       N/A       NOT-RUN   | N/A       N/A       N/A       NOT-RUN
-        proc-kmsg                | BLOCKED   BLOCKED   BLOCKED   NOT-RUN   | BLOCKED   BLOCKED   BLOCKED   NOT-RUN
-        binfmt-misc              | REACHED   BLOCKED   BLOCKED   NOT-RUN   | REACHED   BLOCKED   BLOCKED   NOT-RUN
-        uevent-helper            | N/A       N/A       N/A       NOT-RUN   | N/A       N/A       N/A       NOT-RUN
-        sysfs-write              | REACHED   BLOCKED   BLOCKED   NOT-RUN   | REACHED   BLOCKED   BLOCKED   NOT-RUN
-        securityfs               | REACHED   BLOCKED   BLOCKED   NOT-RUN   | REACHED   BLOCKED   BLOCKED   NOT-RUN
-        debugfs                  | BLOCKED   BLOCKED   BLOCKED   NOT-RUN   | BLOCKED   BLOCKED   BLOCKED   NOT-RUN
-        tracefs                  | REACHED   BLOCKED   BLOCKED   NOT-RUN   | REACHED   BLOCKED   BLOCKED   NOT-RUN
-        release-agent            | BLOCKED   BLOCKED   BLOCKED   NOT-RUN   | BLOCKED   BLOCKED   BLOCKED   NOT-RUN
-        release-agent-userns     | BLOCKED   BLOCKED   BLOCKED   NOT-RUN   | BLOCKED   BLOCKED   BLOCKED   NOT-RUN
-        cgroup-escape            | BLOCKED   BLOCKED   BLOCKED   NOT-RUN   | BLOCKED   BLOCKED   BLOCKED   NOT-RUN
-        device-cgroup            | REACHED   BLOCKED   BLOCKED   NOT-RUN   | REACHED   BLOCKED   BLOCKED   NOT-RUN
-        block-device             | REACHED   BLOCKED   BLOCKED   NOT-RUN   | REACHED   BLOCKED   BLOCKED   NOT-RUN
-        host-disk-mount          | REACHED   BLOCKED   BLOCKED   NOT-RUN   | REACHED   BLOCKED   BLOCKED   NOT-RUN
-        kmsg-device              | REACHED   BLOCKED   BLOCKED   NOT-RUN   | REACHED   BLOCKED   BLOCKED   NOT-RUN
-        mem-device               | N/A       BLOCKED   BLOCKED   NOT-RUN   | N/A       BLOCKED   BLOCKED   NOT-RUN
-        bpf                      | REACHED   BLOCKED   BLOCKED   NOT-RUN   | REACHED   BLOCKED   BLOCKED   NOT-RUN
-        perf-event               | REACHED   BLOCKED   BLOCKED   NOT-RUN   | REACHED   BLOCKED   BLOCKED   NOT-RUN
-        host-keyring             | REACHED   BLOCKED   BLOCKED   NOT-RUN   | REACHED   REACHED   REACHED   NOT-RUN
-        open-by-handle           | BLOCKED   BLOCKED   BLOCKED   NOT-RUN   | BLOCKED   BLOCKED   BLOCKED   NOT-RUN
-        kernel-module            | N/A       BLOCKED   BLOCKED   NOT-RUN   | N/A       BLOCKED   BLOCKED   NOT-RUN
-        host-file                | BLOCKED   BLOCKED   BLOCKED   NOT-RUN   | BLOCKED   BLOCKED   BLOCKED   NOT-RUN
-        host-process             | BLOCKED   BLOCKED   BLOCKED   NOT-RUN   | BLOCKED   BLOCKED   BLOCKED   NOT-RUN
-        host-network             | BLOCKED   BLOCKED   BLOCKED   NOT-RUN   | BLOCKED   BLOCKED   BLOCKED   NOT-RUN
-        host-engine              | BLOCKED   BLOCKED   BLOCKED   NOT-RUN   | BLOCKED   BLOCKED   BLOCKED   NOT-RUN
-        sandbox-file             | N/A       BLOCKED   REACHED   NOT-RUN   | N/A       BLOCKED   REACHED   NOT-RUN
-        sandbox-process          | N/A       BLOCKED   REACHED   NOT-RUN   | N/A       BLOCKED   REACHED   NOT-RUN
-        sandbox-engine           | N/A       BLOCKED   REACHED   NOT-RUN   | N/A       BLOCKED   REACHED   NOT-RUN
+        core-pattern             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        fresh-proc-core-pattern  | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        sysrq-trigger            | N/A       N/A       N/A       N/A       | N/A       N/A       N/A       N/A
+        fresh-proc-sysrq-trigger | N/A       N/A       N/A       N/A       | N/A       N/A       N/A       N/A
+        modprobe                 | N/A       N/A       N/A       N/A       | N/A       N/A       N/A       N/A
+        proc-sysctls             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        proc-kcore               | N/A       N/A       N/A       N/A       | N/A       N/A       N/A       N/A
+        proc-kmsg                | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        binfmt-misc              | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        uevent-helper            | N/A       N/A       N/A       N/A       | N/A       N/A       N/A       N/A
+        sysfs-write              | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        securityfs               | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        debugfs                  | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        tracefs                  | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        release-agent            | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        release-agent-userns     | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        cgroup-escape            | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        device-cgroup            | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        block-device             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-disk-mount          | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        kmsg-device              | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        mem-device               | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        bpf                      | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        perf-event               | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-keyring             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        open-by-handle           | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        kernel-module            | N/A       BLOCKED   BLOCKED   N/A       | N/A       BLOCKED   BLOCKED   N/A
+        host-file                | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-process             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-network             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-engine              | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        sandbox-file             | N/A       BLOCKED   REACHED   BLOCKED   | N/A       BLOCKED   REACHED   BLOCKED
+        sandbox-process          | N/A       BLOCKED   REACHED   BLOCKED   | N/A       BLOCKED   REACHED   BLOCKED
+        sandbox-engine           | N/A       BLOCKED   REACHED   BLOCKED   | N/A       BLOCKED   REACHED   BLOCKED
     """,
 }
 
@@ -535,7 +537,9 @@ def read_results(path: Path = RESULTS) -> list[Measurement]:
 
 # -- SECURITY.md's table --------------------------------------------------------------------------
 
-BEGIN = "<!-- host-reach-table: generated by scripts/security-table from tests/test_host_reach.py; do not edit -->"
+BEGIN = (
+    "<!-- host-reach-table: generated by scripts/security-table from tests/engine/test_host_reach.py; do not edit -->"
+)
 END = "<!-- host-reach-table: end -->"
 CELL = {REACHED: "**REACHED**", BLOCKED: "blocked", NA: "n/a", NOT_RUN: "not run"}
 MEASURED_LINE = re.compile(
@@ -625,8 +629,8 @@ def render_security(measurements: list[Measurement], text: str) -> str:
     columns = [(*host, engine, place) for host in hosts for engine in ENGINES for place in PLACES]
     out = [
         BEGIN,
-        "`tests/test_host_reach.py` runs `tests/host_reach_probes.sh` on every test run, from every place an",
-        "agent's code can run, and fails if an outcome differs from the expectations kept in the test or from",
+        "`tests/engine/test_host_reach.py` runs `tests/engine/host_reach_probes.sh` on every test run, from every",
+        "place an agent's code can run, and fails if an outcome differs from the expectations kept in the test or from",
         f"this table. The table is generated from the last run (`{REGENERATE}`); do not edit it by hand.",
         "Probes prove reach without harm: files are opened for writing and closed unwritten, a few values are",
         "written back exactly as read, devices are read, every mount and device rule is undone.",
@@ -691,7 +695,7 @@ def test_every_route_has_the_expected_outcome_from_every_place(measured: list[Me
         grid = EXPECTED.get((m.profile, m.cgroup))
         assert grid is not None, (
             f"no expectations for profile {m.profile!r} on a cgroup {m.cgroup} host: add this measured grid to "
-            f"EXPECTED in tests/test_host_reach.py:\n{format_grid(m.outcomes())}"
+            f"EXPECTED in tests/engine/test_host_reach.py:\n{format_grid(m.outcomes())}"
         )
         expected = parse_grid(grid)
         assert set(expected) == set(m.outcomes()), (
@@ -737,7 +741,7 @@ def test_the_outer_container_has_no_host_namespaces_devices_or_socket(measured: 
             assert inspect["NetworkMode"] in ("default", "bridge") and inspect["PidMode"] == ""
             assert inspect["UTSMode"] == "" and inspect["IpcMode"] in ("private", "shareable")
             assert inspect["UsernsMode"] == "" and not inspect["Devices"] and not inspect["PortBindings"]
-            assert sorted(inspect["CapAdd"]) == ["NET_ADMIN", "SYS_ADMIN"]
+            assert sorted(inspect["CapAdd"]) == ["NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"]
             assert all("docker.sock" not in bind for bind in inspect["Binds"] or [])
 
 
@@ -775,17 +779,20 @@ async def test_the_privileged_profile_is_refused_clearly_where_the_host_refuses_
     assert "no sandbox named" in message  # nothing was left behind
 
 
-def _nested_run_works(profile: RuntimeProfile) -> str:
-    """Start a sandbox container with exactly `profile`'s grants; 'runs' if its engine runs a container."""
+def _nested_run_works(profile: RuntimeProfile, workspace: Path) -> str:
+    """Start a sandbox container with exactly `profile`'s grants and a root-owned `workspace`;
+    'runs' if its engine runs a container and its root can write the workspace."""
     name = f"tight-{secrets.token_hex(3)}"
-    flags = ["--cgroupns", profile.cgroupns, "-v", f"{name}:/var/lib/docker", "-e", "MANYOYO_ENGINE=docker"]
+    flags = ["--cgroupns", profile.cgroupns, "-v", f"{name}:/var/lib/manyoyo", "-e", "MANYOYO_ENGINE=docker"]
+    flags += ["-v", f"{workspace}:/workspace", "-w", "/workspace"]
     flags += [f"--cap-add={cap}" for cap in profile.cap_add]
     flags += [f"--security-opt={opt}" for opt in profile.security_opt]
     flags += [f"--device-cgroup-rule={rule}" for rule in profile.device_cgroup_rules]
     container = docker("run", "-d", "--name", name, "--label", "io.manyoyo.mcp.test=tightness", *flags, DEFAULT_IMAGE)
     container = container.strip()
     try:
-        probe = ["exec", container, "curl", "-sf", "--unix-socket", "/var/run/docker.sock", "http://x/version"]
+        socket = "/run/manyoyo/shared/docker.sock"
+        probe = ["exec", "-u", "1000000:1000000", container, "curl", "-sf", "--unix-socket", socket, "http://x/version"]
         for _ in range(40):
             if subprocess.run(["docker", *probe], capture_output=True).returncode == 0:
                 break
@@ -796,23 +803,24 @@ def _nested_run_works(profile: RuntimeProfile) -> str:
             load_testbox(container, "docker")
         except subprocess.CalledProcessError:
             return "nested engine cannot load an image"
-        ran = subprocess.run(
-            ["docker", "exec", container, "docker", "run", "--rm", TESTBOX, "true"], capture_output=True, text=True
-        )
-        return "runs" if ran.returncode == 0 else "nested container fails"
+        ran = subprocess.run(["docker", "exec", container, *PROPER, "docker", "run", "--rm", TESTBOX, "true"])
+        if ran.returncode != 0:
+            return "nested container fails"
+        wrote = subprocess.run(["docker", "exec", container, *PROPER, "touch", f"/workspace/{name}"])
+        return "runs" if wrote.returncode == 0 else "the root-owned workspace is read-only"
     finally:
         subprocess.run(["docker", "rm", "-f", "-v", container], capture_output=True)
         subprocess.run(["docker", "volume", "rm", name], capture_output=True)
 
 
-def test_the_default_profile_is_the_tightest_that_still_runs_nested_containers():
+def test_the_default_profile_is_the_tightest_that_still_runs_nested_containers(tmp_path: Path):
     standard = PROFILES["standard"]
     without = {
-        "CAP_NET_ADMIN": dataclasses.replace(standard, cap_add=("SYS_ADMIN",)),
-        "CAP_SYS_ADMIN": dataclasses.replace(standard, cap_add=("NET_ADMIN",)),
-        "seccomp=unconfined": dataclasses.replace(standard, security_opt=("apparmor=unconfined",)),
+        f"CAP_{cap}": dataclasses.replace(standard, cap_add=tuple(c for c in standard.cap_add if c != cap))
+        for cap in standard.cap_add
     }
-    measured = {grant: _nested_run_works(profile) for grant, profile in without.items()}
+    without["seccomp=unconfined"] = dataclasses.replace(standard, security_opt=("apparmor=unconfined",))
+    measured = {grant: _nested_run_works(profile, tmp_path) for grant, profile in without.items()}
     print("standard without each grant:", measured)
-    assert _nested_run_works(standard) == "runs"
+    assert _nested_run_works(standard, tmp_path) == "runs"
     assert all(outcome != "runs" for outcome in measured.values()), measured

@@ -19,4 +19,4 @@ def test_image_build_with_a_missing_base_says_how_to_provide_one():
     )
     assert done.returncode == 2
     assert "base image 'manyoyo-absent-base:0' is not on the engine" in done.stderr
-    assert "scripts/base-image" in done.stderr and "--base manyoyo-base:bookworm" in done.stderr
+    assert "scripts/base-image" in done.stderr and "--base manyoyo-base:trixie" in done.stderr

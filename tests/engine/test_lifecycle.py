@@ -202,7 +202,7 @@ async def test_the_sandbox_is_labelled_and_runs_under_the_standard_profile(serve
     assert labels[ownership.MANAGED] == "true" and labels[ownership.SCOPE] == settings.scope
     assert labels[ownership.SANDBOX] == name and labels[ownership.MODE] == "dind"
     assert host["Privileged"] is False
-    assert sorted(host["CapAdd"]) == ["NET_ADMIN", "SYS_ADMIN"]
+    assert sorted(host["CapAdd"]) == ["NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"]
     assert host["NetworkMode"] in ("default", "bridge")
     assert host["PidMode"] == "" and host["IpcMode"] in ("private", "shareable", "")
     assert not any(m.get("Source") == "/var/run/docker.sock" for m in info["Mounts"])

@@ -13,8 +13,10 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from manyoyo_mcp.config.settings import DEFAULT_IMAGE
+
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "vm"
-IMAGES = ("manyoyo-sandbox:latest", "manyoyo-busybox:latest")
+IMAGES = (DEFAULT_IMAGE, "manyoyo-busybox:latest")
 """The host's images preloaded into the guest's engine by default."""
 
 

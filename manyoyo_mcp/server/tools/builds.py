@@ -75,4 +75,5 @@ def add_build_image(app: "App") -> None:
             timeout_s=app.timeout(timeout_s),
         )
         max_context = parse_memory(app.settings.max_build_context)
-        return await builds.build_image(app.engine, target_sandbox, request, max_context, app.progress(ctx))
+        entry = await app.sandboxes.entry(target_sandbox)
+        return await builds.build_image(app.engine, target_sandbox, entry, request, max_context, app.progress(ctx))

@@ -48,7 +48,8 @@ def add_exec(app: "App") -> None:
         `truncated` is true. On timeout the command and all its child processes are killed.
         """
         request = ExecRequest(command=command, workdir=workdir, env=env or {}, timeout_s=app.timeout(timeout_s))
+        entry = await app.sandboxes.entry(target)
         outcome = await run_exec(
-            app.engine, target.id, request, app.settings.output_cap_bytes, on_progress=app.progress(ctx)
+            app.engine, target.id, entry, request, app.settings.output_cap_bytes, on_progress=app.progress(ctx)
         )
         return ExecResult(sandbox=target.name, **dataclasses.asdict(outcome))

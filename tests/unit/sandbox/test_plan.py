@@ -19,7 +19,7 @@ def test_a_dind_sandbox_gets_its_engine_storage_volume_labels_and_the_standard_p
     spec = plan.spec
     assert (plan.name, plan.engine, plan.mode, plan.volume) == ("dev", "docker", "dind", "manyoyo-ci-dev-engine")
     assert spec.name == "manyoyo-ci-dev" and spec.hostname == "dev" and spec.image == SETTINGS.sandbox_image
-    assert spec.mounts == (Mount("manyoyo-ci-dev-engine", "/var/lib/docker", "volume"),)
+    assert spec.mounts == (Mount("manyoyo-ci-dev-engine", "/var/lib/manyoyo", "volume"),)
     assert spec.labels == {
         ownership.MANAGED: "true",
         ownership.SCOPE: "ci",
@@ -31,13 +31,19 @@ def test_a_dind_sandbox_gets_its_engine_storage_volume_labels_and_the_standard_p
     assert plan.volume_labels == {**spec.labels, ownership.KIND: "engine-storage"}
     assert spec.environment == {"MANYOYO_ENGINE": "docker", "MANYOYO_SANDBOX": "dev"}
     assert spec.profile == PROFILES["standard"] and spec.working_dir is None and spec.ports == ()
+    assert spec.stop_timeout_s == 30  # time for the nested engine to stop its containers
     assert (spec.nano_cpus, spec.memory_bytes, spec.pids_limit) == (2_000_000_000, 1024**3, 4096)
 
 
-def test_a_podman_sandbox_keeps_its_storage_where_podman_does():
+def test_a_podman_sandbox_keeps_everything_in_the_same_volume():
     plan = plan_sandbox(CreateRequest(engine="podman"), SETTINGS, name="pod")
-    assert plan.spec.mounts[0] == Mount("manyoyo-ci-pod-engine", "/var/lib/containers", "volume")
+    assert plan.spec.mounts[0] == Mount("manyoyo-ci-pod-engine", "/var/lib/manyoyo", "volume")
     assert plan.spec.environment["MANYOYO_ENGINE"] == "podman"
+
+
+def test_the_workspace_owners_name_reaches_the_sandbox_when_known():
+    plan = plan_sandbox(CreateRequest(), SETTINGS, name="u", workspace="/srv/app", user_name="alice")
+    assert plan.spec.environment["MANYOYO_USER_NAME"] == "alice"
 
 
 def test_a_sock_sandbox_mounts_the_hosts_socket_with_dockers_defaults_and_no_volume():
@@ -45,6 +51,7 @@ def test_a_sock_sandbox_mounts_the_hosts_socket_with_dockers_defaults_and_no_vol
     assert plan.volume is None and plan.mode == "sock" and plan.engine == "docker"
     assert plan.spec.mounts == (Mount("/run/docker.sock", "/var/run/docker.sock", "bind"),)
     assert plan.spec.profile == SOCK_PROFILE and plan.spec.environment["MANYOYO_ENGINE"] == "sock"
+    assert plan.spec.stop_timeout_s is None
     with pytest.raises(InvalidArgument, match="sock mode uses the host's Docker engine"):
         plan_sandbox(CreateRequest(mode="sock", engine="podman"), SETTINGS, name="s", host_socket="/s")
 

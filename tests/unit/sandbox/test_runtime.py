@@ -9,7 +9,7 @@ from manyoyo_mcp.sandbox.runtime import PROFILES, runtime_profile
 def test_the_default_profile_works_without_privileged():
     profile = runtime_profile("standard")
     assert not profile.privileged
-    assert set(profile.cap_add) == {"SYS_ADMIN", "NET_ADMIN"}
+    assert set(profile.cap_add) == {"SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"}
 
 
 def test_an_unknown_profile_lists_the_known_ones():
