@@ -37,4 +37,5 @@ def judge_network(choice: NetworkChoice | None, settings: ServerSettings) -> Dec
 
 
 def network_rule(call: ToolCall, settings: ServerSettings) -> Decision | None:
-    return judge_network(call.effective("network"), settings)
+    chosen = call.effective("network")
+    return judge_network(None if chosen is None else NetworkChoice.model_validate(chosen), settings)
