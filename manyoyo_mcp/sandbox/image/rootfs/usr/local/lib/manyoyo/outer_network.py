@@ -202,7 +202,25 @@ def ipv6_active() -> bool:
         return False
 
 
+def neighbourhood() -> list[str]:
+    """The outer container's own networks and gateways (the engine's host, whatever its address
+    pool): refused like the host's addresses the server learned, should those be out of date."""
+    found = []
+    for family in ("-4", "-6"):
+        routes = subprocess.run(["ip", family, "-o", "route", "show"], capture_output=True, text=True).stdout
+        for line in routes.splitlines():
+            words = line.split()
+            if "sbx0" in words or not words:
+                continue
+            if "via" in words:
+                found.append(words[words.index("via") + 1])
+            if words[0] != "default" and "/" in words[0]:
+                found.append(words[0])
+    return [str(ipaddress.ip_network(cidr, strict=False)) for cidr in dict.fromkeys(found)]
+
+
 def apply_rules(config: dict[str, object], inner: str, outer: str) -> None:
+    config = {**config, "blocked": [*(config.get("blocked") or []), *neighbourhood()]}  # type: ignore[list-item]
     _restore("iptables-restore", filter_rules(config, 4, inner, outer) + nat_rules(config, inner))
     try:
         _restore("ip6tables-restore", filter_rules(config, 6, inner, outer))
