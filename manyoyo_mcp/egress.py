@@ -85,8 +85,13 @@ class Destination:
             self.network.version == other.network.version
             and self.network.subnet_of(other.network)  # type: ignore[arg-type]
             and (other.port is None or self.port == other.port)
-            and (other.proto is None or (self.proto or "tcp") == other.proto)
+            and (other.protocol is None or self.protocol == other.protocol)
         )
+
+    @property
+    def protocol(self) -> str | None:
+        """tcp, udp, or None for both (a port without a protocol is TCP, as the rules write it)."""
+        return self.proto or ("tcp" if self.port else None)
 
     def public(self) -> bool:
         """An address entry outside every BLOCKED range (host names are judged by the proxy's rules)."""
@@ -137,6 +142,8 @@ def wider(mode: NetworkMode, than: NetworkMode) -> bool:
 def outside(entry: Destination, operator: tuple[Destination, ...], ceiling: NetworkMode) -> bool:
     """Whether an agent's allowlist entry would widen what the operator allows: it is neither
     within one of the operator's entries nor, under a public ceiling, a public destination."""
+    if ceiling == "none":
+        return True
     if any(entry.within(mine) for mine in operator):
         return False
     if ceiling != "public":
