@@ -14,6 +14,7 @@ import datetime
 import json
 import re
 import secrets
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,6 +139,10 @@ async def make_other(client: Client, token: str) -> Other:
     inspect = json.loads(docker("inspect", created["id"]))[0]
     outer = [n["IPAddress"] for n in inspect["NetworkSettings"]["Networks"].values()]
     published = int(inspect["NetworkSettings"]["Ports"]["7070/tcp"][0]["HostPort"])
+    # The operator's published port reaches the sandbox proper (led there by its outer container).
+    with socket.create_connection(("127.0.0.1", published), timeout=10) as conn:
+        conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        assert token in conn.recv(4096).decode(errors="replace")
     return Other((*outer, ran["stdout"].strip()), (7070, 8080, 80), published)
 
 
