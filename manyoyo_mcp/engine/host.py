@@ -211,6 +211,15 @@ class Engine(Connection):
             raise EngineFailure(f"could not list the engine host's addresses (exit {status.get('StatusCode')})")
         return output
 
+    def image_labels(self, ref: str) -> dict[str, str] | None:
+        """The labels of a host image; None if the host engine has no such image."""
+        try:
+            with self._mapped():
+                data = self._client().inspect_image(ref)
+        except (ImageMissing, ObjectNotFound):
+            return None
+        return dict((data.get("Config") or {}).get("Labels") or {})
+
     def image_present(self, ref: str) -> bool:
         try:
             with self._mapped():

@@ -20,6 +20,7 @@ WORKSPACE = LABEL_PREFIX + "workspace"
 KIND = LABEL_PREFIX + "kind"
 NETWORK = LABEL_PREFIX + "network"  # the sandbox's egress mode
 NETWORK_ALLOW = LABEL_PREFIX + "network-allow"  # its allowlist, comma-separated
+IMAGE_NETWORK = LABEL_PREFIX + "network-containment"  # on a sandbox image: its outer init enforces it
 SOCK_OF = LABEL_PREFIX + "sock-of"  # in sock mode: the sandbox (full id) whose tools made the object
 
 _FULL_ID = re.compile(r"[0-9a-f]{64}")

@@ -194,8 +194,15 @@ class SandboxService:
 
     async def _check_engine_side(self, plan: SandboxPlan) -> None:
         """What only the engine knows: the images exist, the container name is free."""
-        if not await in_thread(self.engine.image_present, plan.spec.image):
+        labels = await in_thread(self.engine.image_labels, plan.spec.image)
+        if labels is None:
             raise ImageMissing(f"sandbox image {plan.spec.image!r} is not on the engine: {BUILD_HELP}")
+        if plan.mode == "dind" and ownership.IMAGE_NETWORK not in labels:
+            # An older image ignores the network settings: its sandboxes would reach everything.
+            raise ImageMissing(
+                f"sandbox image {plan.spec.image!r} predates network containment (no {ownership.IMAGE_NETWORK} "
+                f"label) and would not enforce the sandbox's network: rebuild it, {BUILD_HELP}"
+            )
         for ref in self.settings.preload_images:
             if await in_thread(self.engine.image_tags, ref) is None:
                 raise ImageMissing(

@@ -15,7 +15,7 @@ from mcp import Client
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.server import build_server
 
-from ..helpers import TESTBOX, call, in_proper, load_testbox
+from ..helpers import TESTBOX, call, in_proper, load_testbox, tool_error
 
 pytestmark = pytest.mark.anyio
 MIRROR, PROXY = "https://mirror.example.test:5000", "http://proxy.example.test:3128"
@@ -86,3 +86,12 @@ async def test_the_operators_mirrors_and_proxy_and_the_sandboxs_mtu_reach_the_ne
     else:
         assert 'location = "mirror.example.test:5000"' in seen[0] and 'prefix = "docker.io"' in seen[0]
     assert bridge == mtu
+
+
+async def test_an_image_that_cannot_enforce_the_network_is_refused_before_anything_is_made(settings, engine):
+    older = settings.model_copy(update={"sandbox_image": TESTBOX})  # no network-containment label
+    async with Client(build_server(older, engine)) as client:
+        error = await tool_error(client, "create_sandbox", {"name": "flows-old-image"})
+        listed = await call(client, "list_sandboxes")
+    assert "predates network containment" in error and "rebuild it" in error
+    assert "flows-old-image" not in [s["name"] for s in listed["sandboxes"]]
