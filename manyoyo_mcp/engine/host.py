@@ -206,7 +206,7 @@ class Engine(Connection):
                 output = api.logs(created["Id"], stdout=True, stderr=False).decode("utf-8", errors="replace")
             finally:
                 with contextlib.suppress(docker.errors.NotFound):
-                    api.remove_container(created["Id"], force=True)
+                    api.remove_container(created["Id"], force=True, v=True)  # and the image's anonymous volume
         if status.get("StatusCode") != 0:
             raise EngineFailure(f"could not list the engine host's addresses (exit {status.get('StatusCode')})")
         return output
