@@ -226,6 +226,9 @@ class NestedEngine:
                 restart_policy={"Name": spec.restart[0], "MaximumRetryCount": spec.restart[1]}
                 if spec.restart[0] != "no"
                 else {"Name": "no"},
+                init=spec.init or None,
+                read_only=spec.read_only or None,
+                tmpfs={t.target: ",".join(t.options) for t in spec.tmpfs} or None,
             )
             created = api.create_container(
                 image=spec.image,
@@ -234,6 +237,7 @@ class NestedEngine:
                 environment=spec.env,
                 labels={**spec.labels, **self.scope},
                 working_dir=spec.workdir,
+                user=spec.user,
                 ports=[(p.container_port, p.protocol) for p in spec.ports] or None,
                 volumes=[m.target for m in spec.mounts] or None,
                 host_config=host_config,

@@ -10,7 +10,15 @@ describe.py    the active policy as data (describe_policy)
 
 from manyoyo_mcp.policy.calls import Decision, ToolCall, allow, deny, tool_call
 from manyoyo_mcp.policy.describe import describe
-from manyoyo_mcp.policy.rules import RULES, admit, context_denial, could_not_judge, evaluate, invalid_arguments
+from manyoyo_mcp.policy.rules import (
+    RULES,
+    admit,
+    context_denial,
+    could_not_judge,
+    evaluate,
+    invalid_arguments,
+    user_denial,
+)
 
 __all__ = [
     "RULES",
@@ -25,4 +33,5 @@ __all__ = [
     "evaluate",
     "invalid_arguments",
     "tool_call",
+    "user_denial",
 ]

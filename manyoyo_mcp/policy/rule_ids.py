@@ -132,6 +132,17 @@ NESTED_RESTART = _rule(
     "restart policies other than no and on-failure with a few retries",
     "'no' or 'on-failure[:N]', N at most 5",
 )
+NESTED_TMPFS = _rule(
+    "nested.tmpfs",
+    "tmpfs mount options outside the allowlist (suid, dev, mpol ...)",
+    "ro, rw, exec, noexec, nosuid, nodev, size, mode, uid, gid, nr_inodes",
+)
+USER_UNMAPPED = _rule(
+    "sandbox.user-unmapped",
+    "a user (exec, launch_agent, run_container) whose uid or gid the sandbox proper does not map: it could "
+    "only be a host id, which never enters a sandbox",
+    "root, names the sandbox (or the image) knows, uid[:gid] within 0-65535 or the workspace owner's",
+)
 QUOTA_NESTED = _rule(
     "quota.nested-containers",
     "more containers in one sandbox than the operator allows",

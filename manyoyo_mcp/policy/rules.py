@@ -193,6 +193,14 @@ def _nested_options(call: ToolCall, settings: ServerSettings) -> Decision | None
                 f"sysctl {name!r} may not be set; allowed (namespaced, safe): "
                 f"{', '.join(sorted(allowlists.SYSCTL_ALLOWLIST))}",
             )
+    for spec in call.given("tmpfs") or ():
+        options = spec.partition(":")[2].split(",")
+        refused = [o for o in options if o.strip() and not allowlists.tmpfs_option_allowed(o)]
+        if refused:
+            return deny(
+                rule_ids.NESTED_TMPFS,
+                f"tmpfs {spec!r}: option {refused[0]!r} is not allowed; allowed: {allowlists.TMPFS_FORMS}",
+            )
     restart = call.given("restart")
     if allowlists.restart_policy(restart) is None:
         return deny(
@@ -240,6 +248,20 @@ def context_denial(given: str, path: str, protected: str) -> Decision:
         rule_ids.BUILD_CONTEXT,
         f"context {given!r} resolves to {path}, under {protected}, which cannot be a build context: use a "
         "project directory such as /workspace",
+    )
+
+
+def user_denial(spec: str, owner: tuple[int, int]) -> Decision | None:
+    """A user whose numeric uid or gid the sandbox proper does not map (judged once the sandbox's
+    workspace owner, `owner` (uid, gid), is known): it could only be a host id."""
+    part = allowlists.unmapped_id(spec, owner)
+    if part is None:
+        return None
+    return deny(
+        rule_ids.USER_UNMAPPED,
+        f"user {spec!r}: id {part} is not one of the sandbox's (its user namespace maps uids and gids 0-"
+        f"{allowlists.SANDBOX_IDS - 1} and the workspace owner's, {owner[0]}:{owner[1]}); use root, a name the "
+        "sandbox knows, or an id in that range",
     )
 
 

@@ -83,6 +83,12 @@ class Entry:
     def default_user(self) -> SandboxUser:
         return self.state.user if self.state is not None else ROOT
 
+    @property
+    def owner(self) -> tuple[int, int] | None:
+        """The workspace owner's (uid, gid), kept as themselves in the sandbox proper's user
+        namespace beside 0-65535; None without a proper (sock mode: no user namespace)."""
+        return (self.state.user.uid, self.state.user.gid) if self.state is not None else None
+
     def command(
         self, argv: list[str], *, user: SandboxUser | None = None, workdir: str | None = None, env: dict[str, str]
     ) -> ExecCommand:
