@@ -37,12 +37,16 @@ class SandboxUser(BaseModel):
     """A user of the sandbox proper; commands run as the workspace owner's by default."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
-    name: str = Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
     uid: int = Field(ge=0, lt=2**32 - 1)
     gid: int = Field(ge=0, lt=2**32 - 1)
+    home_dir: str | None = None
+    """The home folder the sandbox's user database gives; None: the one inner-init makes."""
 
     @property
     def home(self) -> str:
+        if self.home_dir is not None:
+            return self.home_dir
         return "/root" if self.uid == 0 else f"/home/{self.name}"
 
 
@@ -94,8 +98,8 @@ class Entry:
     ) -> ExecCommand:
         """What `docker exec` runs so that `argv` runs as `user` (default: the workspace owner's)
         in `workdir` (default: the workspace) with `env` added to the sandbox's environment."""
-        if self.state is None:
-            return ExecCommand(list(argv), dict(env), workdir)
+        if self.state is None:  # the container's own users, through `docker exec --user`
+            return ExecCommand(list(argv), dict(env), workdir, f"{user.uid}:{user.gid}" if user else None)
         who = user or self.default_user
         environment = dict(line.split("=", 1) for line in self.state.env if "=" in line)
         environment.update(HOME=who.home, USER=who.name, LOGNAME=who.name)
@@ -114,3 +118,5 @@ class ExecCommand:
     argv: list[str]
     env: dict[str, str]
     workdir: str | None
+    user: str | None = None
+    """'uid:gid' for `docker exec --user` (sock mode); None: the container's root."""

@@ -15,6 +15,7 @@ from manyoyo_mcp.models import (
     StopContainerResult,
 )
 from manyoyo_mcp.nested import containers, inventory, run
+from manyoyo_mcp.policy.allowlists import USER_SPEC
 from manyoyo_mcp.server.params import NestedContainerRef, RunningSandbox, SandboxRef
 
 if TYPE_CHECKING:
@@ -81,9 +82,10 @@ Init = Annotated[
 User = Annotated[
     str | None,
     Field(
+        pattern=rf"^{USER_SPEC.pattern}$",
         description="Run the container's process as this user: a name or 'name:group' the image knows, or "
         "'uid[:gid]', e.g. '1000:1000' (files it writes in a mounted /workspace then belong to that uid on "
-        "the host when it is the workspace owner's). Default: the image's user (usually root)."
+        "the host when it is the workspace owner's). Default: the image's user (usually root).",
     ),
 ]
 ReadOnly = Annotated[
