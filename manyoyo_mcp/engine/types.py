@@ -173,6 +173,20 @@ class NestedRunSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class NestedBuildSpec:
+    """A build through the engine API's builder, from validated fields only."""
+
+    dockerfile: str
+    """The Dockerfile's path inside the context."""
+    tag: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    secrets: dict[str, str] = field(default_factory=dict)
+    """id -> the secret's file name in the context (podman's API moves it out before the build)."""
+
+
+@dataclass(frozen=True, slots=True)
 class NestedContainerState:
     id: str
     name: str

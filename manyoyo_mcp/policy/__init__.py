@@ -17,6 +17,7 @@ from manyoyo_mcp.policy.rules import (
     could_not_judge,
     evaluate,
     invalid_arguments,
+    secret_denial,
     user_denial,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "describe",
     "evaluate",
     "invalid_arguments",
+    "secret_denial",
     "tool_call",
     "user_denial",
 ]

@@ -153,10 +153,16 @@ BUILD_CONTEXT = _rule(
     "build contexts there (judged as given and once resolved)",
     "a project directory such as /workspace",
 )
+BUILD_SECRET_PATH = _rule(
+    "build.secret-protected-path",
+    "build secret files under the sandbox's /, /proc, /sys, /dev, /run or engine folders (judged as given and "
+    "once resolved)",
+    "files under /workspace or a home folder",
+)
 BUILD_SECRET_ARGS = _rule(
     "build.secret-args",
     "build args that look like secrets by name or value (MANYOYO_SECRET_BUILD_ARGS)",
-    "secrets as run_container env; the operator may allow them (warn, allow)",
+    "secrets as files (build_image secrets) or run_container env; the operator may allow them (warn, allow)",
 )
 LOAD_ALLOWLIST = _rule(
     "image.load-allowlist",

@@ -221,6 +221,25 @@ def _build_context(call: ToolCall, settings: ServerSettings) -> Decision | None:
     return None
 
 
+def _build_secret_files(call: ToolCall, settings: ServerSettings) -> Decision | None:
+    for secret_id, given in (call.given("secrets") or {}).items():
+        if "\x00" not in given and given.strip():
+            path = allowlists.sandbox_path(f"secret {secret_id}", given)
+            protected = allowlists.forbidden_sandbox_path(path)
+            if protected:
+                return secret_denial(secret_id, given, path, protected)
+    return None
+
+
+def secret_denial(secret_id: str, given: str, path: str, protected: str) -> Decision:
+    return deny(
+        rule_ids.BUILD_SECRET_PATH,
+        f"secret {secret_id!r}: {given!r} resolves to {path}, under {protected}, which a build may not read: keep "
+        "the secret in a file under /workspace (out of the image: the server leaves it out of the context) or "
+        "the home folder",
+    )
+
+
 def _build_secret_args(call: ToolCall, settings: ServerSettings) -> Decision | None:
     build_args = call.given("build_args") or {}
     if settings.secret_build_args == "allow":
@@ -229,8 +248,8 @@ def _build_secret_args(call: ToolCall, settings: ServerSettings) -> Decision | N
     if not suspicious:
         return None
     advice = (
-        "build args stay readable in the image's history: pass secrets when the container runs "
-        "(run_container env) or build without them"
+        "build args stay readable in the image's history: pass a secret as a file with `secrets` "
+        "(RUN --mount=type=secret), or when the container runs (run_container env)"
     )
     if settings.secret_build_args == "warn":
         return allow(
@@ -273,7 +292,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "list_sandboxes": (),
     "list_nested": (),
     "remove_sandbox": (),
-    "build_image": (_timeout_ceiling, _build_context, _build_secret_args),
+    "build_image": (_timeout_ceiling, _build_context, _build_secret_files, _build_secret_args),
     "run_container": (_timeout_ceiling, _nested_mounts, _nested_options),
     "container_logs": (),
     "stop_container": (),

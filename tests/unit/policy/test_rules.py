@@ -62,6 +62,10 @@ def judge(tool: str, arguments: dict, settings: ServerSettings | None = None) ->
         ("build_image", {"sandbox": "s", "build_args": {"db_password": "x"}}, "build.secret-args"),
         ("build_image", {"sandbox": "s", "build_args": {"V": "ghp_" + "a" * 36}}, "build.secret-args"),
         ("build_image", {"sandbox": "s", "build_args": {"URL": "https://u:pw12345@host/x"}}, "build.secret-args"),
+        ("build_image", {"sandbox": "s", "secrets": {"t": "/proc/self/environ"}}, "build.secret-protected-path"),
+        ("build_image", {"sandbox": "s", "secrets": {"t": "../../run/secrets/x"}}, "build.secret-protected-path"),
+        ("build_image", {"sandbox": "s", "secrets": {"a": "ok", "b": "/"}}, "build.secret-protected-path"),
+        ("build_image", {"sandbox": "s", "secrets": {"t": "//var/lib/docker/key"}}, "build.secret-protected-path"),
     ],
 )
 def test_each_denial_names_its_rule(tool, arguments, rule):
@@ -80,6 +84,9 @@ def test_each_denial_names_its_rule(tool, arguments, rule):
         ("load_image", {"sandbox": "s", "image": "node:22"}),
         ("list_sandboxes", {}),
         ("build_image", {"sandbox": "s", "build_args": {"NODE_VERSION": "22", "URL": "https://host/x"}}),
+        ("build_image", {"sandbox": "s", "secrets": {"npm": ".npmrc", "key": "/home/dev/.ssh/id_ed25519"}}),
+        ("exec", {"sandbox": "s", "command": "id", "user": "1000:1000"}),
+        ("run_container", {"sandbox": "s", "image": "x", "init": True, "read_only": True, "tmpfs": ["/tmp"]}),
     ],
 )
 def test_harmless_calls_are_allowed_with_a_rule_id(tool, arguments):
