@@ -174,7 +174,7 @@ class NestedRunSpec:
 
 @dataclass(frozen=True, slots=True)
 class NestedBuildSpec:
-    """A build through the engine API's builder, from validated fields only."""
+    """A build, from validated fields only."""
 
     dockerfile: str
     """The Dockerfile's path inside the context."""
@@ -183,7 +183,8 @@ class NestedBuildSpec:
     target: str | None = None
     no_cache: bool = False
     secrets: dict[str, str] = field(default_factory=dict)
-    """id -> the secret's file name in the context (podman's API moves it out before the build)."""
+    """id -> where the builder finds the secret: a file name in the context for podman's API (which
+    moves it out before the build), a path in the sandbox for BuildKit's CLI."""
 
 
 @dataclass(frozen=True, slots=True)

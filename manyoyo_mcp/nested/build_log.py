@@ -23,18 +23,33 @@ def _no_mask(text: str) -> str:
 
 
 @dataclass(slots=True)
-class BuildLog:
-    """The build's events as a readable log: steps, the output of the current step, the image id."""
+class LogLines:
+    """What every build's log keeps: its lines (masked), its steps, the image id and the error."""
 
     mask: Callable[[str], str] = _no_mask
     """Applied to every line before it is kept (secret values a build printed)."""
     lines: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
-    step_output: list[str] = field(default_factory=list)
     image_id: str | None = None
     error: str | None = None
-    _partial: str = ""
     _reported: int = 0
+
+    def new_lines(self) -> list[str]:
+        """The lines added since the last call (streamed as progress)."""
+        fresh = self.lines[self._reported :]
+        self._reported = len(self.lines)
+        return fresh
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+@dataclass(slots=True)
+class BuildLog(LogLines):
+    """The build's events as a readable log: steps, the output of the current step, the image id."""
+
+    step_output: list[str] = field(default_factory=list)
+    _partial: str = ""
 
     def add(self, event: dict[str, Any]) -> None:
         if "error" in event:
@@ -79,14 +94,6 @@ class BuildLog:
     @property
     def failure_output(self) -> list[str]:
         return self.step_output
-
-    def new_lines(self) -> list[str]:
-        fresh = self.lines[self._reported :]
-        self._reported = len(self.lines)
-        return fresh
-
-    def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
 
 
 # What a failure that names a missing feature means here, and how to get the feature.

@@ -19,12 +19,12 @@ import csv
 import io
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO
 
 import anyio
 
-from manyoyo_mcp.engine import Engine, ExecStream
+from manyoyo_mcp.engine import Engine, ExecStream, NestedBuildSpec
 from manyoyo_mcp.nested.buildkit_log import BuildKitLog
 from manyoyo_mcp.sandbox.execution import EXEC_MARKER, kill_exec
 from manyoyo_mcp.sandbox.inside import ROOT, Entry
@@ -47,18 +47,6 @@ ENV = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class BuildKitOptions:
-    dockerfile: str
-    """The Dockerfile's path inside the context."""
-    tag: str | None = None
-    build_args: dict[str, str] = field(default_factory=dict)
-    target: str | None = None
-    no_cache: bool = False
-    secrets: dict[str, str] = field(default_factory=dict)
-    """id -> the secret file's resolved path inside the sandbox."""
-
-
 @dataclass(slots=True)
 class BuildKitRun:
     log: BuildKitLog
@@ -66,8 +54,9 @@ class BuildKitRun:
     exit_code: int | None
 
 
-def buildkit_argv(options: BuildKitOptions) -> list[str]:
-    """The command that runs the build in the sandbox, the context read from stdin (pure)."""
+def buildkit_argv(options: NestedBuildSpec) -> list[str]:
+    """The command that runs the build in the sandbox, the context read from stdin; each secret's
+    source is its file's resolved path in the sandbox (pure)."""
     argv = ["sh", "-c", _WRAPPER, "buildx", "--builder", "default", "--progress=rawjson", "--file", options.dockerfile]
     if options.tag:
         argv += ["--tag", options.tag]
@@ -94,7 +83,7 @@ async def run_buildkit(
     container_id: str,
     entry: Entry,
     context_tar: IO[bytes],
-    options: BuildKitOptions,
+    options: NestedBuildSpec,
     timeout_s: float,
     log: BuildKitLog,
     on_progress: ProgressCallback | None = None,

@@ -14,9 +14,10 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from manyoyo_mcp.nested.build_log import LogLines
 
 # A step of the Dockerfile, as BuildKit names its vertex: "[2/4] RUN ...", "[build 1/3] FROM ...".
 _STEP = re.compile(r"^\[(?:[^\]\s]+ )?\d+/\d+\] ")
@@ -37,25 +38,14 @@ class _Vertex:
     partial: str = ""
 
 
-def _no_mask(text: str) -> str:
-    return text
-
-
 @dataclass(slots=True)
-class BuildKitLog:
+class BuildKitLog(LogLines):
     """BuildKit's progress as log lines, with its steps, the failed step and the error."""
 
-    mask: Callable[[str], str] = _no_mask
-    """Applied to every line before it is kept (secret values a build printed)."""
-    lines: list[str] = field(default_factory=list)
-    steps: list[str] = field(default_factory=list)
-    error: str | None = None
-    image_id: str | None = None
     failed_step: str | None = None
     failure_output: list[str] = field(default_factory=list)
     _vertexes: dict[str, _Vertex] = field(default_factory=dict)
     _pending: str = ""
-    _reported: int = 0
     _cancelled: bool = False
     _started: int = 0
 
@@ -159,14 +149,6 @@ class BuildKitLog:
     def _line(self, line: str) -> None:
         """A line already masked."""
         self.lines.append(line)
-
-    def new_lines(self) -> list[str]:
-        fresh = self.lines[self._reported :]
-        self._reported = len(self.lines)
-        return fresh
-
-    def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
 
 
 def _decoded(data: Any) -> str:

@@ -33,7 +33,7 @@ from manyoyo_mcp.nested import build_secrets, specs
 from manyoyo_mcp.nested.build_api import build_through_api
 from manyoyo_mcp.nested.build_log import BuildLog, failure_hint
 from manyoyo_mcp.nested.build_secrets import Masking
-from manyoyo_mcp.nested.buildkit import BuildKitOptions, run_buildkit
+from manyoyo_mcp.nested.buildkit import run_buildkit
 from manyoyo_mcp.nested.buildkit_log import BuildKitLog
 from manyoyo_mcp.nested.connect import opened_engine
 from manyoyo_mcp.policy import allowlists
@@ -92,8 +92,8 @@ async def build_image(
     entry: Entry,
     request: BuildRequest,
     max_context_bytes: int,
+    masking: Masking,
     on_progress: ProgressCallback | None = None,
-    masking: Masking | None = None,
 ) -> BuildImageResult:
     """Build `request` with the running `sandbox`'s own engine.
 
@@ -124,7 +124,7 @@ async def build_image(
     log: BuildLog | BuildKitLog
     try:
         if builder == "buildkit":
-            options = BuildKitOptions(
+            options = NestedBuildSpec(
                 context.dockerfile, tag, build_args, target, request.no_cache, {s.id: s.path for s in found}
             )
             log = BuildKitLog(mask=mask)
@@ -186,22 +186,13 @@ def choose_builder(sandbox: Sandbox, wanted: str | None, has_secrets: bool) -> s
     return chosen
 
 
-def _masker(masking: Masking | None, found: list[build_secrets.BuildSecret]) -> Callable[[str], str]:
+def _masker(masking: Masking, found: list[build_secrets.BuildSecret]) -> Callable[[str], str]:
     """What masks the secrets' values in the log (nothing to mask: the text as it is)."""
     values = build_secrets.secret_values(found)
     if not values:
         return lambda text: text
-    if masking is not None:
-        masking.remember(values)
-        return lambda text: str(masking.mask(text))
-    ordered = sorted(values, key=len, reverse=True)
-
-    def mask(text: str) -> str:
-        for value in ordered:
-            text = text.replace(value, "[redacted]")
-        return text
-
-    return mask
+    masking.remember(values)
+    return lambda text: str(masking.mask(text))
 
 
 async def _resolve_context(engine: Engine, sandbox: Sandbox, entry: Entry, request: BuildRequest) -> _Context:

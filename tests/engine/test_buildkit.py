@@ -9,9 +9,7 @@ import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import anyio
 import pytest
 from mcp import Client
 
@@ -19,7 +17,7 @@ from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.server import build_server
 
-from ..helpers import TESTBOX, call, tool_error
+from ..helpers import TESTBOX, call, dind_sandbox, tool_error
 
 pytestmark = pytest.mark.anyio
 
@@ -65,16 +63,7 @@ def bk_settings(settings: ServerSettings, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture(scope="module")
 def sandbox(bk_settings: ServerSettings, engine: Engine, inner: str, project: Path) -> Iterator[str]:
-    name = f"bk{inner[0]}-{secrets.token_hex(3)}"
-
-    async def use(tool: str, arguments: dict[str, Any]) -> None:
-        async with Client(build_server(bk_settings, engine)) as client:
-            await call(client, tool, arguments)
-
-    anyio.run(use, "create_sandbox", {"name": name, "engine": inner, "workspace": str(project)})
-    anyio.run(use, "load_image", {"sandbox": name, "image": TESTBOX})
-    yield name
-    anyio.run(use, "remove_sandbox", {"sandbox": name})
+    yield from dind_sandbox(bk_settings, engine, f"bk{inner[0]}-{secrets.token_hex(3)}", inner, project)
 
 
 async def test_a_buildkit_only_dockerfile_builds_with_cache_mounts_secrets_args_and_a_target(

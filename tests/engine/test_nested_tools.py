@@ -7,9 +7,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import anyio
 import pytest
 from mcp import Client
 
@@ -17,7 +15,7 @@ from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.server import build_server
 
-from ..helpers import TESTBOX, call, docker, tool_error
+from ..helpers import TESTBOX, call, dind_sandbox, docker, tool_error
 
 pytestmark = pytest.mark.anyio
 
@@ -67,19 +65,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _sandbox(settings: ServerSettings, engine: Engine, inner: str, workspace: Path | None) -> Iterator[str]:
-    name = f"n{inner[0]}-{secrets.token_hex(3)}"
-
-    async def use(tool: str, arguments: dict[str, Any]) -> None:
-        async with Client(build_server(settings, engine)) as client:
-            await call(client, tool, arguments)
-
-    arguments: dict[str, Any] = {"name": name, "engine": inner}
-    if workspace:
-        arguments["workspace"] = str(workspace)
-    anyio.run(use, "create_sandbox", arguments)
-    anyio.run(use, "load_image", {"sandbox": name, "image": TESTBOX})
-    yield name
-    anyio.run(use, "remove_sandbox", {"sandbox": name})
+    yield from dind_sandbox(settings, engine, f"n{inner[0]}-{secrets.token_hex(3)}", inner, workspace)
 
 
 @pytest.fixture(scope="module", params=["docker", "podman"])

@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from manyoyo_mcp.engine import ContainerSummary
+from manyoyo_mcp.engine import ContainerSummary, NestedBuildSpec
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.nested import build_secrets
 from manyoyo_mcp.nested.build_log import failure_hint
-from manyoyo_mcp.nested.buildkit import BuildKitOptions, buildkit_argv
+from manyoyo_mcp.nested.buildkit import buildkit_argv
 from manyoyo_mcp.nested.buildkit_log import BuildKitLog
 from manyoyo_mcp.nested.builds import choose_builder
 from manyoyo_mcp.sandbox.view import Sandbox
@@ -116,7 +116,7 @@ def test_text_that_only_looks_like_an_object_stays_text():
 
 def test_the_build_command_reads_the_context_from_stdin_with_every_option():
     argv = buildkit_argv(
-        BuildKitOptions(
+        NestedBuildSpec(
             "docker/Dockerfile", "app:1", {"V": "1 2"}, "test", True, {"npm": "/workspace/.npmrc", "odd": "/w/a,b"}
         )
     )

@@ -1,6 +1,9 @@
-"""run_container's init, user, read_only and tmpfs, on both inner engines: what the nested
-container's processes really see (PID 1, their ids, which paths take writes), and the owner of what
-they write into a mount of a workspace that belongs to a non-root host user."""
+"""The right user, and run_container's other process options, on both inner engines, in a sandbox
+whose workspace belongs to a non-root host user (uid 1000), as a developer's project does: who owns
+what exec writes there by default, as root or as another user; what nested containers writing into
+a bind mount of the workspace give on each engine (README, "Users and the workspace"); and
+run_container's init, user, read_only and tmpfs as the nested container's processes see them (PID 1,
+their ids, which paths take writes)."""
 
 from __future__ import annotations
 
@@ -8,9 +11,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import anyio
 import pytest
 from mcp import Client
 
@@ -18,11 +19,12 @@ from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.server import build_server
 
-from ..helpers import TESTBOX, call, tool_error
+from ..helpers import TESTBOX, call, dind_sandbox, owned_folder, tool_error
 
 pytestmark = pytest.mark.anyio
 
 OWNER = 1000
+SANDBOX_ROOT = 1000000  # the sandbox proper's root, as the host sees it
 # A child orphaned at once (its parent, a subshell, exits), then watched from a sibling until it is
 # either a zombie (PID 1 never reaps it) or gone (an init reaped it). PID 1 is `sleep`, which never
 # waits for anything, unless an init runs above it.
@@ -42,10 +44,7 @@ def inner(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workspace that belongs to a non-root host user, as a developer's project does."""
-    path = tmp_path_factory.mktemp("owned")
-    os.chown(path, OWNER, OWNER)
-    return path
+    return owned_folder(tmp_path_factory.mktemp("owned"), OWNER)
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +54,12 @@ def options_settings(settings: ServerSettings) -> ServerSettings:
 
 @pytest.fixture(scope="module")
 def sandbox(options_settings: ServerSettings, engine: Engine, inner: str, workspace: Path) -> Iterator[str]:
-    name = f"ro{inner[0]}-{secrets.token_hex(3)}"
+    yield from dind_sandbox(options_settings, engine, f"uo{inner[0]}-{secrets.token_hex(3)}", inner, workspace)
 
-    async def use(tool: str, arguments: dict[str, Any]) -> None:
-        async with Client(build_server(options_settings, engine)) as client:
-            await call(client, tool, arguments)
 
-    anyio.run(use, "create_sandbox", {"name": name, "engine": inner, "workspace": str(workspace)})
-    anyio.run(use, "load_image", {"sandbox": name, "image": TESTBOX})
-    yield name
-    anyio.run(use, "remove_sandbox", {"sandbox": name})
+def owner_of(path: Path) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_uid, info.st_gid
 
 
 @pytest.fixture
@@ -113,10 +108,8 @@ async def test_user_runs_the_process_as_that_uid_and_what_it_writes_is_the_owner
         )
     assert as_owner["stdout"] == f"{OWNER}\n{OWNER}\n" and as_owner["exit_code"] == 0, as_owner
     assert as_root["stdout"] == "0\n0\n" and as_root["exit_code"] == 0, as_root
-    owned = os.stat(workspace / f"by-owner-{probe}")
-    assert (owned.st_uid, owned.st_gid) == (OWNER, OWNER)
-    rooted = os.stat(workspace / f"by-root-{probe}")
-    assert (rooted.st_uid, rooted.st_gid) == (1000000, 1000000)  # the sandbox's root, never the host's
+    assert owner_of(workspace / f"by-owner-{probe}") == (OWNER, OWNER)
+    assert owner_of(workspace / f"by-root-{probe}") == (SANDBOX_ROOT, SANDBOX_ROOT)  # never the host's root
     assert by_name["stdout"].startswith("uid=4242(app) gid=4243(app)"), by_name
     assert "sandbox.user-unmapped" in unmapped and "70000" in unmapped
 
@@ -135,3 +128,56 @@ async def test_read_only_refuses_writes_to_the_root_but_tmpfs_paths_take_them(se
     assert locked["stdout"] == "root refused\nscratch writable\nsize=1024k\n", locked
     assert open_["stdout"].startswith("root writable\nscratch writable\n"), open_
     assert "nested.tmpfs" in refused and "'suid'" in refused
+
+
+async def test_files_written_by_default_are_the_owners_and_by_root_the_sandboxs_root(server, sandbox, workspace):
+    probe = secrets.token_hex(3)
+    write = f"id -u; id -g; echo $HOME; touch /workspace/{{}}-{probe}"
+    async with Client(server) as client:
+        default = await call(client, "exec", {"sandbox": sandbox, "command": write.format("default")})
+        root = await call(client, "exec", {"sandbox": sandbox, "command": write.format("root"), "user": "root"})
+        nobody = await call(client, "exec", {"sandbox": sandbox, "command": "id -un; echo $HOME", "user": "nobody"})
+        numeric = await call(
+            client, "exec", {"sandbox": sandbox, "command": write.format("numeric"), "user": f"{OWNER}:0"}
+        )
+        unknown = await tool_error(client, "exec", {"sandbox": sandbox, "command": "id", "user": "ghost"})
+        unmapped = await tool_error(client, "exec", {"sandbox": sandbox, "command": "id", "user": "0:70000"})
+        malformed = await tool_error(client, "exec", {"sandbox": sandbox, "command": "id", "user": "a;b"})
+    assert default["stdout"].split("\n")[:2] == [str(OWNER), str(OWNER)] and default["exit_code"] == 0
+    assert root["stdout"] == "0\n0\n/root\n" and root["exit_code"] == 0
+    assert owner_of(workspace / f"default-{probe}") == (OWNER, OWNER)
+    assert owner_of(workspace / f"root-{probe}") == (SANDBOX_ROOT, SANDBOX_ROOT)
+    assert numeric["stdout"].split("\n")[:2] == [str(OWNER), "0"]
+    assert owner_of(workspace / f"numeric-{probe}") == (OWNER, SANDBOX_ROOT)
+    assert nobody["stdout"] == "nobody\n/nonexistent\n"
+    assert "no user 'ghost'" in unknown and "root" in unknown
+    assert "sandbox.user-unmapped" in unmapped and "70000" in unmapped
+    assert "arguments.invalid" in malformed
+
+
+# A nested container writing into a bind mount of the workspace, started from exec as the
+# default user: (the way, the options of `<engine> run`, the owner of the file on the host). The
+# default user's podman is podman's client (`--remote`, CONTAINER_HOST): rootless podman cannot
+# make a user namespace of its own inside the sandbox's.
+PODMAN_SOCKET = "unix:///run/manyoyo/shared/podman.sock"
+NESTED_WRITES = [
+    ("root", "", (SANDBOX_ROOT, SANDBOX_ROOT)),
+    ("own-ids", "--user $(id -u):$(id -g)", (OWNER, OWNER)),
+]
+PODMAN_ONLY = [("uidmap", f"--uidmap 0:{OWNER}:1 --gidmap 0:{OWNER}:1", (OWNER, OWNER))]
+
+
+async def test_nested_containers_writing_into_the_workspace_give_the_documented_owners(
+    server, sandbox, workspace, inner
+):
+    probe = secrets.token_hex(3)
+    ways = NESTED_WRITES + (PODMAN_ONLY if inner == "podman" else [])
+    async with Client(server) as client:
+        for way, options, _ in ways:
+            cli = "podman --remote" if inner == "podman" else "docker"
+            command = f"{cli} run --rm {options} -v /workspace:/w {TESTBOX} touch /w/{way}-{probe}"
+            env = {"CONTAINER_HOST": PODMAN_SOCKET} if inner == "podman" else {}
+            done = await call(client, "exec", {"sandbox": sandbox, "command": command, "env": env})
+            assert done["exit_code"] == 0, (way, done)
+    for way, _, owner in ways:
+        assert owner_of(workspace / f"{way}-{probe}") == owner, way
