@@ -23,6 +23,7 @@ from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.sandbox.service import SandboxService
 from manyoyo_mcp.server.errors import maps_errors
 from manyoyo_mcp.server.gate import AuditedServer
+from manyoyo_mcp.server.startup import Startup
 from manyoyo_mcp.threads import ProgressCallback
 
 log = logging.getLogger(__name__)
@@ -99,17 +100,24 @@ class App:
         return report
 
 
-def build_server(settings: ServerSettings, engine: Engine | None = None) -> AuditedServer:
-    """The MCP server. An `engine` passed in stays open (the caller owns it); one made here is closed on exit."""
+def build_server(
+    settings: ServerSettings, engine: Engine | None = None, *, startup: Startup | None = None
+) -> AuditedServer:
+    """The MCP server. An `engine` passed in stays open (the caller owns it); one made here is closed on exit.
+    `startup` times the phases of a start (serve)."""
     from manyoyo_mcp.server import tools  # the tool modules register against the App made here
 
+    startup = startup or Startup(from_process_start=False)
+    startup.done("tool modules")
     owns_engine = engine is None
     engine = engine or Engine(settings.docker_host)
+    startup.done("engine")
     recorder = Recorder(AuditLog(settings.audit_path, max_bytes=settings.audit_max_bytes), settings)
     credentials, problems = profile_secrets(settings)
     recorder.remember(credentials)
     for problem in problems:
         log.warning("%s (launching that profile will fail until it is fixed)", problem)
+    startup.done("run profiles' credentials")
 
     @contextlib.asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[App]:
@@ -117,6 +125,8 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> Audi
             await recorder.server_event("server_start", version=__version__, pid=os.getpid())
         except ManyoyoError as exc:  # keep serving: every tool call will refuse with this reason
             log.error("%s", exc)
+        startup.done("audit log opened")
+        startup.report()
         try:
             yield app
         finally:
@@ -147,4 +157,5 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> Audi
         return json.dumps(list(recorder.records), indent=1)
 
     tools.register_all(app)
+    startup.done("tool registration")
     return server
