@@ -19,11 +19,9 @@ import tarfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from manyoyo_mcp import policy
-from manyoyo_mcp.engine import BuildStream, Engine, NestedEngine
-from manyoyo_mcp.engine.build_context import dockerignore_patterns, repack_context
 from manyoyo_mcp.errors import BuildFailed, BuildTimedOut, InvalidArgument, ManyoyoError, PolicyDenied
 from manyoyo_mcp.models import BuildImageResult
 from manyoyo_mcp.nested import specs
@@ -32,6 +30,9 @@ from manyoyo_mcp.nested.connect import open_engine
 from manyoyo_mcp.policy import allowlists
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import BuildStream, Engine, NestedEngine
 
 BUILD_LOG_DIR = "/var/log/manyoyo-builds"
 INLINE_DOCKERFILE = ".manyoyo-inline.Dockerfile"
@@ -142,6 +143,8 @@ async def build_image(
 async def _resolve_context(engine: Engine, sandbox: Sandbox, request: BuildRequest) -> _Context:
     """The context as the sandbox resolves it (the policy judged it as given; here once resolved),
     its .dockerignore, and where its Dockerfile is."""
+    from manyoyo_mcp.engine.build_context import dockerignore_patterns  # imports docker: loaded by the first build
+
     given = specs.sandbox_path("context", request.context)
     code, out, _ = await in_thread(engine.exec_run, sandbox.id, ["sh", "-c", _RESOLVE_CONTEXT, "resolve", given])
     if code != 0:
@@ -186,6 +189,8 @@ def dockerfile_source(dockerfile: str | None, context: str) -> tuple[str, bytes 
 async def _pack_context(engine: Engine, sandbox: Sandbox, context: _Context, max_bytes: int) -> IO[bytes]:
     """The context read through the host engine's archive API, re-packed for the builder (never
     unpacked on the server's disk), .dockerignore applied, an inline Dockerfile added."""
+    from manyoyo_mcp.engine.build_context import repack_context  # imports docker: loaded by the first build
+
     archive = await in_thread(engine.read_archive, sandbox.id, context.path)
     packed, _ = await in_thread(
         repack_context,
