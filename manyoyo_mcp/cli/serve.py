@@ -33,6 +33,9 @@ def serve_command(args: argparse.Namespace) -> int:
         allowed_host_roots=args.allowed_host_roots,
     )
     settings = loaded.settings
+    startup.serving = (
+        f"manyoyo-mcp {__version__} serving on stdio (scope {settings.scope}, image {settings.sandbox_image})"
+    )
     startup.done("configuration")
     import mcp.server.mcpserver  # noqa: F401  (the SDK: the largest part of a start)
 
@@ -42,8 +45,5 @@ def serve_command(args: argparse.Namespace) -> int:
     startup.done("server modules")
     for notice in loaded.notices:
         logging.getLogger("manyoyo_mcp").warning("configuration: %s", notice)
-    logging.getLogger("manyoyo_mcp").info(
-        "manyoyo-mcp %s serving on stdio (scope %s, image %s)", __version__, settings.scope, settings.sandbox_image
-    )
     build_server(settings, startup=startup).run()
     return 0

@@ -29,6 +29,8 @@ class Startup:
     """The phases of one start, in order: each `done(name)` closes the phase since the last one."""
 
     def __init__(self, *, from_process_start: bool = True) -> None:
+        self.serving = "manyoyo-mcp serving"
+        """What the report says is ready (serve names the transport, scope and image)."""
         self.phases: list[tuple[str, float]] = []
         age = process_age() if from_process_start else None
         if age is not None:
@@ -41,6 +43,7 @@ class Startup:
         self._last = now
 
     def report(self) -> None:
+        """Log what is serving, with the phases so far (called once ready to read messages)."""
         total = sum(seconds for _, seconds in self.phases)
         phases = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in self.phases)
-        log.info("ready to read messages after %.0f ms: %s", total * 1000, phases)
+        log.info("%s; ready to read messages after %.0f ms: %s", self.serving, total * 1000, phases)
