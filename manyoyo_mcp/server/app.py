@@ -26,6 +26,7 @@ from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.sandbox.service import SandboxService
 from manyoyo_mcp.server.errors import maps_errors
 from manyoyo_mcp.server.gate import AuditedServer
+from manyoyo_mcp.server.rendering import structured_only
 from manyoyo_mcp.server.startup import Startup
 from manyoyo_mcp.threads import ProgressCallback
 
@@ -100,11 +101,12 @@ class App:
         name: str | None = None,
     ) -> Callable[[ToolFn], ToolFn]:
         """Register a tool with its annotations; its docstring (dedented) is the agent's description,
-        and the project's errors it raises become tool errors the agent reads (maps_errors)."""
+        the project's errors it raises become tool errors the agent reads (maps_errors), and its result
+        goes out once, as structured content (structured_only; the gate adds the short text)."""
 
         def register(fn: ToolFn) -> ToolFn:
             self.mcp.add_tool(
-                maps_errors(fn),
+                maps_errors(structured_only(fn)),
                 name=name,
                 title=title,
                 description=inspect.cleandoc(fn.__doc__ or ""),
