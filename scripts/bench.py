@@ -33,7 +33,9 @@ from mcp import Client, StdioServerParameters
 
 from manyoyo_mcp.audit.log import AuditLog
 from manyoyo_mcp.audit.redaction import Redactor
+from manyoyo_mcp.engine.host import Engine
 from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
 
 SERVER = str(Path(sys.executable).with_name("manyoyo-mcp"))
 SCOPE = f"bench-{secrets.token_hex(3)}"  # labels everything made here (ownership.owner_labels)
@@ -125,6 +127,23 @@ def message_size(result: object) -> tuple[int, int]:
     return len(json.dumps(wire).encode()), text
 
 
+async def delivery_floor(listed: object, n: int) -> list[float]:
+    """A 2 MiB exec-shaped result delivered by a bare SDK server (bench_sdk_server.py), no command run."""
+    with tempfile.TemporaryDirectory() as scratch:
+        tools = Path(scratch) / "tools.json"
+        wire = listed.model_dump(mode="json", by_alias=True, exclude_none=True)  # type: ignore[attr-defined]
+        tools.write_text(json.dumps({"instructions": None, "tools": wire["tools"]}))
+        params = StdioServerParameters(command=sys.executable, args=[bench_startup.REFERENCE, str(tools)])
+        times = []
+        async with Client(params) as reference:
+            for _ in range(n + 1):
+                started = time.perf_counter()
+                result = await reference.call_tool("exec", {"sandbox": "bench", "command": "bench-2mib"})
+                times.append(time.perf_counter() - started)
+                assert not result.is_error and len((result.structured_content or {})["stdout"]) == MIB
+        return times[1:]  # the first lists the tools for the output schema
+
+
 def sdk_create_ready(client: docker.DockerClient) -> float:
     """The same sandbox by hand: docker run with the standard profile's flags, then poll /version."""
     name = f"bench-direct-{secrets.token_hex(3)}"
@@ -191,8 +210,10 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
             exec_direct.append(await anyio.to_thread.run_sync(sdk_exec, api, container_id))
 
         result_ours: list[float] = []
+        result_service: list[float] = []
         result_direct: list[float] = []
         sizes = (0, 0)
+        engine = Engine(None)
         for _ in range(results):
             started = time.perf_counter()
             result = await mcp.call_tool("exec", {"sandbox": name, "command": TWO_MIB})
@@ -200,8 +221,13 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
             data = result.structured_content or {}
             assert not result.is_error and (data["stdout_bytes"], data["stderr_bytes"]) == (MIB, MIB), result
             sizes = message_size(result)
+            started = time.perf_counter()
+            await run_exec(engine, container_id, ExecRequest(command=TWO_MIB), MIB)
+            result_service.append(time.perf_counter() - started)
             command = ["sh", "-c", TWO_MIB]
             result_direct.append(await anyio.to_thread.run_sync(sdk_output, api, container_id, command))
+        engine.close()
+        floor = await delivery_floor(await mcp.list_tools(), results)
 
         started = time.perf_counter()
         big = await mcp.call_tool(
@@ -215,7 +241,11 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
     print(f"{'':<34} {'ours p50':>9} {'ours p95':>9} {'sdk p50':>9} {'sdk p95':>9} {'ratio':>8}")
     row("exec round-trip (`true`)", exec_ours, exec_direct)
     row("exec result of 2 MiB, end to end", result_ours, result_direct)
+    row("  our exec service alone (no MCP)", result_service, result_direct)
     if results:
+        delivery = (percentile(result_ours, 0.5) - percentile(result_service, 0.5)) * 1000
+        print(f"  so MCP delivery of the 2 MiB result (stdio, both ends): about {delivery:.0f} ms")
+        print(f"  (a bare SDK server delivering the same result, canned: p50 {percentile(floor, 0.5) * 1000:.1f} ms)")
         wire, text = (size / 1e6 for size in sizes)
         print(f"2 MiB result message: {wire:.2f} MB on the wire, of which text blocks {text:.2f} MB")
     row("sandbox create to nested-ready", create_ours, create_direct)
