@@ -139,10 +139,10 @@ def build_server(
     settings: ServerSettings, engine: "Engine | None" = None, *, startup: Startup | None = None
 ) -> AuditedServer:
     """The MCP server. An `engine` passed in stays open (the caller owns it); one made here is closed on exit.
-    `startup` times the phases of a start (serve)."""
+    `startup` (serve's) times the phases of a start and logs them once the server reads messages."""
     from manyoyo_mcp.server import tools  # the tool modules register against the App made here
 
-    startup = startup or Startup(from_process_start=False)
+    startup = startup or Startup(logged=False)
     startup.done("tool modules")
     recorder = Recorder(AuditLog(settings.audit_path, max_bytes=settings.audit_max_bytes), settings)
     credentials, problems = profile_secrets(settings)

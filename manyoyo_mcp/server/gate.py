@@ -18,7 +18,7 @@ Every tool error reads `Error executing tool <name>: <message>` (server/errors.p
 """
 
 import contextvars
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -160,7 +160,7 @@ def _unchanged(value: T) -> T:
     return value
 
 
-def _masked_text(item: Any, mask: Any) -> Any:
+def _masked_text(item: Any, mask: Callable[[Any], Any]) -> Any:
     return item.model_copy(update={"text": mask(item.text)}) if isinstance(item, TextContent) else item
 
 
