@@ -64,26 +64,51 @@ def render(tool: str, data: Mapping[str, Any]) -> str:
 
 
 def _excerpt(name: str, text: str, size: object) -> str:
-    """A stream's size, then its first and last lines (each cut at LINE_CHARS), saying what was left out."""
+    """A stream's size, then its first and last lines (each cut at LINE_CHARS), saying what was left
+    out. Lines are found in place: a MiB of output is scanned, never split or copied."""
     if not text:
         return f"{name}: empty"
-    body = text.removesuffix("\n")
-    count = body.count("\n") + 1  # without splitting a MiB of output into lines
+    end = len(text) - 1 if text.endswith("\n") else len(text)
+    count = text.count("\n", 0, end) + 1
     omitted = count - HEAD_LINES - TAIL_LINES
     if omitted <= 0:
-        kept = body.split("\n")
+        shown = _first_lines(text, end, count)
     else:
-        kept = [*body.split("\n", HEAD_LINES)[:HEAD_LINES], None, *body.rsplit("\n", TAIL_LINES)[-TAIL_LINES:]]
-    shown = [f"  [... {omitted} lines not shown ...]" if line is None else "  " + _cut(line) for line in kept]
+        gap = f"[... {omitted} lines not shown ...]"
+        shown = [*_first_lines(text, end, HEAD_LINES), gap, *_last_lines(text, end, TAIL_LINES)]
     amount = f"{size} bytes" if isinstance(size, int) else f"{len(text)} characters"
-    return "\n".join([f"{name}: {amount}, {count} line{'' if count == 1 else 's'}", *shown])
+    heading = f"{name}: {amount}, {count} line{'' if count == 1 else 's'}"
+    return "\n".join([heading, *("  " + line for line in shown)])
 
 
-def _cut(line: str) -> str:
-    line = line.removesuffix("\r")
-    if len(line) <= LINE_CHARS:
-        return line
-    return f"{line[:LINE_CHARS]}[... {len(line) - LINE_CHARS} more characters]"
+def _first_lines(text: str, end: int, n: int) -> list[str]:
+    lines: list[str] = []
+    start = 0
+    while len(lines) < n and start <= end:
+        stop = text.find("\n", start, end)
+        stop = end if stop < 0 else stop
+        lines.append(_line(text, start, stop))
+        start = stop + 1
+    return lines
+
+
+def _last_lines(text: str, end: int, n: int) -> list[str]:
+    lines: list[str] = []
+    stop = end
+    while len(lines) < n and stop >= 0:
+        start = text.rfind("\n", 0, stop) + 1
+        lines.append(_line(text, start, stop))
+        stop = start - 1
+    return lines[::-1]
+
+
+def _line(text: str, start: int, stop: int) -> str:
+    """text[start:stop] as one shown line: at most LINE_CHARS, saying how much more there was."""
+    if stop > start and text[stop - 1] == "\r":
+        stop -= 1
+    more = stop - start - LINE_CHARS
+    shown = text[start : min(stop, start + LINE_CHARS)]
+    return shown + (f"[... {more} more characters]" if more > 0 else "")
 
 
 def _ran(data: Mapping[str, Any], what: str) -> str:
@@ -178,7 +203,8 @@ def _loaded(data: Mapping[str, Any]) -> str:
 def _generic(data: Mapping[str, Any]) -> str:
     """A tool without a summary of its own: its scalar fields, cut short."""
     scalars = [f"{key}={value}" for key, value in data.items() if key not in STREAMS and _scalar(value)]
-    return _cut(", ".join(scalars)) or "done"
+    summary = ", ".join(scalars)
+    return _line(summary, 0, len(summary)) or "done"
 
 
 def _scalar(value: object) -> bool:
