@@ -19,13 +19,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import anyio
 
 from manyoyo_mcp import policy
-from manyoyo_mcp.engine import BuildStream, Engine, NestedEngine
-from manyoyo_mcp.engine.build_context import dockerignore_patterns, repack_context
 from manyoyo_mcp.errors import BuildFailed, BuildTimedOut, InvalidArgument, ManyoyoError, PolicyDenied
 from manyoyo_mcp.models import BuildImageResult
 from manyoyo_mcp.nested import specs
@@ -36,6 +34,9 @@ from manyoyo_mcp.sandbox.execution import run_inside
 from manyoyo_mcp.sandbox.inside import ROOT, Entry
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import BuildStream, Engine, NestedEngine
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +150,8 @@ async def build_image(
 async def _resolve_context(engine: Engine, sandbox: Sandbox, entry: Entry, request: BuildRequest) -> _Context:
     """The context as the sandbox resolves it (the policy judged it as given; here once resolved),
     its .dockerignore, and where its Dockerfile is."""
+    from manyoyo_mcp.engine.build_context import dockerignore_patterns  # imports docker: loaded by the first build
+
     given = specs.sandbox_path("context", request.context)
     code, out, _ = await run_inside(engine, sandbox.id, entry, ["sh", "-c", _RESOLVE_CONTEXT, "resolve", given])
     if code != 0:
@@ -194,6 +197,8 @@ async def _pack_context(engine: Engine, sandbox: Sandbox, entry: Entry, context:
     """The context as `tar` inside the sandbox reads it, re-packed for the builder (never unpacked
     on the server's disk), .dockerignore applied, an inline Dockerfile added. However the packing
     ends (done, over the cap, cancelled), the tar's exec is closed: nothing is left holding it."""
+    from manyoyo_mcp.engine.build_context import repack_context  # imports docker: loaded by the first build
+
     parent, name = posixpath.split(context.path.rstrip("/") or "/")
     argv = ["tar", "-C", parent or "/", "-cf", "-", "--", name or "."]
     command = entry.command(argv, user=ROOT, env={})
