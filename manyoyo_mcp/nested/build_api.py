@@ -10,9 +10,9 @@ context before the build starts (libpod's compat build handler, processSecrets).
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from manyoyo_mcp.engine import BuildStream, Engine, NestedBuildSpec, NestedEngine
+from manyoyo_mcp.engine import NestedBuildSpec
 from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.nested.build_log import BuildLog
 from manyoyo_mcp.nested.connect import opened_engine
@@ -20,6 +20,9 @@ from manyoyo_mcp.sandbox.execution import run_inside
 from manyoyo_mcp.sandbox.inside import Entry
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import BuildStream, Engine, NestedEngine
 
 # podman does not stop a build whose client went away: kill every process under a build step's
 # runtime in the sandbox (buildah-oci-runtime, or buildah-chroot-runtime with chroot isolation).

@@ -15,14 +15,16 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from manyoyo_mcp import policy
-from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument, PolicyDenied
 from manyoyo_mcp.policy import allowlists
 from manyoyo_mcp.sandbox.execution import run_inside
 from manyoyo_mcp.sandbox.inside import Entry
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine
 
 MAX_SECRET_BYTES = 500 * 1024
 MAX_SECRETS = 16

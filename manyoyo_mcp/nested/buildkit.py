@@ -20,15 +20,18 @@ import io
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import anyio
 
-from manyoyo_mcp.engine import Engine, ExecStream, NestedBuildSpec
+from manyoyo_mcp.engine import NestedBuildSpec
 from manyoyo_mcp.nested.buildkit_log import BuildKitLog
 from manyoyo_mcp.sandbox.execution import EXEC_MARKER, kill_exec
 from manyoyo_mcp.sandbox.inside import ROOT, Entry
 from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine, ExecStream
 
 CHUNK = 1 << 20
 # The image id comes back on stdout: buildx writes --iidfile by renaming a temporary file into

@@ -20,13 +20,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import anyio
 
 from manyoyo_mcp import policy
-from manyoyo_mcp.engine import Engine, NestedBuildSpec
-from manyoyo_mcp.engine.build_context import dockerignore_patterns, repack_context
+from manyoyo_mcp.engine.types import NestedBuildSpec
 from manyoyo_mcp.errors import BuildFailed, BuildTimedOut, InvalidArgument, PolicyDenied
 from manyoyo_mcp.models import BuildImageResult
 from manyoyo_mcp.nested import build_secrets, specs
@@ -41,6 +40,9 @@ from manyoyo_mcp.sandbox.execution import run_inside
 from manyoyo_mcp.sandbox.inside import ROOT, Entry
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import ProgressCallback, in_thread
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +200,8 @@ def _masker(masking: Masking, found: list[build_secrets.BuildSecret]) -> Callabl
 async def _resolve_context(engine: Engine, sandbox: Sandbox, entry: Entry, request: BuildRequest) -> _Context:
     """The context as the sandbox resolves it (the policy judged it as given; here once resolved),
     its .dockerignore, and where its Dockerfile is."""
+    from manyoyo_mcp.engine.build_context import dockerignore_patterns  # imports docker: loaded by the first build
+
     given = specs.sandbox_path("context", request.context)
     code, out, _ = await run_inside(engine, sandbox.id, entry, ["sh", "-c", _RESOLVE_CONTEXT, "resolve", given])
     if code != 0:
@@ -252,6 +256,8 @@ async def _pack_context(
     on the server's disk), .dockerignore applied, `exclude`d paths (secret files in the context)
     left out, an inline Dockerfile and the `extra` files added. However the packing ends (done,
     over the cap, cancelled), the tar's exec is closed: nothing is left holding it."""
+    from manyoyo_mcp.engine.build_context import repack_context  # imports docker: loaded by the first build
+
     parent, name = posixpath.split(context.path.rstrip("/") or "/")
     argv = ["tar", "-C", parent or "/", "-cf", "-", "--", name or "."]
     command = entry.command(argv, user=ROOT, env={})

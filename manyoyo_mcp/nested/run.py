@@ -11,18 +11,14 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
 
 from manyoyo_mcp import policy
 from manyoyo_mcp.config.env_files import validate_env
 from manyoyo_mcp.config.settings import ServerSettings
-from manyoyo_mcp.engine import (
-    Engine,
-    LogStream,
-    NestedEngine,
-    NestedRunSpec,
-)
+from manyoyo_mcp.engine import NestedRunSpec
 from manyoyo_mcp.errors import (
     ImageMissing,
     InvalidArgument,
@@ -43,6 +39,9 @@ from manyoyo_mcp.policy import allowlists, rule_ids
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine, LogStream, NestedEngine
 
 EXIT_DRAIN_S = 1.0
 NESTED_LABELS = {ownership.LABEL_PREFIX + "run-by": "manyoyo-mcp"}

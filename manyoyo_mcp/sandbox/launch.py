@@ -10,11 +10,11 @@ import shlex
 import time
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from manyoyo_mcp.config.agents import agent_table, headless_argv, resolve_agent
 from manyoyo_mcp.config.run_profiles import RunProfile, parse_port, parse_volume
 from manyoyo_mcp.config.settings import ServerSettings
-from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.models import LaunchAgentResult
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
@@ -23,6 +23,9 @@ from manyoyo_mcp.sandbox.plan import CreateRequest
 from manyoyo_mcp.sandbox.service import SandboxService
 from manyoyo_mcp.sandbox.users import resolve_user
 from manyoyo_mcp.threads import ProgressCallback
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine
 
 
 @dataclass(frozen=True, slots=True)

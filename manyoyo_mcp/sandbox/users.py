@@ -6,12 +6,16 @@ workspace owner's, and a numeric id beyond those is refused (sandbox.user-unmapp
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from manyoyo_mcp import policy
-from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument, PolicyDenied
 from manyoyo_mcp.policy.allowlists import USER_FORMS, USER_SPEC
 from manyoyo_mcp.sandbox.execution import run_inside
 from manyoyo_mcp.sandbox.inside import ROOT, Entry, SandboxUser
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine
 
 # $1 = the user (a name or a uid), $2 = the group (a name, a gid or empty). Prints
 # "uid gid name home", or "nouser" / "nogroup" and the sandbox's login users.
