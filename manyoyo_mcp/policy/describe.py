@@ -65,6 +65,8 @@ def describe(settings: ServerSettings) -> dict[str, Any]:
             "capabilities_allowed": sorted(allowlists.CAPABILITY_ALLOWLIST),
             "sysctls_allowed": sorted(allowlists.SYSCTL_ALLOWLIST),
             "restart_policies": ["no", f"on-failure[:N], N <= {allowlists.MAX_RESTARTS}"],
+            "tmpfs_options": allowlists.TMPFS_FORMS,
+            "users": f"{allowlists.USER_FORMS}; numeric ids 0-{allowlists.SANDBOX_IDS - 1} or the workspace owner's",
             "never": "privileged, devices, host namespaces, security options, other containers' namespaces",
         },
         "run_profiles": {

@@ -112,7 +112,9 @@ async def run_exec(
     command = entry.command(argv, user=request.user, workdir=request.workdir, env=env)
     capture = OutputCapture(output_cap)
     started = time.monotonic()
-    stream: ExecStream = await in_thread(engine.exec_start, container_id, command.argv, command.workdir, command.env)
+    stream: ExecStream = await in_thread(
+        engine.exec_start, container_id, command.argv, command.workdir, command.env, command.user
+    )
     killed = False
 
     async def kill() -> None:

@@ -163,7 +163,8 @@ def _nested(data: Mapping[str, Any]) -> str:
 def _built(data: Mapping[str, Any]) -> str:
     tags = ", ".join(data.get("tags") or []) or "untagged"
     return (
-        f"image {data.get('image_id')} ({tags}) built in sandbox {data.get('sandbox')}: {data.get('steps')} steps "
+        f"image {data.get('image_id')} ({tags}) built by {data.get('builder')} in sandbox {data.get('sandbox')}: "
+        f"{data.get('steps')} steps "
         f"in {data.get('duration_s')} s, {data.get('size_bytes')} bytes; full log at {data.get('log_path')}"
     )
 
