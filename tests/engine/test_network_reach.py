@@ -142,7 +142,10 @@ async def make_other(client: Client, token: str) -> Other:
     # The operator's published port reaches the sandbox proper (led there by its outer container).
     with socket.create_connection(("127.0.0.1", published), timeout=10) as conn:
         conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
-        assert token in conn.recv(4096).decode(errors="replace")
+        answer = b""
+        while chunk := conn.recv(4096):  # HTTP/1.0: the answer ends when the connection does
+            answer += chunk
+    assert token in answer.decode(errors="replace")
     return Other((*outer, ran["stdout"].strip()), (7070, 8080, 80), published)
 
 
