@@ -112,7 +112,7 @@ def add_create_sandbox(app: "App") -> None:
 def add_list_sandboxes(app: "App") -> None:
     @app.tool(title="List sandboxes", read_only=True, destructive=False, idempotent=True)
     async def list_sandboxes(ctx: Context) -> ListSandboxesResult:
-        """List the sandboxes this server created, with state, engine, mode, age and limits."""
+        """List the sandboxes this server created, with state, engine, mode, network (egress), age and limits."""
         return ListSandboxesResult(sandboxes=await app.sandboxes.list())
 
 
