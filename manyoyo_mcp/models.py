@@ -14,6 +14,18 @@ class LimitsView(BaseModel):
     pids: int = Field(description="Maximum number of processes.")
 
 
+class NetworkView(BaseModel):
+    mode: Literal["none", "allowlist", "public"] = Field(
+        description="The sandbox's egress. none: no network. allowlist: only `allow`. public: the internet, never "
+        "the host, other sandboxes, private, loopback, link-local or cloud-metadata addresses."
+    )
+    allow: list[str] = Field(
+        default_factory=list,
+        description="allowlist mode: the destinations reached (addresses directly; host names over HTTP(S) through "
+        "the proxy in HTTP_PROXY/HTTPS_PROXY, which the sandbox's commands get).",
+    )
+
+
 class SandboxView(BaseModel):
     name: str = Field(description="The sandbox name: pass it as `sandbox` to the other tools.")
     id: str = Field(description="Full container id of the sandbox on the host engine.")
@@ -24,6 +36,7 @@ class SandboxView(BaseModel):
     state: str = Field(description="running, exited, created, ...")
     image: str
     workspace: str | None = Field(description="Host directory mounted at /workspace, if any.")
+    network: NetworkView
     limits: LimitsView
     created_at: str
     age_s: float = Field(description="Seconds since the sandbox was created.")

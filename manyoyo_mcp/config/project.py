@@ -20,6 +20,7 @@ from manyoyo_mcp.config.layers import (
 )
 from manyoyo_mcp.config.run_files import RUN_DIR
 from manyoyo_mcp.config.settings import ENV_PREFIX
+from manyoyo_mcp.egress import MODES
 from manyoyo_mcp.errors import ConfigError, InvalidArgument
 from manyoyo_mcp.limits import parse_memory
 
@@ -63,6 +64,9 @@ PROJECT_NARROWS: dict[str, Callable[[Any, Any], bool]] = {
     **dict.fromkeys(("max_memory", "default_memory", "nested_default_memory", "max_build_context"), _memory_not_above),
     "sock_mode": _ordered(_ORDER_SOCK),
     "secret_build_args": _ordered(_ORDER_SECRET_ARGS),
+    # A sandbox's egress, none < allowlist < public (the default must stay within the ceiling).
+    "network_ceiling": _ordered(MODES),
+    "network_default": _ordered(MODES),
     "default_engine": lambda a, b: True,
     "default_run": lambda a, b: True,
 }  # fmt: skip

@@ -52,6 +52,10 @@ class ContainerSpec:
     """Published ports: (host ip, host port or None for any, container port, protocol)."""
     stop_timeout_s: int | None = None
     """Seconds `docker stop` waits before it kills (None: the engine's default, 10)."""
+    network: str | None = None
+    """The network it joins (a network of its own, made with it); None: the engine's default bridge."""
+    extra_hosts: tuple[tuple[str, str], ...] = ()
+    """(name, address) lines added to its /etc/hosts."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,7 +80,9 @@ def port(spec: str) -> NestedPort:
         container_port=int(match["container"]),
         protocol=match["proto"] or "tcp",  # type: ignore[arg-type]
         host_port=int(match["host"]) if match["host"] else None,
-        host_ip=match["ip"] or "",
+        # The sandbox's loopback unless an address is given (dockerd has --ip 127.0.0.1; podman binds
+        # every address of the sandbox when none is named): other sandboxes never reach it either way.
+        host_ip=match["ip"] or "127.0.0.1",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from manyoyo_mcp.config.settings import ServerSettings
+from manyoyo_mcp.egress import BLOCKED, MODES
 from manyoyo_mcp.policy import allowlists, rule_ids
 from manyoyo_mcp.policy.host_paths import CREDENTIALS, ENGINE_SOCKETS, SERVER_FILES, SYSTEM_PATHS
 from manyoyo_mcp.policy.rules import RULES, profile_volume_verdicts
@@ -75,8 +76,26 @@ def describe(settings: ServerSettings) -> dict[str, Any]:
         },
         "default_run_profile": settings.run_profile(None)[0],
         "credential_grants": credential_grants(settings),
+        "network": network(settings),
         "quotas": {"sandboxes": settings.max_sandboxes, "containers_per_sandbox": settings.max_nested_containers},
         "rules": [{"id": r.id, "refuses": r.refuses, "allowed": r.allowed} for r in rule_ids.TABLE.values()],
+    }
+
+
+def network(settings: ServerSettings) -> dict[str, Any]:
+    """A sandbox's egress: what create_sandbox's `network` may choose, and what stays refused."""
+    return {
+        "default": settings.network_mode,
+        "ceiling": settings.network_ceiling,
+        "modes": list(MODES[: MODES.index(settings.network_ceiling) + 1]),
+        "allowlist": list(settings.network_allow),
+        "exceptions": list(settings.network_exceptions),
+        "public_mode_refuses": [f"{cidr} ({what}, {source})" for cidr, what, source in BLOCKED]
+        + ["the engine host's own addresses", "other sandboxes (each is alone on a network of its own)"],
+        "proxy": settings.network_proxy,
+        "registry_mirrors": list(settings.registry_mirrors),
+        "enforced": "in the sandbox's outer container, out of reach of the sandbox's root (iptables, dnsmasq, "
+        "tinyproxy for allowlist host names); nested containers cross the same rules",
     }
 
 

@@ -170,6 +170,20 @@ LOAD_ALLOWLIST = _rule(
     "host images matching MANYOYO_LOADABLE_IMAGES",
 )
 
+# -- a sandbox's network -----------------------------------------------------------------
+NETWORK_CEILING = _rule(
+    "network.ceiling",
+    "an egress mode wider than the operator's ceiling (none < allowlist < public)",
+    "modes up to MANYOYO_NETWORK_CEILING (describe_policy's network.ceiling)",
+)
+NETWORK_ALLOWLIST = _rule(
+    "network.allowlist",
+    "an allowlist entry the operator does not allow: a private, loopback, link-local or metadata range, or, "
+    "when the ceiling is allowlist, anything not on the operator's allowlist",
+    "entries on (or inside) MANYOYO_NETWORK_ALLOW, and public addresses and host names when public mode is "
+    "within the ceiling; private destinations only as the operator's MANYOYO_NETWORK_EXCEPTIONS",
+)
+
 # -- ids of allowed decisions ------------------------------------------------------------
 TOOL_ALLOWED = _rule(
     "tool.<name>", "nothing: a call every rule of its tool let through", "the call, named after its tool"
@@ -193,6 +207,11 @@ SOCK_PREAPPROVED = _rule(
     "sock mode without a question",
 )
 SOCK_CONFIRMED = _rule("mode.sock-confirmed", "nothing: sock mode a human confirmed", "sock mode")
+NETWORK_NARROWED = _rule(
+    "network.narrowed",
+    "nothing: an egress the call (or its run profile) chose within the operator's ceiling",
+    "that egress, noted in the audit log",
+)
 
 
 def tool_allowed(tool: str) -> str:

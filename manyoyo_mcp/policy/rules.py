@@ -22,6 +22,7 @@ from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.policy import allowlists, rule_ids
 from manyoyo_mcp.policy.calls import Decision, ToolCall, allow, deny
 from manyoyo_mcp.policy.host_paths import PathVerdict, judge_host_path
+from manyoyo_mcp.policy.network import network_rule
 
 Rule = Callable[[ToolCall, ServerSettings], Decision | None]
 
@@ -286,8 +287,16 @@ def user_denial(spec: str, owner: tuple[int, int]) -> Decision | None:
 
 # Every tool the server offers, with the rules that apply to it. A tool not listed is denied.
 RULES: dict[str, tuple[Rule, ...]] = {
-    "create_sandbox": (_run_profile, _sock_mode, _sandbox_image, _workspace_mount, _profile_volumes),
-    "launch_agent": (_run_profile, _timeout_ceiling, _sock_mode, _sandbox_image, _workspace_mount, _profile_volumes),
+    "create_sandbox": (_run_profile, _sock_mode, _sandbox_image, _workspace_mount, _profile_volumes, network_rule),
+    "launch_agent": (
+        _run_profile,
+        _timeout_ceiling,
+        _sock_mode,
+        _sandbox_image,
+        _workspace_mount,
+        _profile_volumes,
+        network_rule,
+    ),
     "exec": (_timeout_ceiling,),
     "list_sandboxes": (),
     "list_nested": (),

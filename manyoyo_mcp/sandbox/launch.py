@@ -56,6 +56,7 @@ def from_profile(request: CreateRequest, chosen: ChosenProfile) -> CreateRequest
         memory=request.memory or profile.memory,
         pids=request.pids if request.pids is not None else profile.pids,
         mode=request.mode or profile.container_mode or "dind",
+        network=request.network or profile.network,
         workspace_target=profile.container_path or WORKSPACE_TARGET,
         volumes=tuple(parse_volume(v) for v in profile.volumes),
         ports=tuple(parse_port(p) for p in profile.ports),

@@ -12,11 +12,19 @@ from typing import Literal
 from manyoyo_mcp.config.env_files import validate_env
 from manyoyo_mcp.config.run_profiles import SANDBOX_NAME, SANDBOX_NAME_RULE
 from manyoyo_mcp.config.settings import InnerEngine, ServerSettings
+from manyoyo_mcp.egress import NetworkChoice
 from manyoyo_mcp.engine import ContainerSpec, Mount
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.limits import Limits, parse_memory, resolve_limits
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.layout import SANDBOX_STORAGE, SOCK_MODE_SOCKET, WORKSPACE_TARGET
+from manyoyo_mcp.sandbox.network import (
+    effective_network,
+    extra_hosts,
+    network_environment,
+    network_labels,
+    outer_settings,
+)
 from manyoyo_mcp.sandbox.runtime import SOCK_PROFILE, runtime_profile
 
 Mode = Literal["dind", "sock"]
@@ -37,6 +45,8 @@ class CreateRequest:
     pids: int | None = None
     mode: Mode | None = None
     """None: dind."""
+    network: NetworkChoice | None = None
+    """None: the operator's default egress."""
     # From a run profile (the operator's configuration), never from an agent's arguments:
     workspace_target: str = WORKSPACE_TARGET
     volumes: tuple[tuple[str, str, bool], ...] = ()
@@ -55,6 +65,9 @@ class SandboxPlan:
     volume: str | None
     """The nested engine's storage (a named volume); None in sock mode."""
     volume_labels: dict[str, str]
+    network: NetworkChoice
+    """Its egress, enforced by its outer container on a Docker network of its own (spec.network)."""
+    network_labels: dict[str, str]
 
 
 def validate_sandbox_name(name: str) -> str:
@@ -73,12 +86,14 @@ def plan_sandbox(
     volumes: tuple[tuple[str, str, bool], ...] = (),
     host_socket: str | None = None,
     user_name: str | None = None,
+    host_addresses: tuple[str, ...] = (),
 ) -> SandboxPlan:
     """The sandbox `request` stands for, named `name` (already validated).
 
     `workspace` and `volumes` are the request's host folders, resolved (symlinks followed);
     `host_socket` is the host engine's unix socket, mounted in sock mode; `user_name` names the
-    workspace owner's user inside (the owner's login name on this machine, when known). Limits default to the
+    workspace owner's user inside (the owner's login name on this machine, when known);
+    `host_addresses` are the engine host's own addresses, refused in public mode. Limits default to the
     operator's and may not exceed the ceilings. Raises InvalidArgument (limits, env names, podman
     asked for in sock mode).
     """
@@ -95,6 +110,7 @@ def plan_sandbox(
         ceilings=Limits(settings.max_cpus, parse_memory(settings.max_memory), settings.max_pids),
     )
     env = validate_env(dict(request.env))
+    network = effective_network(request.network, settings)
     labels = {
         **ownership.owner_labels(settings.scope),
         ownership.SANDBOX: name,
@@ -116,12 +132,13 @@ def plan_sandbox(
         name=ownership.container_name(settings.scope, name),
         image=request.image or settings.sandbox_image,
         hostname=name,
-        labels={**labels, ownership.KIND: "sandbox"},
+        labels={**labels, ownership.KIND: "sandbox", **network_labels(network)},
         environment={
             **env,
             "MANYOYO_ENGINE": "sock" if sock else engine_kind,
             "MANYOYO_SANDBOX": name,
             **({"MANYOYO_USER_NAME": user_name} if user_name else {}),
+            **network_environment(settings, outer_settings(network, settings, host_addresses, request.ports)),
         },
         mounts=tuple(mounts),
         nano_cpus=int(limits.cpus * 1e9),
@@ -132,5 +149,8 @@ def plan_sandbox(
         ports=request.ports,
         # A stop gives the nested engine time to stop its containers (docker's own default is 10 s).
         stop_timeout_s=None if sock else STOP_TIMEOUT_S,
+        network=ownership.network_name(settings.scope, name),
+        extra_hosts=extra_hosts(settings),
     )
-    return SandboxPlan(name, engine_kind, mode, spec, volume, {**labels, ownership.KIND: "engine-storage"})
+    storage, net = {**labels, ownership.KIND: "engine-storage"}, {**labels, ownership.KIND: "network"}
+    return SandboxPlan(name, engine_kind, mode, spec, volume, storage, network, net)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from manyoyo_mcp import egress
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import ObjectConflict
 from manyoyo_mcp.errors import (
@@ -95,6 +96,7 @@ class SandboxService:
         self.settings = settings
         self._owner = ownership.owner_labels(settings.scope)
         self._entries: dict[str, Entry] = {}
+        self._host_addresses: tuple[str, ...] | None = None
 
     async def entry(self, sandbox: Sandbox) -> Entry:
         """How commands enter the running `sandbox` (read once from its state file, then kept)."""
@@ -180,14 +182,31 @@ class SandboxService:
             volumes=tuple((resolve_host_path(h, "profile volume"), t, ro) for h, t, ro in request.volumes),
             host_socket=self.settings.host_engine_socket(),
             user_name=_owner_name(workspace),
+            host_addresses=await self.host_addresses() if (request.mode or "dind") == "dind" else (),
         )
         await self._check_engine_side(plan)
         return await self._materialise(plan, request, started)
 
+    async def host_addresses(self) -> tuple[str, ...]:
+        """The engine host's own addresses, which public mode refuses: listed once per server by a
+        short-lived container in the host's network namespace (so a remote engine's are its own)."""
+        if self._host_addresses is None:
+            labels = {**self._owner, ownership.KIND: "host-probe"}
+            listing = await in_thread(self.engine.host_interfaces, self.settings.sandbox_image, labels)
+            self._host_addresses = egress.host_addresses(listing)
+        return self._host_addresses
+
     async def _check_engine_side(self, plan: SandboxPlan) -> None:
         """What only the engine knows: the images exist, the container name is free."""
-        if not await in_thread(self.engine.image_present, plan.spec.image):
+        labels = await in_thread(self.engine.image_labels, plan.spec.image)
+        if labels is None:
             raise ImageMissing(f"sandbox image {plan.spec.image!r} is not on the engine: {BUILD_HELP}")
+        if plan.mode == "dind" and ownership.IMAGE_NETWORK not in labels:
+            # An older image ignores the network settings: its sandboxes would reach everything.
+            raise ImageMissing(
+                f"sandbox image {plan.spec.image!r} predates network containment (no {ownership.IMAGE_NETWORK} "
+                f"label) and would not enforce the sandbox's network: rebuild it, {BUILD_HELP}"
+            )
         for ref in self.settings.preload_images:
             if await in_thread(self.engine.image_tags, ref) is None:
                 raise ImageMissing(
@@ -205,6 +224,9 @@ class SandboxService:
         if plan.volume is not None:
             await in_thread(self.engine.create_volume, plan.volume, plan.volume_labels)
         try:
+            if plan.spec.network is not None:
+                internal = plan.network.mode == "none"  # no route out, whatever the rules inside say
+                await in_thread(self.engine.create_network, plan.spec.network, plan.network_labels, internal)
             container_id = await in_thread(self.engine.create_container, plan.spec)
         except ObjectConflict as exc:
             # A concurrent create_sandbox of the same name won the race: hand back its sandbox.
@@ -214,8 +236,7 @@ class SandboxService:
             raise SandboxConflict(f"sandbox name {plan.name!r} is taken: {exc}") from exc
         except BaseException:
             with anyio.CancelScope(shield=True):
-                if plan.volume is not None:
-                    await in_thread(self.engine.remove_volume, plan.volume)
+                await self._remove_storage_and_network(plan)
             raise
         sock = plan.mode == "sock"
         try:
@@ -231,8 +252,7 @@ class SandboxService:
             # Nothing half-done: a sandbox whose engine never answered is removed with its storage.
             with anyio.CancelScope(shield=True):
                 await in_thread(self.engine.remove_container, container_id)
-                if plan.volume is not None:
-                    await in_thread(self.engine.remove_volume, plan.volume)
+                await self._remove_storage_and_network(plan)
             raise
         created = Sandbox.of(await in_thread(self.engine.inspect_container, container_id))
         return CreateSandboxResult(
@@ -244,6 +264,12 @@ class SandboxService:
             notices=notices_of((await self.entry(created)).state),
         )
 
+    async def _remove_storage_and_network(self, plan: SandboxPlan) -> None:
+        if plan.volume is not None:
+            await in_thread(self.engine.remove_volume, plan.volume)
+        if plan.spec.network is not None:
+            await in_thread(self.engine.remove_network, plan.spec.network)
+
     async def _reuse(self, existing: Sandbox, request: CreateRequest, started: float) -> CreateSandboxResult:
         if (request.mode or "dind") != existing.mode:
             raise SandboxConflict(
@@ -254,6 +280,11 @@ class SandboxService:
             raise SandboxConflict(
                 f"sandbox {existing.name!r} exists with engine {existing.engine!r}; use it as it is, or "
                 f"remove_sandbox and create it again with engine {request.engine!r}"
+            )
+        if request.network is not None and request.network.mode != existing.network.mode:
+            raise SandboxConflict(
+                f"sandbox {existing.name!r} exists with network {existing.network.mode!r}; use it as it is, or "
+                f"remove_sandbox and create it again with network {request.network.mode!r}"
             )
         if not existing.running:
             await in_thread(self.engine.start_container, existing.id)
@@ -330,4 +361,7 @@ class SandboxService:
         )
         for volume in volumes:
             await in_thread(self.engine.remove_volume, volume)
+        networks = {**self._owner, ownership.SANDBOX: found.name, ownership.KIND: "network"}
+        for network in await in_thread(self.engine.list_networks, networks):
+            await in_thread(self.engine.remove_network, network)
         return RemoveSandboxResult(name=found.name, id=found.id, removed_volumes=volumes)

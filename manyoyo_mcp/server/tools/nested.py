@@ -32,9 +32,10 @@ Env = Annotated[dict[str, str] | None, Field(description="Environment variables 
 Ports = Annotated[
     list[str] | None,
     Field(
-        description="Ports to publish on the sandbox, e.g. ['8080:80']: then reachable inside the sandbox "
-        "(exec `curl localhost:8080`). Forms: 'PORT', 'SANDBOX_PORT:PORT', 'IP:SANDBOX_PORT:PORT', "
-        "optionally with '/udp'."
+        description="Ports to publish on the sandbox, e.g. ['8080:80']: then reachable inside the sandbox at "
+        "localhost (exec `curl localhost:8080`), on its loopback only; '0.0.0.0:8080:80' publishes it on every "
+        "address of the sandbox (still never outside it). Forms: 'PORT', 'SANDBOX_PORT:PORT', "
+        "'IP:SANDBOX_PORT:PORT', optionally with '/udp'."
     ),
 ]
 Volumes = Annotated[

@@ -35,9 +35,9 @@ def test_image_refs_accept_ids_and_digests():
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        ("80", NestedPort(80)),
-        ("8080:80", NestedPort(80, "tcp", 8080)),
-        ("127.0.0.1:8080:80/udp", NestedPort(80, "udp", 8080, "127.0.0.1")),
+        ("80", NestedPort(80, host_ip="127.0.0.1")),  # the sandbox's loopback unless an address is named
+        ("8080:80", NestedPort(80, "tcp", 8080, "127.0.0.1")),
+        ("0.0.0.0:8080:80/udp", NestedPort(80, "udp", 8080, "0.0.0.0")),
     ],
 )
 def test_ports_parse(spec, expected):

@@ -27,9 +27,14 @@ def test_a_dind_sandbox_gets_its_engine_storage_volume_labels_and_the_standard_p
         ownership.ENGINE: "docker",
         ownership.MODE: "dind",
         ownership.KIND: "sandbox",
+        ownership.NETWORK: "public",
+        ownership.NETWORK_ALLOW: "",
     }
-    assert plan.volume_labels == {**spec.labels, ownership.KIND: "engine-storage"}
-    assert spec.environment == {"MANYOYO_ENGINE": "docker", "MANYOYO_SANDBOX": "dev"}
+    owner = {k: v for k, v in spec.labels.items() if k not in (ownership.NETWORK, ownership.NETWORK_ALLOW)}
+    assert plan.volume_labels == {**owner, ownership.KIND: "engine-storage"}
+    assert spec.network == "manyoyo-ci-dev-net" and plan.network_labels[ownership.KIND] == "network"
+    assert spec.environment.pop("MANYOYO_NETWORK").startswith('{"mode":"public"')
+    assert spec.environment == {"MANYOYO_ENGINE": "docker", "MANYOYO_SANDBOX": "dev", "MANYOYO_REGISTRY_MIRRORS": ""}
     assert spec.profile == PROFILES["standard"] and spec.working_dir is None and spec.ports == ()
     assert spec.stop_timeout_s == 30  # time for the nested engine to stop its containers
     assert (spec.nano_cpus, spec.memory_bytes, spec.pids_limit) == (2_000_000_000, 1024**3, 4096)
