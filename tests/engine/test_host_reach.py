@@ -788,8 +788,14 @@ def _nested_run_works(profile: RuntimeProfile, workspace: Path) -> str:
     flags += [f"--cap-add={cap}" for cap in profile.cap_add]
     flags += [f"--security-opt={opt}" for opt in profile.security_opt]
     flags += [f"--device-cgroup-rule={rule}" for rule in profile.device_cgroup_rules]
-    container = docker("run", "-d", "--name", name, "--label", "io.manyoyo.mcp.test=tightness", *flags, DEFAULT_IMAGE)
-    container = container.strip()
+    try:
+        # Named, so that a container the engine created but could not start is removed as well.
+        container = name
+        docker("run", "-d", "--name", name, "--label", "io.manyoyo.mcp.test=tightness", *flags, DEFAULT_IMAGE)
+    except subprocess.CalledProcessError as exc:
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", name], capture_output=True)
+        return f"the sandbox does not start: {exc.stderr.decode(errors='replace').strip()[:200]}"
     try:
         socket = "/run/manyoyo/shared/docker.sock"
         probe = ["exec", "-u", "1000000:1000000", container, "curl", "-sf", "--unix-socket", socket, "http://x/version"]
