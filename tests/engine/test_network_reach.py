@@ -362,8 +362,10 @@ def test_the_table_round_trips(measured: Measurement):
 
 
 def test_nothing_of_the_measurement_is_left_on_the_host(measured: Measurement, scope: str):
-    left = docker("ps", "-aq", "--filter", f"label=io.manyoyo.mcp.scope={scope}", "--filter", "name=reach-")
-    networks = docker("network", "ls", "-q", "--filter", f"label=io.manyoyo.mcp.scope={scope}")
+    # Only the measurement's own: other modules' sandboxes of this run may still be up.
+    own = ("--filter", f"label=io.manyoyo.mcp.scope={scope}", "--filter", "name=reach-")
+    left = docker("ps", "-aq", *own)
+    networks = docker("network", "ls", "-q", *own)
     assert (left.strip(), networks.strip()) == ("", "")
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
