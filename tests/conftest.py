@@ -8,6 +8,7 @@ Everything a test creates lives under a scope of its own and is removed by label
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,9 @@ from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.sandbox import ownership
 
 UNIT = Path(__file__).parent / "unit"
+IMAGE = os.environ.get("MANYOYO_SANDBOX_IMAGE") or DEFAULT_IMAGE
+"""The sandbox image under test: MANYOYO_SANDBOX_IMAGE (a thin image on top of the default, made
+while changing the image's scripts), else the default."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -43,8 +47,8 @@ def engine() -> Iterator[Engine]:
         engine.ping()
     except ManyoyoError as exc:
         pytest.fail(f"these tests need a real Docker engine (run scripts/setup): {exc}", pytrace=False)
-    if not engine.image_present(DEFAULT_IMAGE):
-        pytest.fail(f"the sandbox image {DEFAULT_IMAGE} is missing: run scripts/setup", pytrace=False)
+    if not engine.image_present(IMAGE):
+        pytest.fail(f"the sandbox image {IMAGE} is missing: run scripts/setup", pytrace=False)
     yield engine
     engine.close()
 
@@ -66,7 +70,14 @@ def settings(scope: str, tmp_path_factory: pytest.TempPathFactory) -> ServerSett
     audit_dir = str(tmp_path_factory.mktemp("audit"))
     return ServerSettings(
         scope=scope,
+        sandbox_image=IMAGE,
         default_memory="1g",
+        # Tests hold several sandboxes at once on a 2-core machine: small sparse disks, and totals
+        # that leave room for them (test_resources.py checks the totals with its own settings).
+        default_disk="2g",
+        total_cpu_share=16,
+        total_pid_share=1,
+        total_disk_share=8,
         ready_timeout_s=60,
         exec_timeout_s=60,
         audit_dir=audit_dir,

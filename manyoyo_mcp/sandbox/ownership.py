@@ -18,6 +18,7 @@ ENGINE = LABEL_PREFIX + "engine"
 MODE = LABEL_PREFIX + "mode"
 WORKSPACE = LABEL_PREFIX + "workspace"
 KIND = LABEL_PREFIX + "kind"
+DISK = LABEL_PREFIX + "disk"  # the disk quota in bytes, or "none"
 SOCK_OF = LABEL_PREFIX + "sock-of"  # in sock mode: the sandbox (full id) whose tools made the object
 
 _FULL_ID = re.compile(r"[0-9a-f]{64}")

@@ -6,21 +6,26 @@ then checks what needs the engine, then creates exactly the planned container an
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from manyoyo_mcp.config.env_files import validate_env
 from manyoyo_mcp.config.run_profiles import SANDBOX_NAME, SANDBOX_NAME_RULE
 from manyoyo_mcp.config.settings import InnerEngine, ServerSettings
-from manyoyo_mcp.engine import ContainerSpec, Mount
-from manyoyo_mcp.errors import InvalidArgument
-from manyoyo_mcp.limits import Limits, parse_memory, resolve_limits
+from manyoyo_mcp.engine import ContainerSpec, Mount, RuntimeProfile
+from manyoyo_mcp.errors import InvalidArgument, PolicyDenied
+from manyoyo_mcp.limits import AboveCeiling, Limits, resolve_limits
+from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.ceilings import Ceilings
 from manyoyo_mcp.sandbox.layout import SANDBOX_STORAGE, SOCK_MODE_SOCKET, WORKSPACE_TARGET
-from manyoyo_mcp.sandbox.runtime import SOCK_PROFILE, runtime_profile
+from manyoyo_mcp.sandbox.runtime import SOCK_PROFILE, runtime_profile, with_disk_quota
 
 Mode = Literal["dind", "sock"]
 STOP_TIMEOUT_S = 30
+# The sandbox's own output (its inits' logs, and whatever its root writes to their stdout) is kept
+# by the host engine on the host's disk: at most 3 files of 10 MB.
+LOG_FILES = ("10m", 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,7 @@ class CreateRequest:
     cpus: float | None = None
     memory: str | None = None
     pids: int | None = None
+    disk: str | None = None
     mode: Mode | None = None
     """None: dind."""
     # From a run profile (the operator's configuration), never from an agent's arguments:
@@ -55,6 +61,7 @@ class SandboxPlan:
     volume: str | None
     """The nested engine's storage (a named volume); None in sock mode."""
     volume_labels: dict[str, str]
+    limits: Limits
 
 
 def validate_sandbox_name(name: str) -> str:
@@ -67,6 +74,7 @@ def validate_sandbox_name(name: str) -> str:
 def plan_sandbox(
     request: CreateRequest,
     settings: ServerSettings,
+    ceilings: Ceilings,
     *,
     name: str,
     workspace: str | None = None,
@@ -79,27 +87,22 @@ def plan_sandbox(
     `workspace` and `volumes` are the request's host folders, resolved (symlinks followed);
     `host_socket` is the host engine's unix socket, mounted in sock mode; `user_name` names the
     workspace owner's user inside (the owner's login name on this machine, when known). Limits default to the
-    operator's and may not exceed the ceilings. Raises InvalidArgument (limits, env names, podman
-    asked for in sock mode).
+    operator's and may not exceed the `ceilings`. Raises InvalidArgument (limits, env names, podman
+    asked for in sock mode) and PolicyDenied (a limit above its ceiling: limits.<kind>-ceiling).
     """
     mode: Mode = request.mode or "dind"
     sock = mode == "sock"
     if sock and request.engine == "podman":
         raise InvalidArgument("sock mode uses the host's Docker engine: leave `engine` out or set it to docker")
     engine_kind: InnerEngine = "docker" if sock else request.engine or settings.default_engine
-    limits = resolve_limits(
-        cpus=request.cpus,
-        memory=request.memory,
-        pids=request.pids,
-        defaults=Limits(settings.default_cpus, parse_memory(settings.default_memory), settings.default_pids),
-        ceilings=Limits(settings.max_cpus, parse_memory(settings.max_memory), settings.max_pids),
-    )
+    limits = sandbox_limits(request, ceilings, sock)
     env = validate_env(dict(request.env))
     labels = {
         **ownership.owner_labels(settings.scope),
         ownership.SANDBOX: name,
         ownership.ENGINE: engine_kind,
         ownership.MODE: mode,
+        ownership.DISK: str(limits.disk_bytes or "none"),
     }
     if sock:  # the host's engine, through its socket, instead of one of its own
         assert host_socket is not None, "the policy refuses sock mode with a remote engine (mode.sock-remote)"
@@ -122,15 +125,48 @@ def plan_sandbox(
             "MANYOYO_ENGINE": "sock" if sock else engine_kind,
             "MANYOYO_SANDBOX": name,
             **({"MANYOYO_USER_NAME": user_name} if user_name else {}),
+            **disk_environment(limits, settings),
         },
         mounts=tuple(mounts),
         nano_cpus=int(limits.cpus * 1e9),
         memory_bytes=limits.memory_bytes,
         pids_limit=limits.pids,
-        profile=SOCK_PROFILE if sock else runtime_profile(settings.runtime_profile),
+        profile=SOCK_PROFILE if sock else sandbox_profile(settings, limits),
         working_dir=request.workspace_target if workspace else None,
         ports=request.ports,
         # A stop gives the nested engine time to stop its containers (docker's own default is 10 s).
         stop_timeout_s=None if sock else STOP_TIMEOUT_S,
+        log_files=LOG_FILES,
     )
-    return SandboxPlan(name, engine_kind, mode, spec, volume, {**labels, ownership.KIND: "engine-storage"})
+    return SandboxPlan(name, engine_kind, mode, spec, volume, {**labels, ownership.KIND: "engine-storage"}, limits)
+
+
+def sandbox_limits(request: CreateRequest, ceilings: Ceilings, sock: bool) -> Limits:
+    """The request's limits, defaulted; PolicyDenied naming limits.<kind>-ceiling above a ceiling.
+    A sock-mode sandbox has no disk quota (it has no storage of its own: it is the host's engine)."""
+    if sock and request.disk is not None:
+        raise InvalidArgument("sock mode has no disk quota (the sandbox uses the host's engine): leave `disk` out")
+    try:
+        limits = resolve_limits(
+            cpus=request.cpus,
+            memory=request.memory,
+            pids=request.pids,
+            disk=request.disk,
+            defaults=ceilings.defaults,
+            ceilings=ceilings.sandbox,
+        )
+    except AboveCeiling as exc:
+        raise PolicyDenied(rule_ids.LIMITS_CEILING[exc.kind].id, str(exc)) from exc
+    return replace(limits, disk_bytes=None) if sock else limits
+
+
+def disk_environment(limits: Limits, settings: ServerSettings) -> dict[str, str]:
+    """What tells the outer init to make the disk quota (and whether a host without one may go on)."""
+    if limits.disk_bytes is None:
+        return {}
+    return {"MANYOYO_DISK_BYTES": str(limits.disk_bytes), "MANYOYO_DISK_QUOTA": settings.disk_quota}
+
+
+def sandbox_profile(settings: ServerSettings, limits: Limits) -> RuntimeProfile:
+    profile = runtime_profile(settings.runtime_profile)
+    return profile if limits.disk_bytes is None else with_disk_quota(profile)

@@ -21,6 +21,7 @@ import anyio
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine, ObjectConflict
 from manyoyo_mcp.errors import (
+    EngineFailure,
     FirstCommandFailed,
     ImageMissing,
     InvalidArgument,
@@ -30,13 +31,16 @@ from manyoyo_mcp.errors import (
     SandboxNotReady,
     SandboxNotRunning,
 )
+from manyoyo_mcp.limits import Limits
 from manyoyo_mcp.models import CreateSandboxResult, RemoveSandboxResult, SandboxView
 from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.ceilings import Ceilings, derive, over_total
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
 from manyoyo_mcp.sandbox.inside import CRUN, PROPER, PROPER_ROOT, STATE_FILE, Entry, ProperState, parse_state
 from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS, SOCK_MODE_SOCKET
 from manyoyo_mcp.sandbox.plan import CreateRequest, SandboxPlan, plan_sandbox, validate_sandbox_name
+from manyoyo_mcp.sandbox.usage import disk_view, limits_of, quota_of
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
 
@@ -91,6 +95,14 @@ class SandboxService:
         self.settings = settings
         self._owner = ownership.owner_labels(settings.scope)
         self._entries: dict[str, Entry] = {}
+        self._ceilings: Ceilings | None = None
+
+    async def ceilings(self) -> Ceilings:
+        """Each sandbox's defaults and ceilings and the scope's totals, from the settings and the
+        host's figures (read from the engine once; the free disk is measured then)."""
+        if self._ceilings is None:
+            self._ceilings = derive(self.settings, await in_thread(self.engine.host_facts))
+        return self._ceilings
 
     async def entry(self, sandbox: Sandbox) -> Entry:
         """How commands enter the running `sandbox` (read once from its state file, then kept)."""
@@ -141,8 +153,24 @@ class SandboxService:
         return Sandbox.of(await in_thread(self.engine.inspect_container, sandbox.id))
 
     async def list(self) -> list[SandboxView]:
-        """Every owned sandbox as list_sandboxes shows it (state, engine, mode, limits, age in seconds)."""
-        return [(await self.inspect(sandbox)).view() for sandbox in await self.owned()]
+        """Every owned sandbox as list_sandboxes shows it (state, engine, mode, limits, disk, age in seconds)."""
+        return [await self.view(await self.inspect(sandbox)) for sandbox in await self.owned()]
+
+    async def view(self, sandbox: Sandbox) -> SandboxView:
+        """An inspected sandbox as the agent sees it, with its disk quota and use."""
+        return sandbox.view().model_copy(update={"disk": await disk_view(self.engine, sandbox)})
+
+    async def check_totals(self, limits: Limits, starting: str | None = None) -> None:
+        """PolicyDenied (quota.total-<kind>) when a sandbox with `limits` would take this scope's
+        sandboxes past their totals: CPUs, memory and pids of the running ones, disk quotas of all.
+        `starting`: the id of a stopped sandbox about to start again (its disk is counted already)."""
+        owned = await self.owned()
+        running = [limits_of(await self.inspect(s)) for s in owned if s.running and s.id != starting]
+        disks = [quota_of(s) for s in owned if s.id != starting]
+        total = (await self.ceilings()).total
+        problem = over_total(limits, running, disks, total)
+        if problem is not None:
+            raise PolicyDenied(rule_ids.QUOTA_TOTAL[problem[0]].id, problem[1])
 
     # -- create ---------------------------------------------------------------------------
 
@@ -171,6 +199,7 @@ class SandboxService:
         plan = plan_sandbox(
             request,
             self.settings,
+            await self.ceilings(),
             name=name,
             workspace=workspace,
             volumes=tuple((resolve_host_path(h, "profile volume"), t, ro) for h, t, ro in request.volumes),
@@ -178,6 +207,7 @@ class SandboxService:
             user_name=_owner_name(workspace),
         )
         await self._check_engine_side(plan)
+        await self.check_totals(plan.limits)
         return await self._materialise(plan, request, started)
 
     async def _check_engine_side(self, plan: SandboxPlan) -> None:
@@ -232,7 +262,7 @@ class SandboxService:
             raise
         created = Sandbox.of(await in_thread(self.engine.inspect_container, container_id))
         return CreateSandboxResult(
-            **created.view().model_dump(),
+            **(await self.view(created)).model_dump(),
             created=True,
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
@@ -252,11 +282,12 @@ class SandboxService:
                 f"remove_sandbox and create it again with engine {request.engine!r}"
             )
         if not existing.running:
+            await self.check_totals(limits_of(await self.inspect(existing)), starting=existing.id)
             await in_thread(self.engine.start_container, existing.id)
         version = await self._wait_ready(existing.id, existing.engine, existing.is_sock)
         reused = await self.inspect(existing)
         return CreateSandboxResult(
-            **reused.view().model_dump(),
+            **(await self.view(reused)).model_dump(),
             created=False,
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
@@ -288,7 +319,13 @@ class SandboxService:
         probe = ["curl", "-sf", "--max-time", "2", "--unix-socket", socket, "http://localhost/version"]
         deadline = time.monotonic() + self.settings.ready_timeout_s
         while True:
-            code, out, _ = await in_thread(self.engine.exec_run, container_id, probe, None if sock else PROPER_ROOT)
+            try:
+                code, out, _ = await in_thread(self.engine.exec_run, container_id, probe, None if sock else PROPER_ROOT)
+            except EngineFailure as exc:  # its init ended: the container stopped
+                if (await in_thread(self.engine.inspect_container, container_id)).state == "running":
+                    raise
+                log = await in_thread(self.engine.container_log_tail, container_id, 20)
+                raise SandboxNotReady(f"the sandbox stopped while starting. Its log ends:\n{log.strip()}") from exc
             if code == 0:
                 try:
                     return str(json.loads(out).get("Version", "unknown"))

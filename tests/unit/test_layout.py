@@ -26,7 +26,9 @@ LAYERS = (
     ("server",),
     ("cli", "__main__"),
 )
-RULE_ID = re.compile(r"(tool|arguments|policy|sandbox|host|limits|image|nested|build|quota|mode|profile|sock)\.[a-z-]+")
+RULE_ID = re.compile(
+    r"(tool|arguments|policy|sandbox|host|limits|image|nested|build|quota|mode|profile|sock|audit)\.[a-z-]+"
+)
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 80
 
