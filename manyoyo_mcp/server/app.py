@@ -105,7 +105,13 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> Audi
 
     owns_engine = engine is None
     engine = engine or Engine(settings.docker_host)
-    recorder = Recorder(AuditLog(settings.audit_path, max_bytes=settings.audit_max_bytes), settings)
+    audit_log = AuditLog(
+        settings.audit_path,
+        max_bytes=settings.audit_max_bytes,
+        max_total_bytes=settings.audit_max_total_bytes,
+        retention=settings.audit_retention,
+    )
+    recorder = Recorder(audit_log, settings)
     credentials, problems = profile_secrets(settings)
     recorder.remember(credentials)
     for problem in problems:
