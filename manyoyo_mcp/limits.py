@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from manyoyo_mcp.errors import InvalidArgument
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 MIN_MEMORY = 128 * 1024**2
@@ -22,6 +24,36 @@ def parse_memory(value: str | int, what: str = "memory") -> int:
         raise InvalidArgument(f"{what} {value!r} is not understood: use {MEMORY_FORMS}")
     number, unit = match.groups()
     return int(float(number) * _UNITS[unit.lower()])
+
+
+def parse_duration(value: str) -> float:
+    """'8h' -> seconds: a number with s, m, h or d."""
+    match = _DURATION.match(value)
+    if not match:
+        raise InvalidArgument(
+            f"duration {value!r} is not understood: use a number with s, m, h or d (e.g. '30m', '8h')"
+        )
+    return float(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds for people: '45s', '12m', '3.5h', '2.0d'."""
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def format_size(n: int) -> str:
+    """Bytes for people in the largest binary unit, one decimal unless exact: '16g', '17.2g', '512m'."""
+    for unit in ("t", "g", "m", "k"):
+        size = _UNITS[unit]
+        if n >= size:
+            return f"{n // size}{unit}" if n % size == 0 else f"{n / size:.1f}{unit}"
+    return str(n)
 
 
 def format_memory(n: int) -> str:

@@ -187,8 +187,8 @@ def effects(tool: str, result: Mapping[str, Any]) -> dict[str, Any]:
         created.append(result["id"])
     elif tool == "launch_agent" and result.get("sandbox_created"):
         created.append(result["sandbox_id"])
-    elif tool == "remove_sandbox" and result.get("id"):
-        removed += [result["id"], *result.get("removed_volumes", [])]
+    elif (tool == "remove_sandbox" and result.get("id")) or (tool == "gc" and result.get("removed")):
+        removed += [result["id"], *result.get("removed_volumes", [])]  # gc: an idle sandbox removed
     elif tool == "run_container" and result.get("id"):
         created.append(result["id"])
         if result.get("removed"):

@@ -6,6 +6,7 @@ import argparse
 
 from manyoyo_mcp import __version__
 from manyoyo_mcp.cli.audit import add_audit_parser
+from manyoyo_mcp.cli.resources import add_resource_parsers
 from manyoyo_mcp.config.layers import USER_FILE
 from manyoyo_mcp.config.settings import DEFAULT_IMAGE
 from manyoyo_mcp.sandbox.runtime import PROFILES
@@ -64,6 +65,7 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--docker-host")
 
     add_audit_parser(commands)
+    add_resource_parsers(commands, config_sources)
     return parser
 
 

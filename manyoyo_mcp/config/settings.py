@@ -11,11 +11,12 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from manyoyo_mcp.config.agents import AgentSpec
 from manyoyo_mcp.config.run_profiles import IMPLICIT_RUN, RunProfile
 from manyoyo_mcp.errors import InvalidArgument
+from manyoyo_mcp.limits import parse_duration
 
 InnerEngine = Literal["docker", "podman"]
 DEFAULT_IMAGE = "manyoyo-sandbox:2"
@@ -146,6 +147,14 @@ class ServerSettings(BaseModel):
     a call names no profile and default_run is not set. None when those files have no such keys."""
     agents: dict[str, AgentSpec] = Field(default_factory=dict)
     """Agents added to or replacing the built-in table (claude, gemini, codex, opencode)."""
+
+    @field_validator("idle_ttl")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        try:
+            return None if value is None else (parse_duration(value) and value)
+        except InvalidArgument as exc:
+            raise ValueError(str(exc)) from None
 
     def run_profile(self, given: str | None) -> tuple[str | None, RunProfile | None]:
         """The run profile a call uses, by name: the one it names, else default_run, else the

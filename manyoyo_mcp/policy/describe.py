@@ -34,8 +34,15 @@ def describe(settings: ServerSettings) -> dict[str, Any]:
                 "cpus": settings.default_cpus,
                 "memory": settings.default_memory,
                 "pids": settings.default_pids,
+                "disk": None if settings.disk_quota == "off" else settings.default_disk,
             },
-            "ceilings": {"cpus": settings.max_cpus, "memory": settings.max_memory, "pids": settings.max_pids},
+            "ceilings": {
+                "cpus": settings.max_cpus or f"{settings.host_cpu_share:g} of the host's CPUs",
+                "memory": settings.max_memory,
+                "pids": settings.max_pids or f"{settings.host_pid_share:g} of the host's kernel.pid_max",
+                "disk": None if settings.disk_quota == "off" else settings.max_disk,
+            },
+            "disk_quota": settings.disk_quota,
         },
         "nested_container_limits": {
             "defaults": {
@@ -61,7 +68,12 @@ def describe(settings: ServerSettings) -> dict[str, Any]:
         },
         "default_run_profile": settings.run_profile(None)[0],
         "credential_grants": credential_grants(settings),
-        "quotas": {"sandboxes": settings.max_sandboxes, "containers_per_sandbox": settings.max_nested_containers},
+        "quotas": {
+            "sandboxes": settings.max_sandboxes,
+            "containers_per_sandbox": settings.max_nested_containers,
+            "idle_ttl": settings.idle_ttl,
+            "idle_action": settings.idle_action,
+        },
         "rules": [{"id": r.id, "refuses": r.refuses, "allowed": r.allowed} for r in rule_ids.TABLE.values()],
     }
 

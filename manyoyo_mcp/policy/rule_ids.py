@@ -199,6 +199,12 @@ SOCK_PREAPPROVED = _rule(
     "nothing: sock mode the operator approved in the configuration",
     "sock mode without a question",
 )
+IDLE_TTL = _rule(
+    "sandbox.idle-ttl",
+    "nothing: a sandbox no tool call used for longer than the operator's MANYOYO_IDLE_TTL, stopped (or removed, "
+    "MANYOYO_IDLE_ACTION) by the server or `manyoyo-mcp gc`",
+    "create_sandbox with its name starts a stopped one again",
+)
 SOCK_CONFIRMED = _rule("mode.sock-confirmed", "nothing: sock mode a human confirmed", "sock mode")
 
 

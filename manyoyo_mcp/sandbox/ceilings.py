@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import HostFacts
-from manyoyo_mcp.limits import Limits, format_memory, parse_memory
+from manyoyo_mcp.limits import Limits, format_memory, format_size, parse_memory
 
 UNBOUNDED = 2**62
 
@@ -32,12 +32,14 @@ class Ceilings:
         """For describe_policy and `manyoyo-mcp status`."""
 
         def shown(limits: Limits) -> dict[str, object]:
-            disk = None if limits.disk_bytes is None else format_memory(limits.disk_bytes)
+            disk = None if limits.disk_bytes is None else format_size(limits.disk_bytes)
             return {
                 "cpus": limits.cpus,
-                "memory": format_memory(limits.memory_bytes),
+                "memory": format_size(limits.memory_bytes),
                 "pids": limits.pids,
                 "disk": disk,
+                "memory_bytes": limits.memory_bytes,
+                "disk_bytes": limits.disk_bytes,
             }
 
         facts = self.facts
@@ -47,9 +49,9 @@ class Ceilings:
             "totals": shown(self.total),
             "host": {
                 "cpus": facts.cpus,
-                "memory": format_memory(facts.memory_bytes),
+                "memory": format_size(facts.memory_bytes),
                 "pid_max": facts.pid_max,
-                "disk_free": None if facts.disk_free_bytes is None else format_memory(facts.disk_free_bytes),
+                "disk_free": None if facts.disk_free_bytes is None else format_size(facts.disk_free_bytes),
                 "from": facts.source,
             },
         }

@@ -23,6 +23,7 @@ from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.sandbox.service import SandboxService
 from manyoyo_mcp.server.errors import maps_errors
 from manyoyo_mcp.server.gate import AuditedServer
+from manyoyo_mcp.server.housekeeping import housekeeping
 from manyoyo_mcp.threads import ProgressCallback
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,8 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> Audi
         except ManyoyoError as exc:  # keep serving: every tool call will refuse with this reason
             log.error("%s", exc)
         try:
-            yield app
+            async with housekeeping(app):
+                yield app
         finally:
             with contextlib.suppress(ManyoyoError):
                 await recorder.server_event("server_stop")

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from mcp.server.mcpserver import Context
 
 from manyoyo_mcp import policy
+from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.models import DescribePolicyResult
 
 if TYPE_CHECKING:
@@ -17,4 +18,12 @@ def add_describe_policy(app: "App") -> None:
         """The rules every call is judged by, as data: allowed workspace roots and refused host paths,
         sandbox and loadable images, limits (defaults and ceilings), timeouts, quotas, protected paths
         inside sandboxes, and each rule id with what it refuses. Read it to plan calls that will pass."""
-        return DescribePolicyResult(policy=policy.describe(app.settings))
+        described = policy.describe(app.settings)
+        try:  # the ceilings as this host makes them (shares of its CPUs, memory, pids, disk)
+            described["sandbox_limits"] = {
+                **(await app.sandboxes.ceilings()).as_dict(),
+                "disk_quota": app.settings.disk_quota,
+            }
+        except ManyoyoError as exc:
+            described["sandbox_limits"]["from_host"] = f"not known yet: {exc}"
+        return DescribePolicyResult(policy=described)
