@@ -145,3 +145,27 @@ async def test_the_sandboxs_own_output_on_the_host_stays_bounded(settings: Serve
     print(f"48 MB written to the sandbox's output; the host keeps {kept} bytes of it")
     assert done["stdout"] == "done\n"
     assert kept <= 3 * 10 * MIB + 2 * MIB
+
+
+async def test_the_outer_container_gives_up_its_loop_devices_once_the_disk_is_mounted(settings, engine):
+    """With a quota the outer container may use loop devices while its init attaches the disk; on
+    cgroup v1 its init then denies them to itself (on v2 Docker's device program stays as it was)."""
+    name = f"loops-{secrets.token_hex(2)}"
+    opened = (
+        "import os\n"
+        "for d in ('/dev/loop-control', os.environ['DEV']):\n"
+        "  try: os.close(os.open(d, os.O_RDWR)); print('opened')\n"
+        "  except OSError as e: print(e.strerror)"
+    )
+    async with Client(build_server(settings, engine)) as client:
+        created = await call(client, "create_sandbox", {"name": name, "disk": "256m"})
+        try:
+            state = json.loads(docker("exec", created["id"], "cat", "/run/manyoyo/state.json"))
+            device = state["disk"]["device"]
+            outcome = docker("exec", "-e", f"DEV={device}", created["id"], "python3", "-c", opened).split()
+            rules = json.loads(docker("inspect", created["id"]))[0]["HostConfig"]["DeviceCgroupRules"]
+        finally:
+            await call(client, "remove_sandbox", {"sandbox": name})
+    assert rules == ["b 7:* rwm", "c 10:237 rwm"]
+    if Path("/sys/fs/cgroup/devices").is_dir():  # cgroup v1
+        assert " ".join(outcome) == "Operation not permitted Operation not permitted", outcome
