@@ -62,6 +62,8 @@ class SandboxPlan:
     """The nested engine's storage (a named volume); None in sock mode."""
     volume_labels: dict[str, str]
     limits: Limits
+    notices: tuple[str, ...] = ()
+    """What differs from what was asked, for the agent (no disk quota from an older image)."""
 
 
 def validate_sandbox_name(name: str) -> str:
@@ -81,13 +83,15 @@ def plan_sandbox(
     volumes: tuple[tuple[str, str, bool], ...] = (),
     host_socket: str | None = None,
     user_name: str | None = None,
+    image_makes_quota: bool = True,
 ) -> SandboxPlan:
     """The sandbox `request` stands for, named `name` (already validated).
 
     `workspace` and `volumes` are the request's host folders, resolved (symlinks followed);
     `host_socket` is the host engine's unix socket, mounted in sock mode; `user_name` names the
-    workspace owner's user inside (the owner's login name on this machine, when known). Limits default to the
-    operator's and may not exceed the `ceilings`. Raises InvalidArgument (limits, env names, podman
+    workspace owner's user inside (the owner's login name on this machine, when known);
+    `image_makes_quota` False: an older image, whose sandboxes get no disk quota. Limits default to
+    the operator's and may not exceed the `ceilings`. Raises InvalidArgument (limits, env names, podman
     asked for in sock mode) and PolicyDenied (a limit above its ceiling: limits.<kind>-ceiling).
     """
     mode: Mode = request.mode or "dind"
@@ -95,7 +99,7 @@ def plan_sandbox(
     if sock and request.engine == "podman":
         raise InvalidArgument("sock mode uses the host's Docker engine: leave `engine` out or set it to docker")
     engine_kind: InnerEngine = "docker" if sock else request.engine or settings.default_engine
-    limits = sandbox_limits(request, ceilings, sock)
+    limits = sandbox_limits(request, ceilings, sock or not image_makes_quota)
     env = validate_env(dict(request.env))
     labels = {
         **ownership.owner_labels(settings.scope),
@@ -138,13 +142,20 @@ def plan_sandbox(
         stop_timeout_s=None if sock else STOP_TIMEOUT_S,
         log_files=LOG_FILES,
     )
-    return SandboxPlan(name, engine_kind, mode, spec, volume, {**labels, ownership.KIND: "engine-storage"}, limits)
+    unquoted = not sock and not image_makes_quota and ceilings.sandbox.disk_bytes is not None
+    notices = (
+        ("no disk quota: this sandbox image predates disk quotas (the operator can rebuild it)",) if unquoted else ()
+    )
+    return SandboxPlan(
+        name, engine_kind, mode, spec, volume, {**labels, ownership.KIND: "engine-storage"}, limits, notices
+    )
 
 
-def sandbox_limits(request: CreateRequest, ceilings: Ceilings, sock: bool) -> Limits:
+def sandbox_limits(request: CreateRequest, ceilings: Ceilings, no_quota: bool) -> Limits:
     """The request's limits, defaulted; PolicyDenied naming limits.<kind>-ceiling above a ceiling.
-    A sock-mode sandbox has no disk quota (it has no storage of its own: it is the host's engine)."""
-    if sock and request.disk is not None:
+    `no_quota`: none is made (sock mode: no storage of its own, it uses the host's engine; or an
+    image that predates quotas)."""
+    if no_quota and request.mode == "sock" and request.disk is not None:
         raise InvalidArgument("sock mode has no disk quota (the sandbox uses the host's engine): leave `disk` out")
     try:
         limits = resolve_limits(
@@ -157,7 +168,7 @@ def sandbox_limits(request: CreateRequest, ceilings: Ceilings, sock: bool) -> Li
         )
     except AboveCeiling as exc:
         raise PolicyDenied(rule_ids.LIMITS_CEILING[exc.kind].id, str(exc)) from exc
-    return replace(limits, disk_bytes=None) if sock else limits
+    return replace(limits, disk_bytes=None) if no_quota else limits
 
 
 def disk_environment(limits: Limits, settings: ServerSettings) -> dict[str, str]:

@@ -40,7 +40,7 @@ from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
 from manyoyo_mcp.sandbox.inside import CRUN, PROPER, PROPER_ROOT, STATE_FILE, Entry, ProperState, parse_state
 from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS, SOCK_MODE_SOCKET
 from manyoyo_mcp.sandbox.plan import CreateRequest, SandboxPlan, plan_sandbox, validate_sandbox_name
-from manyoyo_mcp.sandbox.usage import disk_view, limits_of, quota_of
+from manyoyo_mcp.sandbox.usage import disk_notices, disk_view, image_makes_quotas, limits_of, quota_of
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
 
@@ -196,6 +196,9 @@ class SandboxService:
                 "with remove_sandbox, or reuse one by name",
             )
         workspace = resolve_workspace(request.workspace) if request.workspace else None
+        quota = request.mode == "sock" or await image_makes_quotas(
+            self.engine, self.settings, request.image or self.settings.sandbox_image
+        )
         plan = plan_sandbox(
             request,
             self.settings,
@@ -205,6 +208,7 @@ class SandboxService:
             volumes=tuple((resolve_host_path(h, "profile volume"), t, ro) for h, t, ro in request.volumes),
             host_socket=self.settings.host_engine_socket(),
             user_name=_owner_name(workspace),
+            image_makes_quota=quota,
         )
         await self._check_engine_side(plan)
         await self.check_totals(plan.limits)
@@ -267,7 +271,11 @@ class SandboxService:
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
             preloaded=[] if sock else list(self.settings.preload_images),
-            notices=notices_of((await self.entry(created)).state),
+            notices=[
+                *notices_of(state := (await self.entry(created)).state),
+                *plan.notices,
+                *disk_notices(plan.limits, state),
+            ],
         )
 
     async def _reuse(self, existing: Sandbox, request: CreateRequest, started: float) -> CreateSandboxResult:

@@ -1,13 +1,16 @@
 """What a sandbox holds: its disk quota (from its label) and, while it runs, its disk use (the
-outer container's view of the quota's filesystem), as list_sandboxes and status show them."""
+outer container's view of the quota's filesystem), as list_sandboxes and status show them; and
+whether a sandbox image can make a quota at all."""
 
 from __future__ import annotations
 
+from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
+from manyoyo_mcp.errors import ImageMissing
 from manyoyo_mcp.limits import Limits, format_memory
 from manyoyo_mcp.models import DiskView
 from manyoyo_mcp.sandbox import ownership
-from manyoyo_mcp.sandbox.inside import PROPER_ROOT
+from manyoyo_mcp.sandbox.inside import PROPER_ROOT, ProperState
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
 
@@ -46,3 +49,33 @@ async def disk_view(engine: Engine, sandbox: Sandbox) -> DiskView:
         return DiskView(quota=None, quota_bytes=None, used_bytes=None, free_bytes=None, note=note)
     _, used, free = map(int, figures)
     return DiskView(quota=shown, quota_bytes=quota, used_bytes=used, free_bytes=free)
+
+
+QUOTA_LABEL = "io.manyoyo.mcp.disk-quota"
+"""Set on sandbox images whose outer init makes disk quotas (sandbox/image/Dockerfile)."""
+
+
+async def image_makes_quotas(engine: Engine, settings: ServerSettings, image: str) -> bool:
+    """Whether sandboxes of `image` can get the disk quota the operator wants (True when quotas are
+    off: the image is no obstacle). An older image cannot: with quotas required that is
+    ImageMissing, saying to rebuild it; otherwise (if-possible) its sandboxes go without one."""
+    if settings.disk_quota == "off":
+        return True
+    labels = await in_thread(engine.image_labels, image)
+    if labels is None or labels.get(QUOTA_LABEL) == "loop":
+        return True  # a missing image is reported by the engine-side checks
+    if settings.disk_quota == "required":
+        raise ImageMissing(
+            f"the sandbox image {image!r} was built before disk quotas (it has no {QUOTA_LABEL} label) and the "
+            "operator requires one (MANYOYO_DISK_QUOTA=required): rebuild it with `manyoyo-mcp image build`, or "
+            "set MANYOYO_DISK_QUOTA=if-possible"
+        )
+    return False
+
+
+def disk_notices(asked: Limits, state: ProperState | None) -> list[str]:
+    """What the agent should know when its sandbox got no disk quota although one was planned (a
+    host without loop devices, under MANYOYO_DISK_QUOTA=if-possible)."""
+    if asked.disk_bytes is not None and state is not None and state.disk.get("quota_bytes") is None:
+        return [f"no disk quota: {str(state.disk.get('quota', 'none')).removeprefix('none: ')}"]
+    return []

@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import shutil
+import subprocess
 from pathlib import Path
 
 import anyio
@@ -23,7 +24,8 @@ from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.server import build_server
 
-from ..helpers import TESTBOX, call, docker, load_testbox
+from ..conftest import IMAGE
+from ..helpers import TESTBOX, call, docker, load_testbox, tool_error
 
 pytestmark = pytest.mark.anyio
 MIB = 1024**2
@@ -169,3 +171,60 @@ async def test_the_outer_container_gives_up_its_loop_devices_once_the_disk_is_mo
     assert rules == ["b 7:* rwm", "c 10:237 rwm"]
     if Path("/sys/fs/cgroup/devices").is_dir():  # cgroup v1
         assert " ".join(outcome) == "Operation not permitted Operation not permitted", outcome
+
+
+def started_without_loop_devices(quota: str) -> tuple[str, dict | None]:
+    """The sandbox image started as the server starts it with a quota, but without the loop device
+    rules (a host that has none): (its log, its state file, or None when it did not start)."""
+    name = f"noloop-{secrets.token_hex(3)}"
+    label = ["--label", "io.manyoyo.mcp.test=noloop"]
+    volume = docker("volume", "create", *label, name).strip()
+    flags = ["--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cap-add", "SYS_PTRACE", "--cgroupns", "private"]
+    flags += [
+        "--security-opt",
+        "seccomp=unconfined",
+        "--security-opt",
+        "apparmor=unconfined",
+        "-v",
+        f"{volume}:/var/lib/manyoyo",
+    ]
+    flags += ["-e", f"MANYOYO_DISK_BYTES={QUOTA}", "-e", f"MANYOYO_DISK_QUOTA={quota}"]
+    try:
+        docker("run", "-d", "--name", name, *label, *flags, IMAGE)
+        for _ in range(300):  # its init writes the state file once the sandbox proper runs, or exits
+            probe = subprocess.run(["docker", "exec", name, "cat", "/run/manyoyo/state.json"], capture_output=True)
+            if probe.returncode == 0 or docker("inspect", "--format", "{{.State.Running}}", name).strip() != "true":
+                break
+            subprocess.run(["sleep", "0.1"], check=True)
+        state = json.loads(probe.stdout) if probe.returncode == 0 else None
+        return subprocess.run(["docker", "logs", name], capture_output=True, text=True).stderr, state
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", volume], capture_output=True)
+
+
+def test_a_host_without_loop_devices_fails_clearly_when_a_quota_is_required_and_else_says_there_is_none():
+    log, state = started_without_loop_devices("required")
+    assert state is None and "MANYOYO_DISK_QUOTA=required" in log and "modprobe loop" in log, log
+    log, state = started_without_loop_devices("if-possible")
+    assert state is not None and state["disk"]["quota_bytes"] is None, log
+    assert state["disk"]["quota"].startswith("none: this host gives no loop device"), state["disk"]
+
+
+async def test_an_image_from_before_disk_quotas_is_refused_or_runs_without_one(settings, engine):
+    """A server newer than its sandbox image: the image's label says whether its init makes quotas."""
+    old = f"manyoyo-sandbox:noquota-{secrets.token_hex(3)}"
+    docker("build", "-q", "-t", old, "-", input=f'FROM {IMAGE}\nLABEL io.manyoyo.mcp.disk-quota=""\n'.encode())
+    name = f"old-{secrets.token_hex(2)}"
+    try:
+        required = settings.model_copy(update={"extra_sandbox_images": (old,)})
+        async with Client(build_server(required, engine)) as client:
+            refused = await tool_error(client, "create_sandbox", {"name": name, "image": old})
+        possible = required.model_copy(update={"disk_quota": "if-possible"})
+        async with Client(build_server(possible, engine)) as client:
+            made = await call(client, "create_sandbox", {"name": name, "image": old})
+            await call(client, "remove_sandbox", {"sandbox": name})
+    finally:
+        subprocess.run(["docker", "rmi", old], capture_output=True)
+    assert "was built before disk quotas" in refused and "manyoyo-mcp image build" in refused
+    assert made["disk"]["quota"] is None and any("predates disk quotas" in n for n in made["notices"])

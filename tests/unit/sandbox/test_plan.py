@@ -133,3 +133,10 @@ def test_a_disk_quota_within_the_ceiling_is_the_sandboxs_and_none_leaves_the_loo
 def test_the_privileged_profile_has_every_device_already():
     privileged = ServerSettings(scope="ci", runtime_profile="privileged", allowed_host_roots=("/srv",))
     assert plan_sandbox(CreateRequest(), privileged, name="p").spec.profile == PROFILES["privileged"]
+
+
+def test_an_image_from_before_disk_quotas_gets_none_and_the_agent_is_told():
+    plan = plan_sandbox(CreateRequest(), name="o", image_makes_quota=False)
+    assert plan.limits.disk_bytes is None and "MANYOYO_DISK_BYTES" not in plan.spec.environment
+    assert plan.spec.profile == PROFILES["standard"] and plan.notices and "predates disk quotas" in plan.notices[0]
+    assert plan_sandbox(CreateRequest(), name="o").notices == ()
