@@ -228,3 +228,21 @@ async def test_an_image_from_before_disk_quotas_is_refused_or_runs_without_one(s
         subprocess.run(["docker", "rmi", old], capture_output=True)
     assert "was built before disk quotas" in refused and "manyoyo-mcp image build" in refused
     assert made["disk"]["quota"] is None and any("predates disk quotas" in n for n in made["notices"])
+
+
+async def test_a_stopped_sandbox_starts_again_with_its_disk_and_its_files(settings, engine):
+    name = f"again-{secrets.token_hex(2)}"
+    async with Client(build_server(settings, engine)) as client:
+        created = await call(client, "create_sandbox", {"name": name, "disk": "256m"})
+        try:
+            await call(client, "exec", {"sandbox": name, "command": "echo kept > /root/file"})
+            docker("stop", created["id"])
+            again = await call(client, "create_sandbox", {"name": name})
+            kept = await call(
+                client, "exec", {"sandbox": name, "command": "cat /root/file; df -B1 --output=size / | tail -1"}
+            )
+        finally:
+            await call(client, "remove_sandbox", {"sandbox": name})
+    text, size = kept["stdout"].split()
+    assert again["created"] is False and again["disk"]["quota"] == "256m" and text == "kept"
+    assert 0.85 * 256 * MIB <= int(size) <= 256 * MIB
