@@ -21,9 +21,8 @@ from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.sandbox import ownership
 
 UNIT = Path(__file__).parent / "unit"
-IMAGE = os.environ.get("MANYOYO_SANDBOX_IMAGE") or DEFAULT_IMAGE
-"""The sandbox image under test: MANYOYO_SANDBOX_IMAGE (a thin image on top of the default, made
-while changing the image's scripts), else the default."""
+# The sandbox image under test: MANYOYO_SANDBOX_IMAGE (a thin image while iterating), else the default.
+SANDBOX_IMAGE = os.environ.get("MANYOYO_SANDBOX_IMAGE") or DEFAULT_IMAGE
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -47,8 +46,8 @@ def engine() -> Iterator[Engine]:
         engine.ping()
     except ManyoyoError as exc:
         pytest.fail(f"these tests need a real Docker engine (run scripts/setup): {exc}", pytrace=False)
-    if not engine.image_present(IMAGE):
-        pytest.fail(f"the sandbox image {IMAGE} is missing: run scripts/setup", pytrace=False)
+    if not engine.image_present(SANDBOX_IMAGE):
+        pytest.fail(f"the sandbox image {SANDBOX_IMAGE} is missing: run scripts/setup", pytrace=False)
     yield engine
     engine.close()
 
@@ -63,6 +62,8 @@ def scope(engine: Engine) -> Iterator[str]:
         engine.remove_container(container.id)
     for volume in engine.list_volumes(labels):
         engine.remove_volume(volume)
+    for network in engine.list_networks(labels):
+        engine.remove_network(network)
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +71,7 @@ def settings(scope: str, tmp_path_factory: pytest.TempPathFactory) -> ServerSett
     audit_dir = str(tmp_path_factory.mktemp("audit"))
     return ServerSettings(
         scope=scope,
-        sandbox_image=IMAGE,
+        sandbox_image=SANDBOX_IMAGE,
         default_memory="1g",
         # Tests hold several sandboxes at once on a 2-core machine: small sparse disks, and totals
         # that leave room for them (test_resources.py checks the totals with its own settings).

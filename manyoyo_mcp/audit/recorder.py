@@ -203,6 +203,8 @@ def effects(tool: str, result: Mapping[str, Any]) -> dict[str, Any]:
     made = {"create_sandbox": "name", "launch_agent": "sandbox"}.get(tool)
     if made and result.get(made):
         facts["sandbox"] = result[made]
+    if tool == "create_sandbox" and result.get("network"):  # the egress it got, chosen or the operator's
+        facts["network"] = result["network"]
     if created:
         facts["created"] = created
     if removed:

@@ -19,21 +19,6 @@ from manyoyo_mcp.sandbox.service import SandboxService
 from manyoyo_mcp.sandbox.status import status, text
 
 
-def add_resource_parsers(commands: Any, sources: Any) -> None:
-    """`status` and `gc`, on the CLI's subparsers (`sources`: adds --config and --project)."""
-    shown = commands.add_parser("status", help="each sandbox's disk, memory, age and idle time; totals; the audit log")
-    shown.add_argument("--json", action="store_true")
-    shown.add_argument("--scope", help="the server scope (default: the configured one)")
-    sources(shown)
-    gc = commands.add_parser("gc", help="stop (or remove) sandboxes idle past the TTL")
-    gc.add_argument("--ttl", help="idle longer than this (30m, 8h, 2d); default MANYOYO_IDLE_TTL")
-    gc.add_argument("--action", choices=["stop", "remove"], help="default MANYOYO_IDLE_ACTION (stop)")
-    gc.add_argument("--dry-run", action="store_true", help="list what would be done")
-    gc.add_argument("--json", action="store_true")
-    gc.add_argument("--scope", help="the server scope (default: the configured one)")
-    sources(gc)
-
-
 def status_command(settings: ServerSettings, as_json: bool) -> int:
     report = anyio.run(_with_service, settings, status)
     print(json.dumps(report, indent=1) if as_json else text(report))

@@ -20,6 +20,7 @@ from manyoyo_mcp.config.layers import (
 )
 from manyoyo_mcp.config.run_files import RUN_DIR
 from manyoyo_mcp.config.settings import ENV_PREFIX
+from manyoyo_mcp.egress import MODES
 from manyoyo_mcp.errors import ConfigError, InvalidArgument
 from manyoyo_mcp.limits import parse_memory
 
@@ -69,6 +70,9 @@ PROJECT_NARROWS: dict[str, Callable[[Any, Any], bool]] = {
     "disk_quota": _ordered(("required", "if-possible", "off")),
     "sock_mode": _ordered(_ORDER_SOCK),
     "secret_build_args": _ordered(_ORDER_SECRET_ARGS),
+    # A sandbox's egress, none < allowlist < public (the default must stay within the ceiling).
+    "network_ceiling": _ordered(MODES),
+    "network_default": _ordered(MODES),
     "default_engine": lambda a, b: True,
     "default_run": lambda a, b: True,
 }  # fmt: skip

@@ -11,10 +11,11 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from manyoyo_mcp.config.agents import AgentSpec
 from manyoyo_mcp.config.run_profiles import IMPLICIT_RUN, RunProfile
+from manyoyo_mcp.egress import NetworkMode, parse_destination, wider
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.limits import parse_duration
 
@@ -138,6 +139,28 @@ class ServerSettings(BaseModel):
     idle_action: Literal["stop", "remove"] = "stop"
     """What happens to an idle sandbox: stopped (kept, with its storage), or removed with its volume."""
 
+    # -- network: a sandbox's egress, enforced outside the agent's reach (egress.py) ------------
+    network_default: NetworkMode | None = None
+    """A sandbox's egress when neither the call nor its run profile names one: none (no network),
+    allowlist (only network_allow's destinations) or public (the internet, never the host's own
+    addresses, other sandboxes, private, loopback, link-local or metadata ranges). None: the ceiling."""
+    network_ceiling: NetworkMode = "public"
+    """The widest egress a call or run profile may ask for (none < allowlist < public)."""
+    network_allow: tuple[str, ...] = ()
+    """allowlist mode's destinations when the call lists none: public addresses or CIDRs with an
+    optional port (203.0.113.7:443) and host names reached over HTTP(S) through the sandbox's proxy
+    (registry.npmjs.org, *.debian.org); comma-separated."""
+    network_exceptions: tuple[str, ...] = ()
+    """Destinations reached in public and allowlist modes although private or the host's own (one
+    host service on one port: 172.17.0.1:5432); comma-separated."""
+    network_hosts: tuple[str, ...] = ()
+    """Host names every sandbox resolves, name=address (docker's --add-host); comma-separated."""
+    network_proxy: str | None = None
+    """The operator's HTTP(S) proxy, http://host:port: the sandboxes' and nested engines' proxy
+    (allowlist mode's proxy forwards to it). Reaching it takes an exception if it is private."""
+    registry_mirrors: tuple[str, ...] = ()
+    """Registry mirrors of Docker Hub for the nested engines (https://mirror.example:5000); comma-separated."""
+
     default_run: str | None = None
     """The run profile create_sandbox and launch_agent use when the agent names none."""
     runs: dict[str, RunProfile] = Field(default_factory=dict)
@@ -155,6 +178,39 @@ class ServerSettings(BaseModel):
             return None if value is None else (parse_duration(value) and value)
         except InvalidArgument as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("network_allow", "network_exceptions")
+    @classmethod
+    def _destinations(cls, entries: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        for entry in entries:
+            destination = parse_destination(entry)
+            if info.field_name == "network_exceptions" and destination.is_host:
+                raise ValueError(f"{entry!r}: an exception is an address or CIDR (with a port), not a host name")
+            if info.field_name == "network_allow" and not (destination.is_host or destination.public()):
+                raise ValueError(f"{entry!r} is in a range public mode refuses: list it in network_exceptions instead")
+        return entries
+
+    @field_validator("network_hosts")
+    @classmethod
+    def _hosts(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in entries:
+            name, _, address = entry.partition("=")
+            if not parse_destination(name).is_host or parse_destination(address).is_host:
+                raise ValueError(f"{entry!r} is not name=address")
+        return entries
+
+    @model_validator(mode="after")
+    def _default_within_ceiling(self) -> ServerSettings:
+        if self.network_default is not None and wider(self.network_default, self.network_ceiling):
+            raise ValueError(
+                f"network_default {self.network_default!r} is wider than network_ceiling {self.network_ceiling!r}"
+            )
+        return self
+
+    @property
+    def network_mode(self) -> NetworkMode:
+        """The egress of a sandbox whose call and run profile name none."""
+        return self.network_default or self.network_ceiling
 
     def run_profile(self, given: str | None) -> tuple[str | None, RunProfile | None]:
         """The run profile a call uses, by name: the one it names, else default_run, else the
@@ -187,7 +243,18 @@ class ServerSettings(BaseModel):
 
 
 ENV_PREFIX = "MANYOYO_"
-LIST_FIELDS = frozenset({"extra_sandbox_images", "loadable_images", "preload_images", "allowed_host_roots"})
+LIST_FIELDS = frozenset(
+    {
+        "extra_sandbox_images",
+        "loadable_images",
+        "preload_images",
+        "allowed_host_roots",
+        "network_allow",
+        "network_exceptions",
+        "network_hosts",
+        "registry_mirrors",
+    }
+)
 FILE_ONLY_FIELDS = frozenset({"runs", "implicit_run", "agents"})
 
 

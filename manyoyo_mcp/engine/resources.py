@@ -9,7 +9,7 @@ from pathlib import Path
 
 from manyoyo_mcp.engine.connection import Connection
 from manyoyo_mcp.engine.types import HostFacts
-from manyoyo_mcp.errors import ImageMissing, ObjectNotFound
+from manyoyo_mcp.errors import ObjectNotFound
 
 PID_MAX = Path("/proc/sys/kernel/pid_max")
 
@@ -38,15 +38,6 @@ class Resources(Connection):
     def _local(self) -> bool:
         url = self._docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         return url.startswith("unix://") and PID_MAX.exists()
-
-    def image_labels(self, ref: str) -> dict[str, str] | None:
-        """The labels of a host image (what its inits can do); None when the engine has no such image."""
-        try:
-            with self._mapped():
-                data = self._client().inspect_image(ref)
-        except (ImageMissing, ObjectNotFound):
-            return None
-        return dict((data.get("Config") or {}).get("Labels") or {})
 
     def memory_usage(self, container_id: str) -> int | None:
         """Bytes of memory the container uses now (page cache it could give back excluded), or None

@@ -156,6 +156,17 @@ NESTED_RESTART = _rule(
     "restart policies other than no and on-failure with a few retries",
     "'no' or 'on-failure[:N]', N at most 5",
 )
+NESTED_TMPFS = _rule(
+    "nested.tmpfs",
+    "tmpfs mount options outside the allowlist (suid, dev, mpol ...)",
+    "ro, rw, exec, noexec, nosuid, nodev, size, mode, uid, gid, nr_inodes",
+)
+USER_UNMAPPED = _rule(
+    "sandbox.user-unmapped",
+    "a user (exec, launch_agent, run_container) whose uid or gid the sandbox proper does not map: it could "
+    "only be a host id, which never enters a sandbox",
+    "root, names the sandbox (or the image) knows, uid[:gid] within 0-65535 or the workspace owner's",
+)
 QUOTA_NESTED = _rule(
     "quota.nested-containers",
     "more containers in one sandbox than the operator allows",
@@ -166,15 +177,35 @@ BUILD_CONTEXT = _rule(
     "build contexts there (judged as given and once resolved)",
     "a project directory such as /workspace",
 )
+BUILD_SECRET_PATH = _rule(
+    "build.secret-protected-path",
+    "build secret files under the sandbox's /, /proc, /sys, /dev, /run or engine folders (judged as given and "
+    "once resolved)",
+    "files under /workspace or a home folder",
+)
 BUILD_SECRET_ARGS = _rule(
     "build.secret-args",
     "build args that look like secrets by name or value (MANYOYO_SECRET_BUILD_ARGS)",
-    "secrets as run_container env; the operator may allow them (warn, allow)",
+    "secrets as files (build_image secrets) or run_container env; the operator may allow them (warn, allow)",
 )
 LOAD_ALLOWLIST = _rule(
     "image.load-allowlist",
     "copying a host image the operator has not listed",
     "host images matching MANYOYO_LOADABLE_IMAGES",
+)
+
+# -- a sandbox's network -----------------------------------------------------------------
+NETWORK_CEILING = _rule(
+    "network.ceiling",
+    "an egress mode wider than the operator's ceiling (none < allowlist < public)",
+    "modes up to MANYOYO_NETWORK_CEILING (describe_policy's network.ceiling)",
+)
+NETWORK_ALLOWLIST = _rule(
+    "network.allowlist",
+    "an allowlist entry the operator does not allow: a private, loopback, link-local or metadata range, or, "
+    "when the ceiling is allowlist, anything not on the operator's allowlist",
+    "entries on (or inside) MANYOYO_NETWORK_ALLOW, and public addresses and host names when public mode is "
+    "within the ceiling; private destinations only as the operator's MANYOYO_NETWORK_EXCEPTIONS",
 )
 
 # -- ids of allowed decisions ------------------------------------------------------------
@@ -206,6 +237,11 @@ IDLE_TTL = _rule(
     "create_sandbox with its name starts a stopped one again",
 )
 SOCK_CONFIRMED = _rule("mode.sock-confirmed", "nothing: sock mode a human confirmed", "sock mode")
+NETWORK_NARROWED = _rule(
+    "network.narrowed",
+    "nothing: an egress the call (or its run profile) chose within the operator's ceiling",
+    "that egress, noted in the audit log",
+)
 
 
 def tool_allowed(tool: str) -> str:

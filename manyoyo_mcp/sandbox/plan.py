@@ -6,20 +6,28 @@ then checks what needs the engine, then creates exactly the planned container an
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from manyoyo_mcp.config.env_files import validate_env
 from manyoyo_mcp.config.run_profiles import SANDBOX_NAME, SANDBOX_NAME_RULE
 from manyoyo_mcp.config.settings import InnerEngine, ServerSettings
-from manyoyo_mcp.engine import ContainerSpec, Mount, RuntimeProfile
-from manyoyo_mcp.errors import InvalidArgument, PolicyDenied
-from manyoyo_mcp.limits import AboveCeiling, Limits, resolve_limits
-from manyoyo_mcp.policy import rule_ids
+from manyoyo_mcp.egress import NetworkChoice
+from manyoyo_mcp.engine import ContainerSpec, Mount
+from manyoyo_mcp.errors import InvalidArgument
+from manyoyo_mcp.limits import Limits
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.ceilings import Ceilings
 from manyoyo_mcp.sandbox.layout import SANDBOX_STORAGE, SOCK_MODE_SOCKET, WORKSPACE_TARGET
-from manyoyo_mcp.sandbox.runtime import SOCK_PROFILE, runtime_profile, with_disk_quota
+from manyoyo_mcp.sandbox.network import (
+    effective_network,
+    extra_hosts,
+    network_environment,
+    network_labels,
+    outer_settings,
+)
+from manyoyo_mcp.sandbox.quota import disk_environment, quota_notices, sandbox_limits, sandbox_profile
+from manyoyo_mcp.sandbox.runtime import SOCK_PROFILE
 
 Mode = Literal["dind", "sock"]
 STOP_TIMEOUT_S = 30
@@ -43,6 +51,8 @@ class CreateRequest:
     disk: str | None = None
     mode: Mode | None = None
     """None: dind."""
+    network: NetworkChoice | None = None
+    """None: the operator's default egress."""
     # From a run profile (the operator's configuration), never from an agent's arguments:
     workspace_target: str = WORKSPACE_TARGET
     volumes: tuple[tuple[str, str, bool], ...] = ()
@@ -61,6 +71,9 @@ class SandboxPlan:
     volume: str | None
     """The nested engine's storage (a named volume); None in sock mode."""
     volume_labels: dict[str, str]
+    network: NetworkChoice
+    """Its egress, enforced by its outer container on a Docker network of its own (spec.network)."""
+    network_labels: dict[str, str]
     limits: Limits
     notices: tuple[str, ...] = ()
     """What differs from what was asked, for the agent (no disk quota from an older image)."""
@@ -83,6 +96,7 @@ def plan_sandbox(
     volumes: tuple[tuple[str, str, bool], ...] = (),
     host_socket: str | None = None,
     user_name: str | None = None,
+    host_addresses: tuple[str, ...] = (),
     image_makes_quota: bool = True,
 ) -> SandboxPlan:
     """The sandbox `request` stands for, named `name` (already validated).
@@ -90,6 +104,7 @@ def plan_sandbox(
     `workspace` and `volumes` are the request's host folders, resolved (symlinks followed);
     `host_socket` is the host engine's unix socket, mounted in sock mode; `user_name` names the
     workspace owner's user inside (the owner's login name on this machine, when known);
+    `host_addresses` are the engine host's own addresses, refused in public mode;
     `image_makes_quota` False: an older image, whose sandboxes get no disk quota. Limits default to
     the operator's and may not exceed the `ceilings`. Raises InvalidArgument (limits, env names, podman
     asked for in sock mode) and PolicyDenied (a limit above its ceiling: limits.<kind>-ceiling).
@@ -101,6 +116,7 @@ def plan_sandbox(
     engine_kind: InnerEngine = "docker" if sock else request.engine or settings.default_engine
     limits = sandbox_limits(request, ceilings, sock or not image_makes_quota)
     env = validate_env(dict(request.env))
+    network = effective_network(request.network, settings)
     labels = {
         **ownership.owner_labels(settings.scope),
         ownership.SANDBOX: name,
@@ -123,12 +139,13 @@ def plan_sandbox(
         name=ownership.container_name(settings.scope, name),
         image=request.image or settings.sandbox_image,
         hostname=name,
-        labels={**labels, ownership.KIND: "sandbox"},
+        labels={**labels, ownership.KIND: "sandbox", **network_labels(network)},
         environment={
             **env,
             "MANYOYO_ENGINE": "sock" if sock else engine_kind,
             "MANYOYO_SANDBOX": name,
             **({"MANYOYO_USER_NAME": user_name} if user_name else {}),
+            **network_environment(settings, outer_settings(network, settings, host_addresses, request.ports)),
             **disk_environment(limits, settings),
         },
         mounts=tuple(mounts),
@@ -140,44 +157,10 @@ def plan_sandbox(
         ports=request.ports,
         # A stop gives the nested engine time to stop its containers (docker's own default is 10 s).
         stop_timeout_s=None if sock else STOP_TIMEOUT_S,
+        network=ownership.network_name(settings.scope, name),
+        extra_hosts=extra_hosts(settings),
         log_files=LOG_FILES,
     )
-    unquoted = not sock and not image_makes_quota and ceilings.sandbox.disk_bytes is not None
-    notices = (
-        ("no disk quota: this sandbox image predates disk quotas (the operator can rebuild it)",) if unquoted else ()
-    )
-    return SandboxPlan(
-        name, engine_kind, mode, spec, volume, {**labels, ownership.KIND: "engine-storage"}, limits, notices
-    )
-
-
-def sandbox_limits(request: CreateRequest, ceilings: Ceilings, no_quota: bool) -> Limits:
-    """The request's limits, defaulted; PolicyDenied naming limits.<kind>-ceiling above a ceiling.
-    `no_quota`: none is made (sock mode: no storage of its own, it uses the host's engine; or an
-    image that predates quotas)."""
-    if no_quota and request.mode == "sock" and request.disk is not None:
-        raise InvalidArgument("sock mode has no disk quota (the sandbox uses the host's engine): leave `disk` out")
-    try:
-        limits = resolve_limits(
-            cpus=request.cpus,
-            memory=request.memory,
-            pids=request.pids,
-            disk=request.disk,
-            defaults=ceilings.defaults,
-            ceilings=ceilings.sandbox,
-        )
-    except AboveCeiling as exc:
-        raise PolicyDenied(rule_ids.LIMITS_CEILING[exc.kind].id, str(exc)) from exc
-    return replace(limits, disk_bytes=None) if no_quota else limits
-
-
-def disk_environment(limits: Limits, settings: ServerSettings) -> dict[str, str]:
-    """What tells the outer init to make the disk quota (and whether a host without one may go on)."""
-    if limits.disk_bytes is None:
-        return {}
-    return {"MANYOYO_DISK_BYTES": str(limits.disk_bytes), "MANYOYO_DISK_QUOTA": settings.disk_quota}
-
-
-def sandbox_profile(settings: ServerSettings, limits: Limits) -> RuntimeProfile:
-    profile = runtime_profile(settings.runtime_profile)
-    return profile if limits.disk_bytes is None else with_disk_quota(profile)
+    storage, net = {**labels, ownership.KIND: "engine-storage"}, {**labels, ownership.KIND: "network"}
+    notices = quota_notices(sock or image_makes_quota, ceilings)
+    return SandboxPlan(name, engine_kind, mode, spec, volume, storage, network, net, limits, notices)

@@ -4,15 +4,22 @@ whether a sandbox image can make a quota at all."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from manyoyo_mcp.config.settings import ServerSettings
-from manyoyo_mcp.engine import Engine
-from manyoyo_mcp.errors import ImageMissing
+from manyoyo_mcp.errors import ImageMissing, PolicyDenied
 from manyoyo_mcp.limits import Limits, format_memory
 from manyoyo_mcp.models import DiskView
+from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.ceilings import over_total
 from manyoyo_mcp.sandbox.inside import PROPER_ROOT, ProperState
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine
+    from manyoyo_mcp.sandbox.service import SandboxService
 
 DISK_MOUNT = "/run/manyoyo/disk"
 """Where the outer init mounts the quota's filesystem (outer-init's DISK_MOUNT)."""
@@ -51,10 +58,6 @@ async def disk_view(engine: Engine, sandbox: Sandbox) -> DiskView:
     return DiskView(quota=shown, quota_bytes=quota, used_bytes=used, free_bytes=free)
 
 
-QUOTA_LABEL = "io.manyoyo.mcp.disk-quota"
-"""Set on sandbox images whose outer init makes disk quotas (sandbox/image/Dockerfile)."""
-
-
 async def image_makes_quotas(engine: Engine, settings: ServerSettings, image: str) -> bool:
     """Whether sandboxes of `image` can get the disk quota the operator wants (True when quotas are
     off: the image is no obstacle). An older image cannot: with quotas required that is
@@ -62,13 +65,13 @@ async def image_makes_quotas(engine: Engine, settings: ServerSettings, image: st
     if settings.disk_quota == "off":
         return True
     labels = await in_thread(engine.image_labels, image)
-    if labels is None or labels.get(QUOTA_LABEL) == "loop":
+    if labels is None or labels.get(ownership.IMAGE_DISK_QUOTA) == "loop":
         return True  # a missing image is reported by the engine-side checks
     if settings.disk_quota == "required":
         raise ImageMissing(
-            f"the sandbox image {image!r} was built before disk quotas (it has no {QUOTA_LABEL} label) and the "
-            "operator requires one (MANYOYO_DISK_QUOTA=required): rebuild it with `manyoyo-mcp image build`, or "
-            "set MANYOYO_DISK_QUOTA=if-possible"
+            f"the sandbox image {image!r} was built before disk quotas (it has no {ownership.IMAGE_DISK_QUOTA} label) "
+            "and the operator requires one (MANYOYO_DISK_QUOTA=required): rebuild it with `manyoyo-mcp image "
+            "build`, or set MANYOYO_DISK_QUOTA=if-possible"
         )
     return False
 
@@ -79,3 +82,15 @@ def disk_notices(asked: Limits, state: ProperState | None) -> list[str]:
     if asked.disk_bytes is not None and state is not None and state.disk.get("quota_bytes") is None:
         return [f"no disk quota: {str(state.disk.get('quota', 'none')).removeprefix('none: ')}"]
     return []
+
+
+async def check_totals(service: SandboxService, limits: Limits, starting: str | None = None) -> None:
+    """PolicyDenied (quota.total-<kind>) when a sandbox with `limits` would take the service's scope
+    past its totals: CPUs, memory and pids of the running sandboxes, disk quotas of all of them.
+    `starting`: the id of a stopped sandbox about to start again (its disk is counted already)."""
+    owned = await service.owned()
+    running = [limits_of(await service.inspect(s)) for s in owned if s.running and s.id != starting]
+    disks = [quota_of(s) for s in owned if s.id != starting]
+    problem = over_total(limits, running, disks, (await service.ceilings()).total)
+    if problem is not None:
+        raise PolicyDenied(rule_ids.QUOTA_TOTAL[problem[0]].id, problem[1])

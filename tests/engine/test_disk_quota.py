@@ -24,7 +24,7 @@ from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.server import build_server
 
-from ..conftest import IMAGE
+from ..conftest import SANDBOX_IMAGE as IMAGE
 from ..helpers import TESTBOX, call, docker, load_testbox, tool_error
 
 pytestmark = pytest.mark.anyio

@@ -738,7 +738,7 @@ def test_the_outer_container_has_no_host_namespaces_devices_or_socket(measured: 
     for m in measured:
         for inspect in m.inspect.values():
             assert inspect["Privileged"] is False and inspect["CgroupnsMode"] == "private"
-            assert inspect["NetworkMode"] in ("default", "bridge") and inspect["PidMode"] == ""
+            assert inspect["NetworkMode"].endswith("-net") and inspect["PidMode"] == ""  # a network of its own
             assert inspect["UTSMode"] == "" and inspect["IpcMode"] in ("private", "shareable")
             assert inspect["UsernsMode"] == "" and not inspect["Devices"] and not inspect["PortBindings"]
             # A disk quota's loop devices are the only device rules (outer-init drops them once mounted).

@@ -37,8 +37,10 @@ def state(container: str) -> str:
 
 async def test_the_ceilings_come_from_this_hosts_cpus_and_pid_max(settings: ServerSettings, engine: Engine):
     async with Client(build_server(settings, engine)) as client:
-        limits = (await call(client, "describe_policy"))["policy"]["sandbox_limits"]
+        before = (await call(client, "describe_policy"))["policy"]["sandbox_limits"]
         refused = await tool_error(client, "create_sandbox", {"name": unique("big"), "pids": 10**7})
+        limits = (await call(client, "describe_policy"))["policy"]["sandbox_limits"]
+    assert "first call to the engine" in before["from_host"]  # describe_policy alone makes no engine call
     pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
     assert limits["host"]["pid_max"] == pid_max and limits["host"]["cpus"] == os.cpu_count()
     assert limits["ceilings"]["pids"] == int(settings.host_pid_share * pid_max) < pid_max

@@ -5,7 +5,6 @@ from typing import TYPE_CHECKING
 from mcp.server.mcpserver import Context
 
 from manyoyo_mcp import policy
-from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.models import DescribePolicyResult
 
 if TYPE_CHECKING:
@@ -19,11 +18,9 @@ def add_describe_policy(app: "App") -> None:
         sandbox and loadable images, limits (defaults and ceilings), timeouts, quotas, protected paths
         inside sandboxes, and each rule id with what it refuses. Read it to plan calls that will pass."""
         described = policy.describe(app.settings)
-        try:  # the ceilings as this host makes them (shares of its CPUs, memory, pids, disk)
-            described["sandbox_limits"] = {
-                **(await app.sandboxes.ceilings()).as_dict(),
-                "disk_quota": app.settings.disk_quota,
-            }
-        except ManyoyoError as exc:
-            described["sandbox_limits"]["from_host"] = f"not known yet: {exc}"
+        known = app.known_ceilings()  # the host's figures, once a call has reached the engine
+        if known is not None:
+            described["sandbox_limits"] = {**known.as_dict(), "disk_quota": app.settings.disk_quota}
+        else:
+            described["sandbox_limits"]["from_host"] = "the host's figures are read with the first call to the engine"
         return DescribePolicyResult(policy=described)

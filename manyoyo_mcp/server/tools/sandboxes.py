@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
+from manyoyo_mcp.egress import NetworkChoice
 from manyoyo_mcp.models import CreateSandboxResult, ListSandboxesResult, RemoveSandboxResult
 from manyoyo_mcp.sandbox.launch import from_profile
 from manyoyo_mcp.sandbox.plan import CreateRequest
@@ -57,6 +58,16 @@ Mode = Annotated[
         "confirms it. Prefer dind."
     ),
 ]
+Network = Annotated[
+    NetworkChoice | Literal["none", "allowlist", "public"] | None,
+    Field(
+        description="The sandbox's egress, enforced outside it (its root cannot change it): 'none' (no network), "
+        "'public' (the internet; never the host, other sandboxes, private, loopback, link-local or cloud-metadata "
+        "addresses), or {mode: 'allowlist', allow: [...]} (only those destinations: '203.0.113.7:443', "
+        "'198.51.100.0/24', host names like 'registry.npmjs.org' over HTTP(S) through the sandbox's proxy). You "
+        "may only narrow the operator's ceiling (describe_policy's network). Default: the operator's default."
+    ),
+]
 Profile = Annotated[
     str | None,
     Field(
@@ -83,6 +94,7 @@ def add_create_sandbox(app: "App") -> None:
         pids: Pids = None,
         disk: Disk = None,
         mode: Mode = None,
+        network: Network = None,
         profile: Profile = None,
     ) -> CreateSandboxResult:
         """Create and start a sandbox (dind mode: it has its own docker or podman engine inside).
@@ -102,6 +114,7 @@ def add_create_sandbox(app: "App") -> None:
             memory=memory,
             pids=pids,
             disk=disk,
+            network=NetworkChoice.model_validate(network) if network is not None else None,
         )
         return await app.sandboxes.create(request if chosen is None else from_profile(request, chosen))
 
@@ -109,8 +122,8 @@ def add_create_sandbox(app: "App") -> None:
 def add_list_sandboxes(app: "App") -> None:
     @app.tool(title="List sandboxes", read_only=True, destructive=False, idempotent=True)
     async def list_sandboxes(ctx: Context) -> ListSandboxesResult:
-        """List the sandboxes this server created, with state, engine, mode, age, limits, and disk use against
-        each one's quota."""
+        """List the sandboxes this server created, with state, engine, mode, network (egress), age, limits,
+        and disk use against each one's quota."""
         return ListSandboxesResult(sandboxes=await app.sandboxes.list())
 
 

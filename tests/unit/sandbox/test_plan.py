@@ -38,11 +38,17 @@ def test_a_dind_sandbox_gets_its_engine_storage_volume_labels_and_the_standard_p
         ownership.MODE: "dind",
         ownership.DISK: str(2 * GIB),
         ownership.KIND: "sandbox",
+        ownership.NETWORK: "public",
+        ownership.NETWORK_ALLOW: "",
     }
-    assert plan.volume_labels == {**spec.labels, ownership.KIND: "engine-storage"}
+    owner = {k: v for k, v in spec.labels.items() if k not in (ownership.NETWORK, ownership.NETWORK_ALLOW)}
+    assert plan.volume_labels == {**owner, ownership.KIND: "engine-storage"}
+    assert spec.network == "manyoyo-ci-dev-net" and plan.network_labels[ownership.KIND] == "network"
+    assert spec.environment.pop("MANYOYO_NETWORK").startswith('{"mode":"public"')
     assert spec.environment == {
         "MANYOYO_ENGINE": "docker",
         "MANYOYO_SANDBOX": "dev",
+        "MANYOYO_REGISTRY_MIRRORS": "",
         "MANYOYO_DISK_BYTES": str(2 * GIB),
         "MANYOYO_DISK_QUOTA": "required",
     }
