@@ -14,6 +14,14 @@ class LimitsView(BaseModel):
     pids: int = Field(description="Maximum number of processes.")
 
 
+class DiskView(BaseModel):
+    quota: str | None = Field(description="The disk quota, e.g. '8g'; null: none (writes past it fail with ENOSPC).")
+    quota_bytes: int | None
+    used_bytes: int | None = Field(description="Bytes in use inside the quota now; null when stopped or unknown.")
+    free_bytes: int | None = Field(description="Bytes still free for writes; null when stopped or unknown.")
+    note: str | None = Field(None, description="Why there is no quota or no figure, when that is the case.")
+
+
 class NetworkView(BaseModel):
     mode: Literal["none", "allowlist", "public"] = Field(
         description="The sandbox's egress. none: no network. allowlist: only `allow`. public: the internet, never "
@@ -38,6 +46,11 @@ class SandboxView(BaseModel):
     workspace: str | None = Field(description="Host directory mounted at /workspace, if any.")
     network: NetworkView
     limits: LimitsView
+    disk: DiskView | None = Field(
+        None,
+        description="Its disk quota and use: everything it writes (its files, /tmp, engine images, containers "
+        "and volumes) except the workspace, which is the host folder itself.",
+    )
     created_at: str
     age_s: float = Field(description="Seconds since the sandbox was created.")
 

@@ -5,6 +5,7 @@ serve.py   serve, and the configuration loader every command uses
 config.py  config show | validate | init, profiles
 image.py   image build
 audit.py   audit tail | show | stats | verify | report
+resources.py  status, gc
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ def main(argv: list[str] | None = None) -> int:
             from manyoyo_mcp.cli.config import profiles_command
 
             return profiles_command(load(args), args.json)
+        if args.command == "status":
+            from manyoyo_mcp.cli.resources import status_command
+
+            return status_command(load(args, scope=args.scope).settings, args.json)
+        if args.command == "gc":
+            from manyoyo_mcp.cli.resources import gc_command
+
+            return gc_command(load(args, scope=args.scope).settings, args)
         from manyoyo_mcp.cli.image import image_command
 
         return image_command(args)

@@ -85,6 +85,8 @@ class RunProfile(BaseModel):
     cpus: float | None = Field(None, gt=0)
     memory: str | None = None
     pids: int | None = Field(None, ge=64)
+    disk: str | None = None
+    """The sandbox's disk quota, e.g. '20g' (within the operator's ceiling)."""
 
     @field_validator("env", "project_env")
     @classmethod

@@ -17,6 +17,7 @@ from manyoyo_mcp.config.agents import AgentSpec
 from manyoyo_mcp.config.run_profiles import IMPLICIT_RUN, RunProfile
 from manyoyo_mcp.egress import NetworkMode, parse_destination, wider
 from manyoyo_mcp.errors import InvalidArgument
+from manyoyo_mcp.limits import parse_duration
 
 InnerEngine = Literal["docker", "podman"]
 DEFAULT_IMAGE = "manyoyo-sandbox:2"
@@ -49,11 +50,13 @@ class ServerSettings(BaseModel):
     """Security settings of the outer container: see manyoyo_mcp.sandbox.runtime.PROFILES."""
 
     default_cpus: float = Field(2.0, gt=0)
-    max_cpus: float = Field(float(os.cpu_count() or 1), gt=0)
+    max_cpus: float | None = Field(None, gt=0)
+    """Per sandbox; None: host_cpu_share of the host's CPUs (a value here is lowered to that too)."""
     default_memory: str = "4g"
     max_memory: str = "16g"
     default_pids: int = Field(4096, ge=64)
-    max_pids: int = Field(32768, ge=64)
+    max_pids: int | None = Field(None, ge=64)
+    """Per sandbox; None: host_pid_share of the host's kernel.pid_max (a value here is lowered to that too)."""
 
     exec_timeout_s: float = Field(600, gt=0)
     """Timeout of `exec` when the agent gives none."""
@@ -97,6 +100,44 @@ class ServerSettings(BaseModel):
     """Where the audit log lives (JSON Lines, hash-chained, one file per day and size step)."""
     audit_max_bytes: int = Field(10 * 1024 * 1024, ge=4096)
     """A log file is continued in a new one past this size (and every UTC day)."""
+    audit_max_total_bytes: int = Field(1024**3, ge=3 * 4096)
+    """The most the log's files may hold together (at least 3 files' worth)."""
+    audit_retention: Literal["drop-oldest", "keep"] = "drop-oldest"
+    """Past audit_max_total_bytes: the oldest files go (the chain records what went), or nothing
+    goes and every call is refused until the operator archives old files."""
+    audit_min_free_bytes: int = Field(256 * 1024**2, ge=0)
+    """Calls are refused (recorded, rule audit.disk-low) while the log's filesystem has less free."""
+    audit_max_value_bytes: int = Field(4096, ge=256)
+    """A recorded text longer than this is kept as its size, a keyed digest and its head."""
+
+    # -- resources (issue 14): disk quotas, ceilings from the host, totals, idle sandboxes ----
+    disk_quota: Literal["required", "if-possible", "off"] = "required"
+    """A dind sandbox's disk: a fixed-size filesystem image on a loop device holding everything it
+    writes. required: a host without loop devices refuses to make sandboxes; if-possible: there they
+    run without a quota (create_sandbox says so); off: no quota, no loop device in the sandbox."""
+    default_disk: str = "8g"
+    max_disk: str = "64g"
+    """A sandbox's disk quota when the agent gives none, and the most it may ask for."""
+    host_cpu_share: float = Field(0.75, gt=0)
+    host_pid_share: float = Field(0.25, gt=0, le=1)
+    """Per-sandbox ceilings from the host: this share of its CPUs and of its kernel.pid_max."""
+    max_total_cpus: float | None = Field(None, gt=0)
+    max_total_memory: str | None = None
+    max_total_pids: int | None = Field(None, ge=64)
+    max_total_disk: str | None = None
+    """The most all of this scope's sandboxes may hold together (CPUs, memory and pids of the
+    running ones, disk quotas of all); None: the share of the host below (a value is lowered to it)."""
+    total_cpu_share: float = Field(4.0, gt=0)
+    total_memory_share: float = Field(0.75, gt=0)
+    total_pid_share: float = Field(0.5, gt=0, le=1)
+    total_disk_share: float = Field(0.8, gt=0)
+    """Shares of the host's CPUs (above 1: time-shared), memory, kernel.pid_max and of the disk
+    space free where sandboxes' volumes live (measured when first needed; unknown for a remote engine)."""
+    idle_ttl: str | None = None
+    """Sandboxes with no tool call for this long ('8h', '2d') are stopped by the server and by
+    `manyoyo-mcp gc`; None: never."""
+    idle_action: Literal["stop", "remove"] = "stop"
+    """What happens to an idle sandbox: stopped (kept, with its storage), or removed with its volume."""
 
     # -- network: a sandbox's egress, enforced outside the agent's reach (egress.py) ------------
     network_default: NetworkMode | None = None
@@ -129,6 +170,14 @@ class ServerSettings(BaseModel):
     a call names no profile and default_run is not set. None when those files have no such keys."""
     agents: dict[str, AgentSpec] = Field(default_factory=dict)
     """Agents added to or replacing the built-in table (claude, gemini, codex, opencode)."""
+
+    @field_validator("idle_ttl")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        try:
+            return None if value is None else (parse_duration(value) and value)
+        except InvalidArgument as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("network_allow", "network_exceptions")
     @classmethod

@@ -2,6 +2,7 @@
 
     connection.py      the host engine's clients, made lazily, forgotten when it goes away
     host.py            Engine: operations on the host engine (containers, volumes, images, exec)
+    resources.py       what the host has (ceilings), what a container uses, stopping one
     nested.py          NestedEngine: a sandbox's own engine, through its Docker-compatible API
     exec_transport.py  the tunnel to a sandbox's engine (docker exec of socat; nothing published)
     streams.py         exec output, build events and logs, each cut from any thread
@@ -24,6 +25,7 @@ from manyoyo_mcp.engine.types import (
     ContainerSpec,
     ContainerSummary,
     DiskUsage,
+    HostFacts,
     Mount,
     NestedBuildSpec,
     NestedContainer,
@@ -62,6 +64,7 @@ __all__ = [
     "DiskUsage",
     "Engine",
     "ExecStream",
+    "HostFacts",
     "LogStream",
     "Mount",
     "NestedBuildSpec",

@@ -9,17 +9,17 @@ from collections.abc import Iterator
 
 import docker.errors
 
-from manyoyo_mcp.engine.connection import Connection
 from manyoyo_mcp.engine.errors import mapped_iter, mapped_nested
 from manyoyo_mcp.engine.exec_transport import nested_api_client
 from manyoyo_mcp.engine.nested import NestedEngine
+from manyoyo_mcp.engine.resources import Resources
 from manyoyo_mcp.engine.streams import ExecStream, start_exec
 from manyoyo_mcp.engine.types import ContainerDetails, ContainerSpec, ContainerSummary, ImageCopy, Mount
 from manyoyo_mcp.errors import EngineFailure, ImageMissing, ObjectNotFound
 
 
-class Engine(Connection):
-    """A host container engine (see Connection: reached lazily, reconnected after a failure)."""
+class Engine(Resources):
+    """A host container engine (see Connection: reached lazily, reconnected after a failure; Resources)."""
 
     # -- engine ---------------------------------------------------------------------------
 
@@ -101,6 +101,12 @@ class Engine(Connection):
                 restart_policy={"Name": "no"},
                 network_mode=spec.network,
                 extra_hosts=dict(spec.extra_hosts) or None,
+                log_config=None
+                if spec.log_files is None
+                else {
+                    "Type": "json-file",
+                    "Config": {"max-size": spec.log_files[0], "max-file": str(spec.log_files[1])},
+                },
                 port_bindings={
                     f"{port}/{proto}": (ip,) if host is None else (ip, host) for ip, host, port, proto in spec.ports
                 }

@@ -52,6 +52,9 @@ class ContainerSpec:
     """Published ports: (host ip, host port or None for any, container port, protocol)."""
     stop_timeout_s: int | None = None
     """Seconds `docker stop` waits before it kills (None: the engine's default, 10)."""
+    log_files: tuple[str, int] | None = None
+    """The container's own output kept by the engine: (size of a file, e.g. "10m", how many files);
+    None: the engine's default (unbounded with json-file)."""
     network: str | None = None
     """The network it joins (a network of its own, made with it); None: the engine's default bridge."""
     extra_hosts: tuple[tuple[str, str], ...] = ()
@@ -226,3 +229,19 @@ class DiskUsage:
     image_bytes: dict[str, int] = field(default_factory=dict)
     volume_bytes: dict[str, int] = field(default_factory=dict)
     build_cache: tuple[tuple[str, int], ...] = ()  # (id, bytes) of entries not in use
+
+
+# -- the host's resources -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HostFacts:
+    """What the host engine's machine has, for ceilings derived from it."""
+
+    cpus: int
+    memory_bytes: int
+    pid_max: int
+    disk_free_bytes: int | None
+    """Free space where the engine keeps volumes; None when it cannot be measured (a remote engine)."""
+    source: str
+    """Where the figures come from: this machine, or the engine's report (pid_max then estimated)."""

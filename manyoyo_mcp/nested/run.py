@@ -109,12 +109,13 @@ def command_argv(command: str | list[str] | None) -> tuple[str, ...] | None:
 
 def nested_limits(request: RunRequest, sandbox: Sandbox, settings: ServerSettings) -> Limits:
     """The agent's limits or the operator's defaults, never above what the sandbox itself has (a
-    limit the sandbox does not set is capped by the operator's sandbox ceiling)."""
+    limit the sandbox does not set is capped by the operator's sandbox ceiling, else its default:
+    the ceilings the host makes are the sandbox service's)."""
     own = sandbox.limits
     ceilings = Limits(
-        own.cpus or settings.max_cpus,
+        own.cpus or settings.max_cpus or settings.default_cpus,
         own.memory_bytes or parse_memory(settings.max_memory),
-        own.pids or settings.max_pids,
+        own.pids or settings.max_pids or settings.default_pids,
     )
     defaults = Limits(
         settings.nested_default_cpus, parse_memory(settings.nested_default_memory), settings.nested_default_pids

@@ -42,14 +42,7 @@ def describe(settings: ServerSettings) -> dict[str, Any]:
         "sandbox_images": [settings.sandbox_image, *settings.extra_sandbox_images],
         "loadable_host_images": list(settings.loadable_images),
         "preloaded_images": list(settings.preload_images),
-        "sandbox_limits": {
-            "defaults": {
-                "cpus": settings.default_cpus,
-                "memory": settings.default_memory,
-                "pids": settings.default_pids,
-            },
-            "ceilings": {"cpus": settings.max_cpus, "memory": settings.max_memory, "pids": settings.max_pids},
-        },
+        "sandbox_limits": sandbox_limits(settings),
         "nested_container_limits": {
             "defaults": {
                 "cpus": settings.nested_default_cpus,
@@ -77,7 +70,12 @@ def describe(settings: ServerSettings) -> dict[str, Any]:
         "default_run_profile": settings.run_profile(None)[0],
         "credential_grants": credential_grants(settings),
         "network": network(settings),
-        "quotas": {"sandboxes": settings.max_sandboxes, "containers_per_sandbox": settings.max_nested_containers},
+        "quotas": {
+            "sandboxes": settings.max_sandboxes,
+            "containers_per_sandbox": settings.max_nested_containers,
+            "idle_ttl": settings.idle_ttl,
+            "idle_action": settings.idle_action,
+        },
         "rules": [{"id": r.id, "refuses": r.refuses, "allowed": r.allowed} for r in rule_ids.TABLE.values()],
     }
 
@@ -113,3 +111,23 @@ def credential_grants(settings: ServerSettings) -> list[dict[str, Any]]:
         for volume, verdict in profile_volume_verdicts(profile, settings)
         if verdict.rule == rule_ids.HOST_CREDENTIAL_GRANT.id
     ]
+
+
+def sandbox_limits(settings: ServerSettings) -> dict[str, Any]:
+    """Defaults and ceilings as the operator wrote them (describe_policy shows the host's figures
+    instead once the engine has answered)."""
+    return {
+        "defaults": {
+            "cpus": settings.default_cpus,
+            "memory": settings.default_memory,
+            "pids": settings.default_pids,
+            "disk": None if settings.disk_quota == "off" else settings.default_disk,
+        },
+        "ceilings": {
+            "cpus": settings.max_cpus or f"{settings.host_cpu_share:g} of the host's CPUs",
+            "memory": settings.max_memory,
+            "pids": settings.max_pids or f"{settings.host_pid_share:g} of the host's kernel.pid_max",
+            "disk": None if settings.disk_quota == "off" else settings.max_disk,
+        },
+        "disk_quota": settings.disk_quota,
+    }

@@ -56,10 +56,34 @@ PROFILE_FILE_PATH = _rule(
 TIMEOUT_CEILING = _rule(
     "limits.timeout-ceiling", "a timeout above the operator's ceiling", "timeout_s up to MANYOYO_MAX_EXEC_TIMEOUT_S"
 )
+LIMITS_CEILING = {
+    kind: _rule(f"limits.{kind}-ceiling", f"a sandbox's {kind} above the operator's ceiling", allowed)
+    for kind, allowed in (
+        ("cpus", "up to MANYOYO_MAX_CPUS, at most MANYOYO_HOST_CPU_SHARE of the host's CPUs"),
+        ("memory", "up to MANYOYO_MAX_MEMORY, at most the scope's total"),
+        ("pids", "up to MANYOYO_MAX_PIDS, at most MANYOYO_HOST_PID_SHARE of the host's kernel.pid_max"),
+        ("disk", "a disk quota up to MANYOYO_MAX_DISK, at most the scope's total"),
+    )
+}
+QUOTA_TOTAL = {
+    kind: _rule(
+        f"quota.total-{kind}",
+        f"a sandbox whose {kind} would take this server's sandboxes together past the operator's total",
+        f"up to MANYOYO_MAX_TOTAL_{kind.upper()} (or its share of the host) for all sandboxes together"
+        + (", quotas of stopped sandboxes included" if kind == "disk" else ", running sandboxes only"),
+    )
+    for kind in ("cpus", "memory", "pids", "disk")
+}
 QUOTA_SANDBOXES = _rule(
     "quota.sandboxes",
     "more sandboxes than the operator allows",
     "up to MANYOYO_MAX_SANDBOXES sandboxes; reusing one by name always",
+)
+
+AUDIT_DISK_LOW = _rule(
+    "audit.disk-low",
+    "every call while the disk holding the audit log has less free space than the operator's reserve",
+    "calls again once there is MANYOYO_AUDIT_MIN_FREE_BYTES free (the reserve keeps refusals recorded)",
 )
 
 # -- host paths (workspaces and a profile's volumes), judged once resolved ----------------
@@ -205,6 +229,12 @@ SOCK_PREAPPROVED = _rule(
     "mode.sock-preapproved",
     "nothing: sock mode the operator approved in the configuration",
     "sock mode without a question",
+)
+IDLE_TTL = _rule(
+    "sandbox.idle-ttl",
+    "nothing: a sandbox no tool call used for longer than the operator's MANYOYO_IDLE_TTL, stopped (or removed, "
+    "MANYOYO_IDLE_ACTION) by the server or `manyoyo-mcp gc`",
+    "create_sandbox with its name starts a stopped one again",
 )
 SOCK_CONFIRMED = _rule("mode.sock-confirmed", "nothing: sock mode a human confirmed", "sock mode")
 NETWORK_NARROWED = _rule(

@@ -55,6 +55,7 @@ def from_profile(request: CreateRequest, chosen: ChosenProfile) -> CreateRequest
         cpus=request.cpus if request.cpus is not None else profile.cpus,
         memory=request.memory or profile.memory,
         pids=request.pids if request.pids is not None else profile.pids,
+        disk=request.disk or profile.disk,
         mode=request.mode or profile.container_mode or "dind",
         network=request.network or profile.network,
         workspace_target=profile.container_path or WORKSPACE_TARGET,

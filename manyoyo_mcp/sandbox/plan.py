@@ -15,8 +15,9 @@ from manyoyo_mcp.config.settings import InnerEngine, ServerSettings
 from manyoyo_mcp.egress import NetworkChoice
 from manyoyo_mcp.engine import ContainerSpec, Mount
 from manyoyo_mcp.errors import InvalidArgument
-from manyoyo_mcp.limits import Limits, parse_memory, resolve_limits
+from manyoyo_mcp.limits import Limits
 from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.ceilings import Ceilings
 from manyoyo_mcp.sandbox.layout import SANDBOX_STORAGE, SOCK_MODE_SOCKET, WORKSPACE_TARGET
 from manyoyo_mcp.sandbox.network import (
     effective_network,
@@ -25,10 +26,14 @@ from manyoyo_mcp.sandbox.network import (
     network_labels,
     outer_settings,
 )
-from manyoyo_mcp.sandbox.runtime import SOCK_PROFILE, runtime_profile
+from manyoyo_mcp.sandbox.quota import disk_environment, quota_notices, sandbox_limits, sandbox_profile
+from manyoyo_mcp.sandbox.runtime import SOCK_PROFILE
 
 Mode = Literal["dind", "sock"]
 STOP_TIMEOUT_S = 30
+# The sandbox's own output (its inits' logs, and whatever its root writes to their stdout) is kept
+# by the host engine on the host's disk: at most 3 files of 10 MB.
+LOG_FILES = ("10m", 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,7 @@ class CreateRequest:
     cpus: float | None = None
     memory: str | None = None
     pids: int | None = None
+    disk: str | None = None
     mode: Mode | None = None
     """None: dind."""
     network: NetworkChoice | None = None
@@ -68,6 +74,9 @@ class SandboxPlan:
     network: NetworkChoice
     """Its egress, enforced by its outer container on a Docker network of its own (spec.network)."""
     network_labels: dict[str, str]
+    limits: Limits
+    notices: tuple[str, ...] = ()
+    """What differs from what was asked, for the agent (no disk quota from an older image)."""
 
 
 def validate_sandbox_name(name: str) -> str:
@@ -80,6 +89,7 @@ def validate_sandbox_name(name: str) -> str:
 def plan_sandbox(
     request: CreateRequest,
     settings: ServerSettings,
+    ceilings: Ceilings,
     *,
     name: str,
     workspace: str | None = None,
@@ -87,28 +97,24 @@ def plan_sandbox(
     host_socket: str | None = None,
     user_name: str | None = None,
     host_addresses: tuple[str, ...] = (),
+    image_makes_quota: bool = True,
 ) -> SandboxPlan:
     """The sandbox `request` stands for, named `name` (already validated).
 
     `workspace` and `volumes` are the request's host folders, resolved (symlinks followed);
     `host_socket` is the host engine's unix socket, mounted in sock mode; `user_name` names the
     workspace owner's user inside (the owner's login name on this machine, when known);
-    `host_addresses` are the engine host's own addresses, refused in public mode. Limits default to the
-    operator's and may not exceed the ceilings. Raises InvalidArgument (limits, env names, podman
-    asked for in sock mode).
+    `host_addresses` are the engine host's own addresses, refused in public mode;
+    `image_makes_quota` False: an older image, whose sandboxes get no disk quota. Limits default to
+    the operator's and may not exceed the `ceilings`. Raises InvalidArgument (limits, env names, podman
+    asked for in sock mode) and PolicyDenied (a limit above its ceiling: limits.<kind>-ceiling).
     """
     mode: Mode = request.mode or "dind"
     sock = mode == "sock"
     if sock and request.engine == "podman":
         raise InvalidArgument("sock mode uses the host's Docker engine: leave `engine` out or set it to docker")
     engine_kind: InnerEngine = "docker" if sock else request.engine or settings.default_engine
-    limits = resolve_limits(
-        cpus=request.cpus,
-        memory=request.memory,
-        pids=request.pids,
-        defaults=Limits(settings.default_cpus, parse_memory(settings.default_memory), settings.default_pids),
-        ceilings=Limits(settings.max_cpus, parse_memory(settings.max_memory), settings.max_pids),
-    )
+    limits = sandbox_limits(request, ceilings, sock or not image_makes_quota)
     env = validate_env(dict(request.env))
     network = effective_network(request.network, settings)
     labels = {
@@ -116,6 +122,7 @@ def plan_sandbox(
         ownership.SANDBOX: name,
         ownership.ENGINE: engine_kind,
         ownership.MODE: mode,
+        ownership.DISK: str(limits.disk_bytes or "none"),
     }
     if sock:  # the host's engine, through its socket, instead of one of its own
         assert host_socket is not None, "the policy refuses sock mode with a remote engine (mode.sock-remote)"
@@ -139,18 +146,21 @@ def plan_sandbox(
             "MANYOYO_SANDBOX": name,
             **({"MANYOYO_USER_NAME": user_name} if user_name else {}),
             **network_environment(settings, outer_settings(network, settings, host_addresses, request.ports)),
+            **disk_environment(limits, settings),
         },
         mounts=tuple(mounts),
         nano_cpus=int(limits.cpus * 1e9),
         memory_bytes=limits.memory_bytes,
         pids_limit=limits.pids,
-        profile=SOCK_PROFILE if sock else runtime_profile(settings.runtime_profile),
+        profile=SOCK_PROFILE if sock else sandbox_profile(settings, limits),
         working_dir=request.workspace_target if workspace else None,
         ports=request.ports,
         # A stop gives the nested engine time to stop its containers (docker's own default is 10 s).
         stop_timeout_s=None if sock else STOP_TIMEOUT_S,
         network=ownership.network_name(settings.scope, name),
         extra_hosts=extra_hosts(settings),
+        log_files=LOG_FILES,
     )
     storage, net = {**labels, ownership.KIND: "engine-storage"}, {**labels, ownership.KIND: "network"}
-    return SandboxPlan(name, engine_kind, mode, spec, volume, storage, network, net)
+    notices = quota_notices(sock or image_makes_quota, ceilings)
+    return SandboxPlan(name, engine_kind, mode, spec, volume, storage, network, net, limits, notices)

@@ -75,7 +75,7 @@ class Sandbox:
     def view(self) -> SandboxView:
         """What list_sandboxes and create_sandbox show the agent."""
         details = self._inspected()
-        created = _parse_time(details.created)
+        created = parse_time(details.created)
         return SandboxView(
             name=self.name or self.container_name,
             id=self.id,
@@ -101,7 +101,7 @@ class Sandbox:
         return self.details
 
 
-def _parse_time(value: str) -> datetime | None:
+def parse_time(value: str) -> datetime | None:
     # Docker gives nanoseconds ("2026-11-29T04:32:06.916434760Z"); Python takes microseconds.
     match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$", value)
     if not match:

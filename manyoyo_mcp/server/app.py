@@ -26,12 +26,14 @@ from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.sandbox.service import SandboxService
 from manyoyo_mcp.server.errors import maps_errors
 from manyoyo_mcp.server.gate import AuditedServer
+from manyoyo_mcp.server.housekeeping import housekeeping
 from manyoyo_mcp.server.rendering import structured_only
 from manyoyo_mcp.server.startup import Startup
 from manyoyo_mcp.threads import ProgressCallback
 
 if TYPE_CHECKING:
     from manyoyo_mcp.engine import Engine
+    from manyoyo_mcp.sandbox.ceilings import Ceilings
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,10 @@ class App:
         if self._sandboxes is None:
             self._sandboxes = SandboxService(self.engine, self.settings)
         return self._sandboxes
+
+    def known_ceilings(self) -> "Ceilings | None":
+        """The ceilings the host makes, once the sandbox service has read its figures (no engine call here)."""
+        return self._sandboxes.known_ceilings if self._sandboxes is not None else None
 
     def close(self) -> None:
         """Close the engine made here, if one was (an engine given stays open)."""
@@ -144,7 +150,13 @@ def build_server(
 
     startup = startup or Startup(logged=False)
     startup.done("tool modules")
-    recorder = Recorder(AuditLog(settings.audit_path, max_bytes=settings.audit_max_bytes), settings)
+    audit_log = AuditLog(
+        settings.audit_path,
+        max_bytes=settings.audit_max_bytes,
+        max_total_bytes=settings.audit_max_total_bytes,
+        retention=settings.audit_retention,
+    )
+    recorder = Recorder(audit_log, settings)
     credentials, problems = profile_secrets(settings)
     recorder.remember(credentials)
     for problem in problems:
@@ -161,7 +173,8 @@ def build_server(
         startup.done("audit log opened")
         startup.report()
         try:
-            yield app
+            async with housekeeping(app):
+                yield app
         finally:
             with contextlib.suppress(ManyoyoError):
                 await recorder.server_event("server_stop")

@@ -96,7 +96,8 @@ class AuditedServer(MCPServer):
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
         arguments = dict(arguments or {})
         record = await self._recorded(name, self.recorder.arrive(name, arguments, client_of(context)))
-        decision, judged = self.judge(name, arguments)
+        low_disk = self.recorder.disk_low()  # refused while the refusal can still be recorded
+        decision, judged = (low_disk, None) if low_disk is not None else self.judge(name, arguments)
         await self._recorded(name, record.decision(decision))
         if not decision.allowed or judged is None:
             await self._refuse(name, record, PolicyDenied(decision.rule, decision.reason))

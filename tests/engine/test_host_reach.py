@@ -32,7 +32,7 @@ import pytest
 from mcp import Client
 
 from manyoyo_mcp.config.settings import DEFAULT_IMAGE, ServerSettings
-from manyoyo_mcp.sandbox.runtime import PROFILES, RuntimeProfile
+from manyoyo_mcp.sandbox.runtime import LOOP_DEVICE_RULES, PROFILES, RuntimeProfile
 from manyoyo_mcp.server import build_server
 
 from ..helpers import PROPER, TESTBOX, call, docker, load_testbox, tool_error
@@ -741,6 +741,8 @@ def test_the_outer_container_has_no_host_namespaces_devices_or_socket(measured: 
             assert inspect["NetworkMode"].endswith("-net") and inspect["PidMode"] == ""  # a network of its own
             assert inspect["UTSMode"] == "" and inspect["IpcMode"] in ("private", "shareable")
             assert inspect["UsernsMode"] == "" and not inspect["Devices"] and not inspect["PortBindings"]
+            # A disk quota's loop devices are the only device rules (outer-init drops them once mounted).
+            assert tuple(inspect["DeviceCgroupRules"] or ()) in ((), LOOP_DEVICE_RULES)
             assert sorted(inspect["CapAdd"]) == ["NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"]
             assert all("docker.sock" not in bind for bind in inspect["Binds"] or [])
 

@@ -27,7 +27,7 @@ LAYERS = (
     ("cli", "__main__"),
 )
 RULE_ID = re.compile(
-    r"(tool|arguments|policy|sandbox|host|limits|image|nested|build|quota|mode|profile|sock|network)\.[a-z-]+"
+    r"(tool|arguments|policy|sandbox|host|limits|image|nested|build|quota|mode|profile|sock|network|audit)\.[a-z-]+"
 )
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 80

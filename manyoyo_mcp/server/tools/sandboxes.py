@@ -42,6 +42,14 @@ Env = Annotated[dict[str, str] | None, Field(description="Environment variables 
 Cpus = Annotated[float | None, Field(description="CPU cores, e.g. 1.5. Default and ceiling set by the operator.")]
 Memory = Annotated[str | None, Field(description="Memory limit, e.g. '2g' or '512m'.")]
 Pids = Annotated[int | None, Field(description="Maximum number of processes in the sandbox.")]
+Disk = Annotated[
+    str | None,
+    Field(
+        description="Disk quota for everything the sandbox writes (its files, /tmp, its engine's images, "
+        "containers and volumes; not the workspace), e.g. '20g': writes past it fail with 'No space left on "
+        "device'. Default and ceiling set by the operator (describe_policy)."
+    ),
+]
 Mode = Annotated[
     Literal["dind", "sock"] | None,
     Field(
@@ -84,6 +92,7 @@ def add_create_sandbox(app: "App") -> None:
         cpus: Cpus = None,
         memory: Memory = None,
         pids: Pids = None,
+        disk: Disk = None,
         mode: Mode = None,
         network: Network = None,
         profile: Profile = None,
@@ -104,6 +113,7 @@ def add_create_sandbox(app: "App") -> None:
             cpus=cpus,
             memory=memory,
             pids=pids,
+            disk=disk,
             network=NetworkChoice.model_validate(network) if network is not None else None,
         )
         return await app.sandboxes.create(request if chosen is None else from_profile(request, chosen))
@@ -112,7 +122,8 @@ def add_create_sandbox(app: "App") -> None:
 def add_list_sandboxes(app: "App") -> None:
     @app.tool(title="List sandboxes", read_only=True, destructive=False, idempotent=True)
     async def list_sandboxes(ctx: Context) -> ListSandboxesResult:
-        """List the sandboxes this server created, with state, engine, mode, network (egress), age and limits."""
+        """List the sandboxes this server created, with state, engine, mode, network (egress), age, limits,
+        and disk use against each one's quota."""
         return ListSandboxesResult(sandboxes=await app.sandboxes.list())
 
 

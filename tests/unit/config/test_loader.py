@@ -133,7 +133,7 @@ def test_precedence_defaults_user_project_env_flags(home: Path, project: Path):
     write(project / ".manyoyo.json", "{mcp: {max_sandboxes: 5, max_memory: '2g'}}")
     loaded = load_config(user, project, environ={"MANYOYO_MAX_SANDBOXES": "4"}, flags={"max_sandboxes": 3})
     s = loaded.settings
-    assert (s.max_sandboxes, s.max_cpus, s.max_memory, s.max_pids) == (3, 2, "2g", 32768)
+    assert (s.max_sandboxes, s.max_cpus, s.max_memory, s.max_pids) == (3, 2, "2g", None)  # None: from the host
     assert loaded.origins["max_sandboxes"] == ["flag --max-sandboxes"]
     assert loaded.origins["max_memory"] == [str(project / ".manyoyo.json")]
     assert loaded.origins["max_cpus"] == [str(user)]
