@@ -102,11 +102,17 @@ class ListNestedResult(BaseModel):
 class BuildImageResult(BaseModel):
     sandbox: str
     engine: Literal["docker", "podman"]
+    builder: Literal["buildkit", "classic", "buildah"] = Field(
+        description="What built it: BuildKit (docker's default), docker's classic builder, or buildah (podman)."
+    )
     image_id: str = Field(description="The built image's id (use it, or a tag, as `image` in run_container).")
     tags: list[str] = Field(description="The image's tags as the sandbox's engine reports them.")
     size_bytes: int
     duration_s: float
-    steps: int = Field(description="Dockerfile steps the build went through.")
+    steps: int = Field(
+        description="Dockerfile steps the build went through (BuildKit counts those that run or come from its "
+        "cache: FROM, RUN, COPY, ...; the others count every instruction)."
+    )
     log_tail: str = Field(description="The last lines of the build log.")
     log_path: str = Field(
         description="The full build log, a file inside the sandbox: read it with exec, e.g. `cat <log_path>`."

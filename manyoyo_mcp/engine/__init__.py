@@ -10,17 +10,22 @@
     types.py           the data going in (specs) and coming out (summaries, inventories)
 
 Everything here is synchronous (docker-py is); async callers run it in worker threads.
+
+The modules that import docker (host, nested, streams) load on first use of their names: the
+types and errors cost no docker import, which a server listing its tools does not need. Modules
+that name the engine's classes only in annotations import them under TYPE_CHECKING.
 """
 
-from manyoyo_mcp.engine.host import Engine
-from manyoyo_mcp.engine.nested import NestedEngine
-from manyoyo_mcp.engine.streams import BuildStream, ExecStream, LogStream
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from manyoyo_mcp.engine.types import (
     ContainerDetails,
     ContainerSpec,
     ContainerSummary,
     DiskUsage,
     Mount,
+    NestedBuildSpec,
     NestedContainer,
     NestedContainerState,
     NestedImage,
@@ -29,11 +34,25 @@ from manyoyo_mcp.engine.types import (
     NestedNetwork,
     NestedPort,
     NestedRunSpec,
+    NestedTmpfs,
     NestedVolume,
     PruneReport,
     RuntimeProfile,
 )
 from manyoyo_mcp.errors import ObjectConflict, ObjectNotFound
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine.host import Engine
+    from manyoyo_mcp.engine.nested import NestedEngine
+    from manyoyo_mcp.engine.streams import BuildStream, ExecStream, LogStream
+
+_LOADED_ON_USE = {
+    "Engine": "host",
+    "NestedEngine": "nested",
+    "BuildStream": "streams",
+    "ExecStream": "streams",
+    "LogStream": "streams",
+}
 
 __all__ = [
     "BuildStream",
@@ -45,6 +64,7 @@ __all__ = [
     "ExecStream",
     "LogStream",
     "Mount",
+    "NestedBuildSpec",
     "NestedContainer",
     "NestedContainerState",
     "NestedEngine",
@@ -54,9 +74,17 @@ __all__ = [
     "NestedNetwork",
     "NestedPort",
     "NestedRunSpec",
+    "NestedTmpfs",
     "NestedVolume",
     "ObjectConflict",
     "ObjectNotFound",
     "PruneReport",
     "RuntimeProfile",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LOADED_ON_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -204,9 +204,11 @@ class Engine(Connection):
         workdir: str | None = None,
         env: dict[str, str] | None = None,
         user: str | None = None,
+        stdin: bool = False,
     ) -> ExecStream:
         """Start `argv` in the container (as `user`, "uid:gid"; default its root); read its output
-        from the returned stream, which the caller must close."""
+        from the returned stream, which the caller must close. With `stdin`, feed it through the
+        stream (ExecStream.feed_from)."""
         api = self._client(streaming=True)
         with self._mapped():
             created = api.exec_create(
@@ -214,7 +216,7 @@ class Engine(Connection):
                 argv,
                 stdout=True,
                 stderr=True,
-                stdin=False,
+                stdin=stdin,
                 tty=False,
                 environment=env or None,
                 workdir=workdir,

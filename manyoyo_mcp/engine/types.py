@@ -139,6 +139,13 @@ class NestedMount:
 
 
 @dataclass(frozen=True, slots=True)
+class NestedTmpfs:
+    target: str
+    options: tuple[str, ...] = ()
+    """Mount options the policy allowed (size=64m, mode=1777, noexec ...)."""
+
+
+@dataclass(frozen=True, slots=True)
 class NestedRunSpec:
     """A nested container to create, from validated fields only."""
 
@@ -157,6 +164,27 @@ class NestedRunSpec:
     cap_add: tuple[str, ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()
     restart: tuple[str, int] = ("no", 0)
+    init: bool = False
+    """An init as the container's PID 1 (docker-init / catatonit) that reaps orphaned children."""
+    user: str | None = None
+    """'uid[:gid]' or 'name[:group]' as the image knows them; None: the image's own user."""
+    read_only: bool = False
+    tmpfs: tuple[NestedTmpfs, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NestedBuildSpec:
+    """A build, from validated fields only."""
+
+    dockerfile: str
+    """The Dockerfile's path inside the context."""
+    tag: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    secrets: dict[str, str] = field(default_factory=dict)
+    """id -> where the builder finds the secret: a file name in the context for podman's API (which
+    moves it out before the build), a path in the sandbox for BuildKit's CLI."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,18 @@ def describe(settings: ServerSettings) -> dict[str, Any]:
             "preapproved": "allowed: the operator approved sock mode in the configuration",
         }[settings.sock_mode],
         "tools": sorted(RULES),
+        "containment": {
+            "runtime_profile": settings.runtime_profile,
+            "where_your_commands_run": (
+                "in the sandbox proper: a user namespace whose root is an unprivileged uid on the host "
+                "(1000000). You are root there (mount, build, run nested containers, even --privileged "
+                "ones), over nothing the host owns"
+            ),
+            "host_routes_open": (
+                "none of the probed routes (SECURITY.md, measured on every test run); a sock-mode "
+                "sandbox holds the host's engine socket, which is root on the host"
+            ),
+        },
         "workspace": {
             "allowed_roots": list(settings.allowed_host_roots),
             "refused_system_paths": list(SYSTEM_PATHS),
@@ -53,6 +65,8 @@ def describe(settings: ServerSettings) -> dict[str, Any]:
             "capabilities_allowed": sorted(allowlists.CAPABILITY_ALLOWLIST),
             "sysctls_allowed": sorted(allowlists.SYSCTL_ALLOWLIST),
             "restart_policies": ["no", f"on-failure[:N], N <= {allowlists.MAX_RESTARTS}"],
+            "tmpfs_options": allowlists.TMPFS_FORMS,
+            "users": f"{allowlists.USER_FORMS}; numeric ids 0-{allowlists.SANDBOX_IDS - 1} or the workspace owner's",
             "never": "privileged, devices, host namespaces, security options, other containers' namespaces",
         },
         "run_profiles": {

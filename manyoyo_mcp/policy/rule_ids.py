@@ -132,6 +132,17 @@ NESTED_RESTART = _rule(
     "restart policies other than no and on-failure with a few retries",
     "'no' or 'on-failure[:N]', N at most 5",
 )
+NESTED_TMPFS = _rule(
+    "nested.tmpfs",
+    "tmpfs mount options outside the allowlist (suid, dev, mpol ...)",
+    "ro, rw, exec, noexec, nosuid, nodev, size, mode, uid, gid, nr_inodes",
+)
+USER_UNMAPPED = _rule(
+    "sandbox.user-unmapped",
+    "a user (exec, launch_agent, run_container) whose uid or gid the sandbox proper does not map: it could "
+    "only be a host id, which never enters a sandbox",
+    "root, names the sandbox (or the image) knows, uid[:gid] within 0-65535 or the workspace owner's",
+)
 QUOTA_NESTED = _rule(
     "quota.nested-containers",
     "more containers in one sandbox than the operator allows",
@@ -142,10 +153,16 @@ BUILD_CONTEXT = _rule(
     "build contexts there (judged as given and once resolved)",
     "a project directory such as /workspace",
 )
+BUILD_SECRET_PATH = _rule(
+    "build.secret-protected-path",
+    "build secret files under the sandbox's /, /proc, /sys, /dev, /run or engine folders (judged as given and "
+    "once resolved)",
+    "files under /workspace or a home folder",
+)
 BUILD_SECRET_ARGS = _rule(
     "build.secret-args",
     "build args that look like secrets by name or value (MANYOYO_SECRET_BUILD_ARGS)",
-    "secrets as run_container env; the operator may allow them (warn, allow)",
+    "secrets as files (build_image secrets) or run_container env; the operator may allow them (warn, allow)",
 )
 LOAD_ALLOWLIST = _rule(
     "image.load-allowlist",

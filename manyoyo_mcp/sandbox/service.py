@@ -15,11 +15,12 @@ import pwd
 import secrets
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
 from manyoyo_mcp.config.settings import ServerSettings
-from manyoyo_mcp.engine import Engine, ObjectConflict
+from manyoyo_mcp.engine import ObjectConflict
 from manyoyo_mcp.errors import (
     FirstCommandFailed,
     ImageMissing,
@@ -39,6 +40,9 @@ from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS, SOCK_MODE_SOC
 from manyoyo_mcp.sandbox.plan import CreateRequest, SandboxPlan, plan_sandbox, validate_sandbox_name
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine
 
 CRUN_EXEC = (*CRUN, "exec", PROPER)
 BUILD_HELP = (
