@@ -5,14 +5,12 @@ commands run as that user (the usual case: a server run by a person), and as roo
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from mcp import Client
 
@@ -21,7 +19,7 @@ from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.sandbox.image_build import AGENT_PACKAGES
 from manyoyo_mcp.server import build_server
 
-from ..helpers import TESTBOX, call
+from ..helpers import TESTBOX, call, dind_sandbox, owned_folder
 
 pytestmark = pytest.mark.anyio
 
@@ -66,9 +64,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("image-ws")
-    os.chown(folder, OWNER, OWNER)
-    return folder
+    return owned_folder(tmp_path_factory.mktemp("image-ws"), OWNER)
 
 
 @pytest.fixture(scope="module", params=["docker", "podman"])
@@ -79,17 +75,8 @@ def inner(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def sandbox(settings: ServerSettings, engine: Engine, inner: str, workspace: Path) -> Iterator[str]:
     """One sandbox per inner engine, the workspace mounted, the busybox image loaded."""
-    name = f"img{inner[0]}-{secrets.token_hex(3)}"
     loading = settings.model_copy(update={"loadable_images": (TESTBOX,)})
-
-    async def use(tool: str, arguments: dict[str, Any]) -> None:
-        async with Client(build_server(loading, engine)) as client:
-            await call(client, tool, arguments)
-
-    anyio.run(use, "create_sandbox", {"name": name, "engine": inner, "workspace": str(workspace)})
-    anyio.run(use, "load_image", {"sandbox": name, "image": TESTBOX})
-    yield name
-    anyio.run(use, "remove_sandbox", {"sandbox": name})
+    yield from dind_sandbox(loading, engine, f"img{inner[0]}-{secrets.token_hex(3)}", inner, workspace)
 
 
 @pytest.fixture

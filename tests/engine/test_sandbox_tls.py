@@ -15,7 +15,6 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
-import anyio
 import pytest
 from mcp import Client
 
@@ -24,7 +23,7 @@ from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.sandbox.image_build import certificate_files
 from manyoyo_mcp.server import build_server
 
-from ..helpers import call
+from ..helpers import TESTBOX, call, dind_sandbox
 
 pytestmark = pytest.mark.anyio
 
@@ -138,15 +137,8 @@ def inner(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def sandbox(settings: ServerSettings, engine: Engine, inner: str) -> Iterator[str]:
     """A sandbox of its own per engine: the test adds an authority to its trust store."""
-    name = f"tls{inner[0]}-{secrets.token_hex(3)}"
-
-    async def use(tool: str, arguments: dict[str, Any]) -> None:
-        async with Client(build_server(settings, engine)) as client:
-            await call(client, tool, arguments)
-
-    anyio.run(use, "create_sandbox", {"name": name, "engine": inner})
-    yield name
-    anyio.run(use, "remove_sandbox", {"sandbox": name})
+    loading = settings.model_copy(update={"loadable_images": (TESTBOX,)})
+    yield from dind_sandbox(loading, engine, f"tls{inner[0]}-{secrets.token_hex(3)}", inner)
 
 
 @pytest.fixture
