@@ -86,6 +86,13 @@ def validate_sandbox_name(name: str) -> str:
     return name
 
 
+# Environment a sandbox gets for its engine (the agent's env may override it). In a podman sandbox
+# the docker CLI builds through the classic API, which podman serves with buildah: by default it
+# would build with BuildKit through buildx, which podman does not serve, and buildx would then try
+# to pull a BuildKit image from Docker Hub.
+ENGINE_ENV: dict[str, dict[str, str]] = {"podman": {"DOCKER_BUILDKIT": "0"}}
+
+
 def plan_sandbox(
     request: CreateRequest,
     settings: ServerSettings,
@@ -141,6 +148,7 @@ def plan_sandbox(
         hostname=name,
         labels={**labels, ownership.KIND: "sandbox", **network_labels(network)},
         environment={
+            **ENGINE_ENV.get(engine_kind, {}),
             **env,
             "MANYOYO_ENGINE": "sock" if sock else engine_kind,
             "MANYOYO_SANDBOX": name,

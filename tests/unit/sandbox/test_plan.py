@@ -67,6 +67,13 @@ def test_a_podman_sandbox_keeps_everything_in_the_same_volume():
     assert plan.spec.environment["MANYOYO_ENGINE"] == "podman"
 
 
+def test_the_docker_cli_of_a_podman_sandbox_builds_with_the_api_podman_serves_unless_the_agent_says_otherwise():
+    assert plan_sandbox(CreateRequest(engine="podman"), SETTINGS, name="p").spec.environment["DOCKER_BUILDKIT"] == "0"
+    assert "DOCKER_BUILDKIT" not in plan_sandbox(CreateRequest(), SETTINGS, name="d").spec.environment
+    chosen = plan_sandbox(CreateRequest(engine="podman", env={"DOCKER_BUILDKIT": "1"}), SETTINGS, name="p")
+    assert chosen.spec.environment["DOCKER_BUILDKIT"] == "1"
+
+
 def test_the_workspace_owners_name_reaches_the_sandbox_when_known():
     plan = plan_sandbox(CreateRequest(), name="u", workspace="/srv/app", user_name="alice")
     assert plan.spec.environment["MANYOYO_USER_NAME"] == "alice"
