@@ -161,7 +161,7 @@ async def test_bad_create_arguments_are_refused_and_nothing_is_created(server, s
         message = await tool_error(client, "create_sandbox", arguments)
     assert expected in message
     assert docker("ps", "-aq", "--filter", f"label={ownership.SCOPE}={settings.scope}") == before
-    assert volumes() == volumes_before
+    assert volumes() - volumes_before == set()  # none made (others may go meanwhile: a shared engine)
 
 
 async def test_list_reports_state_engine_mode_age_and_limits(server):

@@ -89,7 +89,8 @@ async def test_the_operators_mirrors_and_proxy_and_the_sandboxs_mtu_reach_the_ne
 
 
 async def test_an_image_that_cannot_enforce_the_network_is_refused_before_anything_is_made(settings, engine):
-    older = settings.model_copy(update={"sandbox_image": TESTBOX})  # no network-containment label
+    # No network-containment label (nor a disk-quota one: quotas are off here, so the network speaks).
+    older = settings.model_copy(update={"sandbox_image": TESTBOX, "disk_quota": "off"})
     async with Client(build_server(older, engine)) as client:
         error = await tool_error(client, "create_sandbox", {"name": "flows-old-image"})
         listed = await call(client, "list_sandboxes")
