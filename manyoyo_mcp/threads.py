@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
@@ -13,6 +14,7 @@ ProgressCallback = Callable[[int, str], Awaitable[None]]
 REPORT_INTERVAL_S = 0.25
 # After a stop, how long a stream may take to end by itself before it is closed.
 DRAIN_GRACE_S = 3.0
+T = TypeVar("T")
 
 
 async def in_thread(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -65,3 +67,25 @@ async def supervise(
     if report is not None:
         await report()
     return timed_out
+
+
+async def bounded(work: Callable[[], T], *, timeout_s: float, abort: Callable[[], None]) -> tuple[T | None, bool]:
+    """Run the blocking `work` in a worker thread under a deadline: (its result, False), or
+    (None, True) when `timeout_s` passed first. At the deadline, or when the caller is cancelled,
+    `abort()` (run in another thread, shielded) must make `work` end, e.g. by cutting its
+    streams; the caller does not wait for that: whatever `work` raises after the abort is dropped."""
+    with anyio.move_on_after(timeout_s) as deadline:
+        return await in_abortable_thread(work, abort=abort), False
+    assert deadline.cancelled_caught
+    return None, True
+
+
+async def in_abortable_thread(work: Callable[[], T], *, abort: Callable[[], None]) -> T:
+    """`in_thread` for a blocking call that can be made to end (`abort()`, e.g. cutting its
+    connection): when the caller is cancelled, it is, instead of being left running."""
+    try:
+        return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(abort)
+        raise

@@ -4,10 +4,12 @@ tests/unit/ mirrors the package and never touches the engine (`pytest tests/unit
 `-m "not engine"`, runs it in seconds). Every other test drives the real engine, carries the
 `engine` marker, and fails (never skips) when the engine or the sandbox image is missing.
 Everything a test creates lives under a scope of its own and is removed by label at the end.
+MANYOYO_SANDBOX_IMAGE points the tests' sandboxes at another image (one built to try a change).
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.sandbox import ownership
 
 UNIT = Path(__file__).parent / "unit"
+SANDBOX_IMAGE = os.environ.get("MANYOYO_SANDBOX_IMAGE") or DEFAULT_IMAGE
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -43,8 +46,8 @@ def engine() -> Iterator[Engine]:
         engine.ping()
     except ManyoyoError as exc:
         pytest.fail(f"these tests need a real Docker engine (run scripts/setup): {exc}", pytrace=False)
-    if not engine.image_present(DEFAULT_IMAGE):
-        pytest.fail(f"the sandbox image {DEFAULT_IMAGE} is missing: run scripts/setup", pytrace=False)
+    if not engine.image_present(SANDBOX_IMAGE):
+        pytest.fail(f"the sandbox image {SANDBOX_IMAGE} is missing: run scripts/setup", pytrace=False)
     yield engine
     engine.close()
 
@@ -66,6 +69,7 @@ def settings(scope: str, tmp_path_factory: pytest.TempPathFactory) -> ServerSett
     audit_dir = str(tmp_path_factory.mktemp("audit"))
     return ServerSettings(
         scope=scope,
+        sandbox_image=SANDBOX_IMAGE,
         default_memory="1g",
         ready_timeout_s=60,
         exec_timeout_s=60,

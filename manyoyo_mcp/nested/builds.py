@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import IO
 
 import anyio
@@ -35,7 +36,7 @@ from manyoyo_mcp.policy import allowlists
 from manyoyo_mcp.sandbox.execution import run_inside
 from manyoyo_mcp.sandbox.inside import ROOT, Entry
 from manyoyo_mcp.sandbox.view import Sandbox
-from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
+from manyoyo_mcp.threads import ProgressCallback, in_abortable_thread, in_thread, supervise
 
 logger = logging.getLogger(__name__)
 
@@ -111,28 +112,38 @@ async def build_image(
     tag = specs.image_tag(request.tag) if request.tag else None
     build_args = specs.build_args(dict(request.build_args))
     target = specs.build_target(request.target) if request.target else None
-    context = await _resolve_context(engine, sandbox, entry, request)
     started = time.monotonic()
-    context_tar = await _pack_context(engine, sandbox, entry, context, max_context_bytes)
     nested: NestedEngine = await in_thread(open_engine, engine, sandbox)
+    context_tar: IO[bytes] | None = None
+    phase = "resolving its context"
     try:
-        stream = await in_thread(
-            nested.build,
-            context_tar,
-            dockerfile=context.dockerfile,
-            tag=tag,
-            build_args=build_args,
-            target=target,
-            no_cache=request.no_cache,
-        )
-        log, timed_out = await _follow_build(engine, nested, sandbox, entry, stream, request.timeout_s, on_progress)
+        # Every phase counts against timeout_s: resolving and reading the context, sending it.
+        with anyio.move_on_after(request.timeout_s) as preparing:
+            context = await _resolve_context(engine, sandbox, entry, request)
+            phase = "reading its context"
+            context_tar = await _pack_context(engine, sandbox, entry, context, max_context_bytes)
+            phase = "sending its context to the sandbox's engine"
+            send = partial(nested.build, context_tar, dockerfile=context.dockerfile, tag=tag, build_args=build_args,
+                           target=target, no_cache=request.no_cache)  # fmt: skip
+            stream = await in_abortable_thread(send, abort=nested.abort)
+        if preparing.cancelled_caught:
+            await _stop_podman_steps(engine, sandbox, entry)
+            raise BuildTimedOut(
+                f"the build ran past timeout_s={request.timeout_s:g} before its first step, while {phase}, and "
+                "was stopped; nothing was built. Make the context smaller (a .dockerignore), or call again with "
+                "a larger timeout_s"
+            )
+        remaining = max(request.timeout_s - (time.monotonic() - started), 0.001)
+        log, timed_out = await _follow_build(engine, nested, sandbox, entry, stream, remaining, on_progress)
         duration = round(time.monotonic() - started, 3)
         log_path = await _save_log(engine, sandbox.id, entry, log, timed_out, duration)
         _raise_if_failed(log, timed_out, request.timeout_s, log_path)
         image = await in_thread(nested.image, log.image_id)
     finally:
-        context_tar.close()
-        await in_thread(nested.close)
+        if context_tar is not None:
+            context_tar.close()
+        with anyio.CancelScope(shield=True):
+            await in_thread(nested.close)
     return BuildImageResult(
         sandbox=sandbox.name,
         engine=sandbox.engine,  # type: ignore[arg-type]
@@ -242,8 +253,7 @@ async def _follow_build(
         nonlocal stopping
         stopping = True
         await in_thread(nested.abort)
-        if sandbox.engine == "podman":
-            await run_inside(engine, sandbox.id, entry, ["sh", "-c", _KILL_PODMAN_BUILD_STEPS])
+        await _stop_podman_steps(engine, sandbox, entry)
 
     async def report() -> None:
         if on_progress is not None and (fresh := log.new_lines()):
@@ -263,6 +273,13 @@ async def _follow_build(
     log.finish()
     await report()
     return log, timed_out
+
+
+async def _stop_podman_steps(engine: Engine, sandbox: Sandbox, entry: Entry) -> None:
+    """podman goes on with a build whose client went away: kill its steps' processes."""
+    if sandbox.engine == "podman":
+        with anyio.CancelScope(shield=True):
+            await run_inside(engine, sandbox.id, entry, ["sh", "-c", _KILL_PODMAN_BUILD_STEPS])
 
 
 def _raise_if_failed(log: BuildLog, timed_out: bool, timeout_s: float, log_path: str) -> None:

@@ -257,7 +257,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "stop_container": (),
     "remove_container": (),
     "prune": (),
-    "load_image": (_loadable_image,),
+    "load_image": (_timeout_ceiling, _loadable_image),
     "describe_policy": (),
 }
 

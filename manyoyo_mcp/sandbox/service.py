@@ -34,6 +34,7 @@ from manyoyo_mcp.models import CreateSandboxResult, RemoveSandboxResult, Sandbox
 from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
+from manyoyo_mcp.sandbox.image_copy import copy_image
 from manyoyo_mcp.sandbox.inside import CRUN, PROPER, PROPER_ROOT, STATE_FILE, Entry, ProperState, parse_state
 from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS, SOCK_MODE_SOCKET
 from manyoyo_mcp.sandbox.plan import CreateRequest, SandboxPlan, plan_sandbox, validate_sandbox_name
@@ -218,9 +219,7 @@ class SandboxService:
             await in_thread(self.engine.start_container, container_id)
             version = await self._wait_ready(container_id, plan.engine, sock)
             for ref in () if sock else self.settings.preload_images:
-                await in_thread(
-                    self.engine.copy_image, ref, container_id, ENGINE_SOCKETS[plan.engine], plan.engine, PROPER_ROOT
-                )
+                await copy_image(self.engine, ref, container_id, plan.engine, self.settings.exec_timeout_s)
             if request.first:
                 await self._run_first(container_id, sock, request.first)
         except BaseException:
