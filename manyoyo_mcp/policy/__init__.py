@@ -5,17 +5,20 @@ calls.py       what the rules judge: a ToolCall (validated arguments, run profil
 rules.py       the rules of each tool: `admit`, then `evaluate` on the validated call
 host_paths.py  host paths an agent wants mounted, judged once resolved
 allowlists.py  what may be used inside a sandbox: protected paths, capabilities, sysctls, images
+sizes.py       how large an argument may be, judged before anything reads it
 describe.py    the active policy as data (describe_policy)
 """
 
 from manyoyo_mcp.policy.calls import Decision, ToolCall, allow, deny, tool_call
 from manyoyo_mcp.policy.describe import describe
 from manyoyo_mcp.policy.rules import RULES, admit, context_denial, could_not_judge, evaluate, invalid_arguments
+from manyoyo_mcp.policy.sizes import abridged, oversized
 
 __all__ = [
     "RULES",
     "Decision",
     "ToolCall",
+    "abridged",
     "admit",
     "allow",
     "context_denial",
@@ -24,5 +27,6 @@ __all__ = [
     "describe",
     "evaluate",
     "invalid_arguments",
+    "oversized",
     "tool_call",
 ]

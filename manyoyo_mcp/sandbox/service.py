@@ -8,13 +8,9 @@ the plan and wait until the nested engine answers; anything half-made is removed
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import pwd
 import secrets
 import time
-from pathlib import Path
 
 import anyio
 
@@ -23,7 +19,6 @@ from manyoyo_mcp.engine import Engine, ObjectConflict
 from manyoyo_mcp.errors import (
     FirstCommandFailed,
     ImageMissing,
-    InvalidArgument,
     PolicyDenied,
     SandboxConflict,
     SandboxNotFound,
@@ -34,6 +29,7 @@ from manyoyo_mcp.models import CreateSandboxResult, RemoveSandboxResult, Sandbox
 from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
+from manyoyo_mcp.sandbox.host_folders import owner_name, resolve_host_path, resolve_workspace
 from manyoyo_mcp.sandbox.image_copy import copy_image
 from manyoyo_mcp.sandbox.inside import CRUN, PROPER, PROPER_ROOT, STATE_FILE, Entry, ProperState, parse_state
 from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS, SOCK_MODE_SOCKET
@@ -56,31 +52,6 @@ def notices_of(state: ProperState | None) -> list[str]:
         "the workspace belongs to root and this host cannot id-map it (Linux 5.12+ on ext4, xfs or btrfs): "
         "it is readable here but only world-writable parts of it can be written"
     ]
-
-
-def _owner_name(workspace: str | None) -> str | None:
-    """The login name of the workspace's owner when that is the user running the server (the
-    owner's user inside the sandbox is named after it; otherwise the image's default name)."""
-    with contextlib.suppress(KeyError, OSError):
-        if workspace and os.stat(workspace).st_uid == os.getuid() != 0:
-            return pwd.getpwuid(os.getuid()).pw_name
-    return None
-
-
-def resolve_workspace(path: str) -> str:
-    """An existing host directory, as an absolute path with symlinks resolved."""
-    return resolve_host_path(path, "workspace", directory=True)
-
-
-def resolve_host_path(path: str, what: str, directory: bool = False) -> str:
-    """An existing host folder (or file), absolute with symlinks resolved (judged by the policy before)."""
-    if "\x00" in path:
-        raise InvalidArgument(f"{what} path contains a NUL byte")
-    resolved = Path(os.path.expanduser(path)).resolve()
-    if not (resolved.is_dir() if directory else resolved.exists()):
-        kind = "directory" if directory else "file or directory"
-        raise InvalidArgument(f"{what} {path!r} is not an existing {kind} on the host")
-    return str(resolved)
 
 
 class SandboxService:
@@ -176,7 +147,7 @@ class SandboxService:
             workspace=workspace,
             volumes=tuple((resolve_host_path(h, "profile volume"), t, ro) for h, t, ro in request.volumes),
             host_socket=self.settings.host_engine_socket(),
-            user_name=_owner_name(workspace),
+            user_name=owner_name(workspace),
         )
         await self._check_engine_side(plan)
         return await self._materialise(plan, request, started)

@@ -49,6 +49,24 @@ def tool_error_text(tool: str, message: Any) -> str:
     return f"Error executing tool {tool}: {message}"
 
 
+CRASH_DETAIL_CHARS = 300
+
+
+def crash_text(tool: str, crash: BaseException) -> str:
+    """The tool error for an exception nothing expected (a fault of the server's, not a refusal):
+    what it was, that the server goes on serving, and where the details are."""
+    detail = " ".join(str(crash).split())
+    if len(detail) > CRASH_DETAIL_CHARS:
+        detail = detail[:CRASH_DETAIL_CHARS] + f"... ({len(detail)} characters)"
+    what = f"{type(crash).__name__}: {detail}" if detail else type(crash).__name__
+    return tool_error_text(
+        tool,
+        f"the server failed on this call ({what}). This is a fault in manyoyo-mcp, not a refusal: the server goes "
+        "on serving, and its log (stderr) has the details. Check the arguments against describe_policy and the "
+        "tool's schema, then call again; if it fails the same way, report it",
+    )
+
+
 def project_error(raised: ToolError) -> ManyoyoError | None:
     """The project error behind a tool error the SDK raised; None for the SDK's own and for crashes.
 
