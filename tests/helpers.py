@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import anyio
 from mcp import Client
 
 TESTBOX = "manyoyo-busybox:latest"
@@ -46,3 +47,17 @@ def load_testbox(sandbox_container: str, engine: str) -> None:
     """Copy the busybox test image from the host engine into a sandbox's nested engine."""
     image = subprocess.run(["docker", "save", TESTBOX], capture_output=True, check=True).stdout
     in_proper(sandbox_container, engine, "load", input=image)
+
+
+ANSWERS_WITHIN_S = 1.0
+"""After any failure, the same sandbox answers a trivial call within this (issue 12)."""
+
+
+async def answers_at_once(client: Client, sandbox: str) -> None:
+    """The sandbox answers a trivial exec, and the server lists its sandboxes, each within ANSWERS_WITHIN_S."""
+    with anyio.fail_after(ANSWERS_WITHIN_S):
+        done = await call(client, "exec", {"sandbox": sandbox, "command": "true"})
+    assert done["exit_code"] == 0
+    with anyio.fail_after(ANSWERS_WITHIN_S):
+        listed = await call(client, "list_sandboxes")
+    assert sandbox in {s["name"] for s in listed["sandboxes"]}

@@ -33,7 +33,7 @@ from manyoyo_mcp.nested import specs
 from manyoyo_mcp.nested.build_log import BuildLog
 from manyoyo_mcp.nested.connect import open_engine
 from manyoyo_mcp.policy import allowlists
-from manyoyo_mcp.sandbox.execution import run_inside
+from manyoyo_mcp.sandbox.execution import EXEC_MARKER, kill_exec, run_inside
 from manyoyo_mcp.sandbox.inside import ROOT, Entry
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import ProgressCallback, in_abortable_thread, in_thread, supervise
@@ -204,11 +204,14 @@ def dockerfile_source(dockerfile: str | None, context: str) -> tuple[str, bytes 
 async def _pack_context(engine: Engine, sandbox: Sandbox, entry: Entry, context: _Context, max_bytes: int) -> IO[bytes]:
     """The context as `tar` inside the sandbox reads it, re-packed for the builder (never unpacked
     on the server's disk), .dockerignore applied, an inline Dockerfile added. However the packing
-    ends (done, over the cap, cancelled), the tar's exec is closed: nothing is left holding it."""
+    ends (done, over the cap, timed out, cancelled), the tar's exec is closed: nothing is left
+    holding it; ended early, its processes are killed (a tar stuck reading would linger)."""
     parent, name = posixpath.split(context.path.rstrip("/") or "/")
     argv = ["tar", "-C", parent or "/", "-cf", "-", "--", name or "."]
-    command = entry.command(argv, user=ROOT, env={})
+    marker = secrets.token_hex(8)
+    command = entry.command(argv, user=ROOT, env={EXEC_MARKER: marker})
     stream = await in_thread(engine.exec_start, sandbox.id, command.argv, command.workdir, command.env)
+    done = False
     errors = bytearray()
 
     def stdout() -> Iterator[bytes]:
@@ -227,9 +230,12 @@ async def _pack_context(engine: Engine, sandbox: Sandbox, entry: Entry, context:
             extra_files={INLINE_DOCKERFILE: context.inline} if context.inline is not None else {},
             max_bytes=max_bytes,
         )
+        done = True
     finally:
         with anyio.CancelScope(shield=True):
             await in_thread(stream.close)
+            if not done:
+                await kill_exec(engine, sandbox.id, marker)
     if errors:
         logger.warning("reading the build context in %s: %s", sandbox.name, errors.decode(errors="replace").strip())
     return packed

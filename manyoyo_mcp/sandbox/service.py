@@ -8,17 +8,23 @@ the plan and wait until the nested engine answers; anything half-made is removed
 
 from __future__ import annotations
 
-import json
+import contextlib
 import secrets
 import time
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import anyio
 
 from manyoyo_mcp.config.settings import ServerSettings
-from manyoyo_mcp.engine import Engine, ObjectConflict
+from manyoyo_mcp.engine import ContainerSummary, Engine, ObjectConflict
 from manyoyo_mcp.errors import (
     FirstCommandFailed,
     ImageMissing,
+    ManyoyoError,
+    NestedEngineDown,
+    NestedEngineLost,
+    ObjectNotFound,
     PolicyDenied,
     SandboxConflict,
     SandboxNotFound,
@@ -31,13 +37,15 @@ from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
 from manyoyo_mcp.sandbox.host_folders import owner_name, resolve_host_path, resolve_workspace
 from manyoyo_mcp.sandbox.image_copy import copy_image
-from manyoyo_mcp.sandbox.inside import CRUN, PROPER, PROPER_ROOT, STATE_FILE, Entry, ProperState, parse_state
-from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS, SOCK_MODE_SOCKET
+from manyoyo_mcp.sandbox.inside import STATE_FILE, Entry, ProperState, parse_state
 from manyoyo_mcp.sandbox.plan import CreateRequest, SandboxPlan, plan_sandbox, validate_sandbox_name
+from manyoyo_mcp.sandbox.readiness import revive, startup_log, wait_ready
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
 
-CRUN_EXEC = (*CRUN, "exec", PROPER)
+T = TypeVar("T")
+NAME_RACE_S = 10
+"""How long a create that lost the name to another server's waits for that sandbox to be listed."""
 BUILD_HELP = (
     "build it with `manyoyo-mcp image build` (on a machine with no registry: `scripts/base-image`, then "
     "`manyoyo-mcp image build --base manyoyo-base:trixie`)"
@@ -63,6 +71,7 @@ class SandboxService:
         self.settings = settings
         self._owner = ownership.owner_labels(settings.scope)
         self._entries: dict[str, Entry] = {}
+        self._creating: dict[str, anyio.Lock] = {}
 
     async def entry(self, sandbox: Sandbox) -> Entry:
         """How commands enter the running `sandbox` (read once from its state file, then kept)."""
@@ -129,31 +138,37 @@ class SandboxService:
         """
         started = time.monotonic()
         name = validate_sandbox_name(request.name) if request.name else f"sbx-{secrets.token_hex(3)}"
-        owned = await self.owned()
-        existing = ownership.match_reference(name, owned)
-        if existing is not None:
-            return await self._reuse(existing, request, started)
-        if len(owned) >= self.settings.max_sandboxes:
-            raise PolicyDenied(
-                rule_ids.QUOTA_SANDBOXES.id,
-                f"this server may hold {self.settings.max_sandboxes} sandboxes and has {len(owned)}: remove one "
-                "with remove_sandbox, or reuse one by name",
+        # One create of a name at a time in this server; across servers, the engine's own name
+        # uniqueness decides (see _materialise).
+        async with self._creating.setdefault(name, anyio.Lock()):
+            owned = await self.owned()
+            existing = ownership.match_reference(name, owned)
+            if existing is not None:
+                return await self._reuse(existing, request, started)
+            if len(owned) >= self.settings.max_sandboxes:
+                raise PolicyDenied(
+                    rule_ids.QUOTA_SANDBOXES.id,
+                    f"this server may hold {self.settings.max_sandboxes} sandboxes and has {len(owned)}: remove "
+                    "one with remove_sandbox, or reuse one by name",
+                )
+            workspace = resolve_workspace(request.workspace) if request.workspace else None
+            plan = plan_sandbox(
+                request,
+                self.settings,
+                name=name,
+                workspace=workspace,
+                volumes=tuple((resolve_host_path(h, "profile volume"), t, ro) for h, t, ro in request.volumes),
+                host_socket=self.settings.host_engine_socket(),
+                user_name=owner_name(workspace),
             )
-        workspace = resolve_workspace(request.workspace) if request.workspace else None
-        plan = plan_sandbox(
-            request,
-            self.settings,
-            name=name,
-            workspace=workspace,
-            volumes=tuple((resolve_host_path(h, "profile volume"), t, ro) for h, t, ro in request.volumes),
-            host_socket=self.settings.host_engine_socket(),
-            user_name=owner_name(workspace),
-        )
-        await self._check_engine_side(plan)
-        return await self._materialise(plan, request, started)
+            await self._check_images(plan)
+            holder = await in_thread(self.engine.container_named, plan.spec.name)
+            if holder is not None:  # a sandbox of this scope another server is making, or a foreign one
+                return await self._adopt(holder, plan, request, started)
+            return await self._materialise(plan, request, started)
 
-    async def _check_engine_side(self, plan: SandboxPlan) -> None:
-        """What only the engine knows: the images exist, the container name is free."""
+    async def _check_images(self, plan: SandboxPlan) -> None:
+        """What only the engine knows: the images exist."""
         if not await in_thread(self.engine.image_present, plan.spec.image):
             raise ImageMissing(f"sandbox image {plan.spec.image!r} is not on the engine: {BUILD_HELP}")
         for ref in self.settings.preload_images:
@@ -162,33 +177,66 @@ class SandboxService:
                     f"the operator's preload image {ref!r} (MANYOYO_PRELOAD_IMAGES) is not on the host engine: "
                     "the operator must build or pull it, or remove it from the preload list"
                 )
-        if await in_thread(self.engine.container_named, plan.spec.name) is not None:
-            raise SandboxConflict(
-                f"a container named {plan.spec.name!r} already exists on the host and is not a sandbox of this "
-                "server; choose another sandbox name"
-            )
 
-    async def _materialise(self, plan: SandboxPlan, request: CreateRequest, started: float) -> CreateSandboxResult:
-        """Create the planned volume and container, start it, wait for its engine, preload, run `first`."""
+    async def _adopt(
+        self, holder: ContainerSummary, plan: SandboxPlan, request: CreateRequest, started: float
+    ) -> CreateSandboxResult:
+        """The container's name is taken: a sandbox of this scope (made by another server sharing
+        the engine) is adopted and waited for like a reused one; any other container is refused."""
+        if ownership.is_sandbox_of(holder.labels, self.settings.scope, plan.name):
+            return await self._reuse(Sandbox.of(holder), request, started)
+        raise SandboxConflict(
+            f"a container named {plan.spec.name!r} already exists on the host and is not a sandbox of this server; "
+            "choose another sandbox name"
+        )
+
+    async def _name_taken(self, plan: SandboxPlan, request: CreateRequest, started: float) -> CreateSandboxResult:
+        """The engine refused the name as the container was created (another server got there
+        first): adopt its sandbox. The engine reserves a name before it lists the container, so
+        the holder is looked for a while; if the name comes free (that create failed), ours is made."""
+        deadline = time.monotonic() + NAME_RACE_S
+        while True:
+            holder = await in_thread(self.engine.container_named, plan.spec.name)
+            if holder is not None:
+                return await self._adopt(holder, plan, request, started)
+            try:
+                return await self._materialise(plan, request, started, retried=True)
+            except ObjectConflict as exc:
+                if time.monotonic() > deadline:
+                    raise SandboxConflict(
+                        f"the engine holds the name {plan.spec.name!r} for a container it does not list: call "
+                        "create_sandbox again"
+                    ) from exc
+            await anyio.sleep(0.2)
+
+    async def _materialise(
+        self, plan: SandboxPlan, request: CreateRequest, started: float, retried: bool = False
+    ) -> CreateSandboxResult:
+        """Create the planned volume and container, start it, wait for its engine, preload, run `first`.
+        The volume may exist already (a concurrent create of the name): it is shared, never removed
+        while in use."""
         if plan.volume is not None:
             await in_thread(self.engine.create_volume, plan.volume, plan.volume_labels)
         try:
             container_id = await in_thread(self.engine.create_container, plan.spec)
-        except ObjectConflict as exc:
-            # A concurrent create_sandbox of the same name won the race: hand back its sandbox.
-            winner = ownership.match_reference(plan.name, await self.owned())
-            if winner is not None:
-                return await self._reuse(winner, request, started)
-            raise SandboxConflict(f"sandbox name {plan.name!r} is taken: {exc}") from exc
+        except ObjectConflict:
+            if retried:
+                raise
+            return await self._name_taken(plan, request, started)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                if plan.volume is not None:
-                    await in_thread(self.engine.remove_volume, plan.volume)
+                await self._remove_unused_volume(plan.volume)
             raise
         sock = plan.mode == "sock"
         try:
             await in_thread(self.engine.start_container, container_id)
-            version = await self._wait_ready(container_id, plan.engine, sock)
+            version = await wait_ready(self.engine, container_id, plan.engine, sock, self.settings.ready_timeout_s)
+            if version is None:
+                raise SandboxNotReady(
+                    f"the nested {plan.engine} engine did not answer within {self.settings.ready_timeout_s:g}s. "
+                    f"{await startup_log(self.engine, container_id)}\nIf it reports read-only cgroups or missing "
+                    "permissions, the operator may need another runtime profile (see README, runtime profiles)."
+                )
             for ref in () if sock else self.settings.preload_images:
                 await copy_image(self.engine, ref, container_id, plan.engine, self.settings.exec_timeout_s)
             if request.first:
@@ -197,8 +245,7 @@ class SandboxService:
             # Nothing half-done: a sandbox whose engine never answered is removed with its storage.
             with anyio.CancelScope(shield=True):
                 await in_thread(self.engine.remove_container, container_id)
-                if plan.volume is not None:
-                    await in_thread(self.engine.remove_volume, plan.volume)
+                await self._remove_unused_volume(plan.volume)
             raise
         created = Sandbox.of(await in_thread(self.engine.inspect_container, container_id))
         return CreateSandboxResult(
@@ -209,6 +256,12 @@ class SandboxService:
             preloaded=[] if sock else list(self.settings.preload_images),
             notices=notices_of((await self.entry(created)).state),
         )
+
+    async def _remove_unused_volume(self, volume: str | None) -> None:
+        """Remove a volume this create made, unless a container uses it (a concurrent create's)."""
+        if volume is not None:
+            with contextlib.suppress(ObjectConflict):
+                await in_thread(self.engine.remove_volume, volume)
 
     async def _reuse(self, existing: Sandbox, request: CreateRequest, started: float) -> CreateSandboxResult:
         if (request.mode or "dind") != existing.mode:
@@ -221,9 +274,13 @@ class SandboxService:
                 f"sandbox {existing.name!r} exists with engine {existing.engine!r}; use it as it is, or "
                 f"remove_sandbox and create it again with engine {request.engine!r}"
             )
-        if not existing.running:
+        notices: list[str] = []
+        if existing.state == "paused":
+            await in_thread(self.engine.unpause_container, existing.id)
+            notices.append("the sandbox was paused (outside this server) and was unpaused")
+        elif not existing.running:
             await in_thread(self.engine.start_container, existing.id)
-        version = await self._wait_ready(existing.id, existing.engine, existing.is_sock)
+        version = await self._answering(existing, probe_only=existing.running, notices=notices)
         reused = await self.inspect(existing)
         return CreateSandboxResult(
             **reused.view().model_dump(),
@@ -231,6 +288,69 @@ class SandboxService:
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
             preloaded=[],
+            notices=notices,
+        )
+
+    async def _answering(self, sandbox: Sandbox, *, probe_only: bool, notices: list[str]) -> str:
+        """The version of the sandbox's engine once it answers. One that was running is probed once
+        and, if it does not answer, revived (readiness.revive; what was done goes to `notices`).
+        Raises SandboxNotReady after ready_timeout_s, with the sandbox's log."""
+        kind, wait = sandbox.engine, self.settings.ready_timeout_s
+        version = await wait_ready(self.engine, sandbox.id, kind, sandbox.is_sock, 0 if probe_only else wait)
+        story = ""
+        if version is None and probe_only and not sandbox.is_sock:
+            report = await revive(self.engine, sandbox.id, await self.entry(sandbox), kind)
+            story = report.story()
+            version = await wait_ready(self.engine, sandbox.id, kind, False, wait)
+            if report.did:
+                notices.append(f"{story}; it answers again")
+        elif version is None and probe_only:
+            version = await wait_ready(self.engine, sandbox.id, kind, True, wait)
+        if version is None:
+            raise SandboxNotReady(
+                f"{story + '; ' if story else ''}the {kind} engine of sandbox {sandbox.name!r} did not answer within "
+                f"{wait:g}s. {await startup_log(self.engine, sandbox.id)}\nIf it does not recover, remove_sandbox and "
+                "create it again"
+            )
+        return version
+
+    async def on_engine(self, sandbox: Sandbox, work: Awaitable[T]) -> T:
+        """`work` on the sandbox's own engine. If it lost the engine, the error says what happened
+        to the engine and what the server did about it (engine_lost)."""
+        try:
+            return await work
+        except NestedEngineLost as exc:
+            raise await self.engine_lost(sandbox, exc) from exc
+
+    async def engine_lost(self, sandbox: Sandbox, lost: NestedEngineLost) -> ManyoyoError:
+        """Why a call lost the sandbox's engine, after the server has looked, and revived it if it
+        was down (readiness.revive), waiting until it answers again."""
+        if sandbox.is_sock:
+            return lost  # the host's own engine: its errors say how to start it
+        try:
+            current = await self.inspect(sandbox)
+        except ObjectNotFound:
+            return SandboxNotFound(f"sandbox {sandbox.name!r} was removed (outside this server) during the call")
+        if not current.running:
+            return SandboxNotRunning(
+                f"sandbox {sandbox.name!r} is {current.state}: it was stopped during the call (outside this server); "
+                f"call create_sandbox with name {sandbox.name!r} to start it again"
+            )
+        started = time.monotonic()
+        report = await revive(self.engine, sandbox.id, await self.entry(current), sandbox.engine)
+        if report.answers:
+            return NestedEngineDown(f"{lost}; {report.story()} now: call the tool again")
+        version = await wait_ready(self.engine, sandbox.id, sandbox.engine, False, self.settings.ready_timeout_s)
+        if version is None:
+            return NestedEngineDown(
+                f"{lost}: {report.story()}; it did not answer within {self.settings.ready_timeout_s:g}s. "
+                f"{await startup_log(self.engine, sandbox.id)}\nIf it does not recover, remove_sandbox and create "
+                "it again"
+            )
+        return NestedEngineDown(
+            f"{lost}: {report.story()}. It answers again ({sandbox.engine} {version}, "
+            f"{time.monotonic() - started:.1f}s later). This call did not complete: call the tool again "
+            "(list_nested shows what the engine holds now)"
         )
 
     async def _run_first(self, container_id: str, sock: bool, first: str) -> None:
@@ -249,38 +369,6 @@ class SandboxService:
             raise FirstCommandFailed(
                 f"the profile's first command {why}; the sandbox was removed. Its output ends:\n{tail}"
             )
-
-    async def _wait_ready(self, container_id: str, engine_kind: str, sock: bool) -> str:
-        """Poll the nested engine's API (GET /version on its socket) until it answers; its version.
-
-        In dind mode the probe runs as the sandbox proper's root: the socket is that user's."""
-        socket = SOCK_MODE_SOCKET if sock else ENGINE_SOCKETS[engine_kind]
-        probe = ["curl", "-sf", "--max-time", "2", "--unix-socket", socket, "http://localhost/version"]
-        deadline = time.monotonic() + self.settings.ready_timeout_s
-        while True:
-            code, out, _ = await in_thread(self.engine.exec_run, container_id, probe, None if sock else PROPER_ROOT)
-            if code == 0:
-                try:
-                    return str(json.loads(out).get("Version", "unknown"))
-                except ValueError:
-                    return "unknown"
-            if time.monotonic() > deadline:
-                raise SandboxNotReady(
-                    f"the nested {engine_kind} engine did not answer within {self.settings.ready_timeout_s:g}s. "
-                    f"{await self._startup_log(container_id)}\nIf it reports read-only cgroups or missing "
-                    "permissions, the operator may need another runtime profile (see README, runtime profiles)."
-                )
-            await anyio.sleep(0.1)
-
-    async def _startup_log(self, container_id: str) -> str:
-        """The last lines of the outer init's log (the container's) and of the nested engine's."""
-        outer = await in_thread(self.engine.container_log_tail, container_id, 20)
-        inner = ["tail", "-n", "20", ENGINE_LOG]
-        code, log, _ = await in_thread(self.engine.exec_run, container_id, [*CRUN_EXEC, *inner])
-        engine_part = (
-            f"Last lines of {ENGINE_LOG}:\n{log.strip()}" if code == 0 else "(the sandbox proper is not running)"
-        )
-        return f"The sandbox's log ends:\n{outer.strip()}\n{engine_part}"
 
     # -- remove ---------------------------------------------------------------------------
 

@@ -26,4 +26,5 @@ def add_load_image(app: "App") -> None:
 
         Only images the operator allows can be copied; they become usable as build bases and by run_container.
         """
-        return await images.load_image(app.engine, target, image, app.timeout(timeout_s))
+        loading = images.load_image(app.engine, target, image, app.timeout(timeout_s))
+        return await app.sandboxes.on_engine(target, loading)
