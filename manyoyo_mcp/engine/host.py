@@ -236,8 +236,13 @@ class Engine(Connection):
         return ExecStream(exec_id=created["Id"], _response=response)
 
     def exec_exit_code(self, exec_id: str) -> int | None:
-        with self._mapped():
-            info = self._client().exec_inspect(exec_id)
+        try:
+            with self._mapped():
+                info = self._client().exec_inspect(exec_id)
+        except ObjectNotFound as exc:
+            raise ObjectNotFound(
+                "the command's exec is gone from the engine: its sandbox was removed or restarted during the call"
+            ) from exc
         return None if info.get("Running") else info.get("ExitCode")
 
     def nested(

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import anyio
 
 from manyoyo_mcp.engine import Engine
-from manyoyo_mcp.errors import ObjectConflict, ObjectNotFound, SandboxNotReady
+from manyoyo_mcp.errors import NestedEngineDown, NestedEngineLost, ObjectConflict, ObjectNotFound, SandboxNotReady
 from manyoyo_mcp.sandbox.inside import CRUN, PROPER, PROPER_ROOT, ROOT, Entry
 from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS, SOCK_MODE_SOCKET
+from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
 
 POLL_S = 0.1
@@ -135,6 +136,29 @@ async def revive(engine: Engine, container_id: str, entry: Entry, kind: str) -> 
     if code != 0 and not out:
         raise SandboxNotReady(f"could not look into the sandbox's engine ({err.strip() or code})")
     return EngineReport.parse(kind, out)
+
+
+async def revived(
+    engine: Engine, sandbox: Sandbox, entry: Entry, lost: NestedEngineLost, timeout_s: float
+) -> NestedEngineDown:
+    """The error of a call that lost the running dind `sandbox`'s engine, once the server has
+    looked and revived it (waiting up to `timeout_s` until it answers): what happened, what was
+    done, what to do next."""
+    started = time.monotonic()
+    report = await revive(engine, sandbox.id, entry, sandbox.engine)
+    if report.answers:
+        return NestedEngineDown(f"{lost}; {report.story()} now: call the tool again")
+    version = await wait_ready(engine, sandbox.id, sandbox.engine, False, timeout_s)
+    if version is None:
+        return NestedEngineDown(
+            f"{lost}: {report.story()}; it did not answer within {timeout_s:g}s. "
+            f"{await startup_log(engine, sandbox.id)}\nIf it does not recover, remove_sandbox and create it again"
+        )
+    return NestedEngineDown(
+        f"{lost}: {report.story()}. It answers again ({sandbox.engine} {version}, "
+        f"{time.monotonic() - started:.1f}s later). This call did not complete: call the tool again "
+        "(list_nested shows what the engine holds now)"
+    )
 
 
 async def wait_ready(engine: Engine, container_id: str, kind: str, sock: bool, timeout_s: float) -> str | None:

@@ -19,10 +19,10 @@ import anyio
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import ContainerSummary, Engine, ObjectConflict
 from manyoyo_mcp.errors import (
+    EngineFailure,
     FirstCommandFailed,
     ImageMissing,
     ManyoyoError,
-    NestedEngineDown,
     NestedEngineLost,
     ObjectNotFound,
     PolicyDenied,
@@ -39,13 +39,15 @@ from manyoyo_mcp.sandbox.host_folders import owner_name, resolve_host_path, reso
 from manyoyo_mcp.sandbox.image_copy import copy_image
 from manyoyo_mcp.sandbox.inside import STATE_FILE, Entry, ProperState, parse_state
 from manyoyo_mcp.sandbox.plan import CreateRequest, SandboxPlan, plan_sandbox, validate_sandbox_name
-from manyoyo_mcp.sandbox.readiness import revive, startup_log, wait_ready
+from manyoyo_mcp.sandbox.readiness import revive, revived, startup_log, wait_ready
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
 
 T = TypeVar("T")
 NAME_RACE_S = 10
 """How long a create that lost the name to another server's waits for that sandbox to be listed."""
+SETTLE_S = 3
+"""After a call failed on its sandbox, how long the sandbox is watched for stopping (a docker stop under way)."""
 BUILD_HELP = (
     "build it with `manyoyo-mcp image build` (on a machine with no registry: `scripts/base-image`, then "
     "`manyoyo-mcp image build --base manyoyo-base:trixie`)"
@@ -321,37 +323,44 @@ class SandboxService:
             return await work
         except NestedEngineLost as exc:
             raise await self.engine_lost(sandbox, exc) from exc
+        except EngineFailure as exc:  # "is not running", "no such container": was it stopped meanwhile?
+            gone = await self._gone(sandbox)
+            if gone is None:
+                raise
+            raise gone from exc
+
+    async def _gone(self, sandbox: Sandbox) -> ManyoyoError | None:
+        """The error for a sandbox removed, stopped or paused (outside this server) during a call;
+        None if it runs. A sandbox being stopped still shows as running for a moment (its init
+        ends last), so it is looked at for up to SETTLE_S."""
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            try:
+                current = await self.inspect(sandbox)
+            except ObjectNotFound:
+                return SandboxNotFound(f"sandbox {sandbox.name!r} was removed (outside this server) during the call")
+            if not current.running:
+                break
+            if time.monotonic() > deadline:
+                return None
+            await anyio.sleep(0.25)
+        how = "paused" if current.state == "paused" else "stopped"
+        return SandboxNotRunning(
+            f"sandbox {sandbox.name!r} is {current.state}: it was {how} during the call (outside this server); "
+            f"call create_sandbox with name {sandbox.name!r} to start it again"
+        )
 
     async def engine_lost(self, sandbox: Sandbox, lost: NestedEngineLost) -> ManyoyoError:
         """Why a call lost the sandbox's engine, after the server has looked, and revived it if it
         was down (readiness.revive), waiting until it answers again."""
         if sandbox.is_sock:
             return lost  # the host's own engine: its errors say how to start it
-        try:
-            current = await self.inspect(sandbox)
-        except ObjectNotFound:
-            return SandboxNotFound(f"sandbox {sandbox.name!r} was removed (outside this server) during the call")
-        if not current.running:
-            return SandboxNotRunning(
-                f"sandbox {sandbox.name!r} is {current.state}: it was stopped during the call (outside this server); "
-                f"call create_sandbox with name {sandbox.name!r} to start it again"
-            )
-        started = time.monotonic()
-        report = await revive(self.engine, sandbox.id, await self.entry(current), sandbox.engine)
-        if report.answers:
-            return NestedEngineDown(f"{lost}; {report.story()} now: call the tool again")
-        version = await wait_ready(self.engine, sandbox.id, sandbox.engine, False, self.settings.ready_timeout_s)
-        if version is None:
-            return NestedEngineDown(
-                f"{lost}: {report.story()}; it did not answer within {self.settings.ready_timeout_s:g}s. "
-                f"{await startup_log(self.engine, sandbox.id)}\nIf it does not recover, remove_sandbox and create "
-                "it again"
-            )
-        return NestedEngineDown(
-            f"{lost}: {report.story()}. It answers again ({sandbox.engine} {version}, "
-            f"{time.monotonic() - started:.1f}s later). This call did not complete: call the tool again "
-            "(list_nested shows what the engine holds now)"
-        )
+        gone = await self._gone(sandbox)
+        if gone is not None:
+            return gone
+        current = await self.inspect(sandbox)
+        entry = await self.entry(current)
+        return await revived(self.engine, current, entry, lost, self.settings.ready_timeout_s)
 
     async def _run_first(self, container_id: str, sock: bool, first: str) -> None:
         """The profile's `first` command, once, in a new sandbox; a failure removes the sandbox."""

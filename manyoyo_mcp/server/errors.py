@@ -40,8 +40,31 @@ def maps_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         except ManyoyoError as exc:
             log.info("tool error: %s", exc)
             raise AgentError(exc) from exc
+        except BaseExceptionGroup as group:  # from a task group: the project error inside it
+            found = first_project_error(group)
+            if found is None:
+                raise
+            log.info("tool error: %s", found)
+            raise AgentError(found) from group
 
     return run
+
+
+def first_project_error(group: BaseExceptionGroup) -> ManyoyoError | None:
+    """The first project error in a (nested) exception group, if any."""
+    for inner in group.exceptions:
+        if isinstance(inner, ManyoyoError):
+            return inner
+        if isinstance(inner, BaseExceptionGroup) and (found := first_project_error(inner)) is not None:
+            return found
+    return None
+
+
+def innermost(crash: BaseException) -> BaseException:
+    """What a single-exception group (from a task group) holds, however deep; else `crash`."""
+    while isinstance(crash, BaseExceptionGroup) and len(crash.exceptions) == 1:
+        crash = crash.exceptions[0]
+    return crash
 
 
 def tool_error_text(tool: str, message: Any) -> str:
@@ -55,6 +78,7 @@ CRASH_DETAIL_CHARS = 300
 def crash_text(tool: str, crash: BaseException) -> str:
     """The tool error for an exception nothing expected (a fault of the server's, not a refusal):
     what it was, that the server goes on serving, and where the details are."""
+    crash = innermost(crash)
     detail = " ".join(str(crash).split())
     if len(detail) > CRASH_DETAIL_CHARS:
         detail = detail[:CRASH_DETAIL_CHARS] + f"... ({len(detail)} characters)"
