@@ -102,8 +102,10 @@ class EngineReport:
         """What happened to the engine and what the server did, for the agent (pure)."""
         engine = f"the sandbox's {self.kind} engine"
         restarted = f" (restarted {self.restarts} time{'s' if self.restarts != 1 else ''} so far)"
+        if self.answers and self.restarts:
+            return f"{engine} had stopped and the sandbox's init restarted it{restarted}; it answers"
         if self.answers:
-            return f"{engine} answers{restarted if self.restarts else ''}"
+            return f"{engine} answers"
         found = {
             "stopped": f"{engine} was stopped (SIGSTOP) and did not answer",
             "running": f"{engine} did not answer for {PING_S}s, {self.age_s}s after it started",

@@ -329,11 +329,11 @@ class SandboxService:
                 raise
             raise gone from exc
 
-    async def _gone(self, sandbox: Sandbox) -> ManyoyoError | None:
+    async def _gone(self, sandbox: Sandbox, settle_s: float = SETTLE_S) -> ManyoyoError | None:
         """The error for a sandbox removed, stopped or paused (outside this server) during a call;
         None if it runs. A sandbox being stopped still shows as running for a moment (its init
-        ends last), so it is looked at for up to SETTLE_S."""
-        deadline = time.monotonic() + SETTLE_S
+        ends last), so it is looked at for up to `settle_s`."""
+        deadline = time.monotonic() + settle_s
         while True:
             try:
                 current = await self.inspect(sandbox)
@@ -355,12 +355,15 @@ class SandboxService:
         was down (readiness.revive), waiting until it answers again."""
         if sandbox.is_sock:
             return lost  # the host's own engine: its errors say how to start it
-        gone = await self._gone(sandbox)
+        gone = await self._gone(sandbox, settle_s=0)
         if gone is not None:
             return gone
         current = await self.inspect(sandbox)
-        entry = await self.entry(current)
-        return await revived(self.engine, current, entry, lost, self.settings.ready_timeout_s)
+        try:
+            entry = await self.entry(current)
+            return await revived(self.engine, current, entry, lost, self.settings.ready_timeout_s)
+        except EngineFailure:  # the sandbox went while the server looked into it
+            return await self._gone(sandbox) or lost
 
     async def _run_first(self, container_id: str, sock: bool, first: str) -> None:
         """The profile's `first` command, once, in a new sandbox; a failure removes the sandbox."""

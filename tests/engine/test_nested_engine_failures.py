@@ -78,8 +78,9 @@ async def test_a_dead_engine_is_restarted_and_the_call_says_so(server, sandbox, 
         lost = await tool_error(client, "list_nested", {"sandbox": name})
         listed = await call(client, "list_nested", {"sandbox": name})
         await answers_at_once(client, name)
-    assert f"the sandbox's {inner} engine" in lost and "It answers again" in lost and "call the tool again" in lost
-    assert "had exited" in lost or "was still starting" in lost, lost  # its supervisor may have been quicker
+    assert f"the sandbox's {inner} engine" in lost and "call the tool again" in lost, lost
+    # The server got it restarted; or, on a slow machine, the sandbox's init was quicker.
+    assert "It answers again" in lost or "the sandbox's init restarted it" in lost, lost
     assert any(tag.endswith(TESTBOX) for image in listed["images"] for tag in image["tags"])  # podman: localhost/
 
 

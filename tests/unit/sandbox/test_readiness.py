@@ -35,7 +35,11 @@ def test_the_script_output_is_read_whatever_else_is_printed():
         ),
         ("engine=running\nsupervisor=running\nage=300\ndid=killed-engine", ["did not answer for 5s, 300s after"]),
         ("engine=running\nsupervisor=running\nage=3", ["was still starting (3s ago)"]),
-        ("engine=running\nsupervisor=stopped\nanswers=yes\nrestarts=4", ["answers (restarted 4 times so far)"]),
+        (
+            "engine=running\nsupervisor=running\nanswers=yes\nrestarts=4",
+            ["had stopped and the sandbox's init restarted it (restarted 4 times so far); it answers"],
+        ),
+        ("engine=running\nsupervisor=running\nanswers=yes", ["docker engine answers"]),
     ],
 )
 def test_the_story_says_what_was_found_and_done(text, says):
