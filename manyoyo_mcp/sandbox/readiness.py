@@ -101,11 +101,14 @@ class EngineReport:
     def story(self) -> str:
         """What happened to the engine and what the server did, for the agent (pure)."""
         engine = f"the sandbox's {self.kind} engine"
-        restarted = f" (restarted {self.restarts} time{'s' if self.restarts != 1 else ''} so far)"
-        if self.answers and self.restarts:
-            return f"{engine} had stopped and the sandbox's init restarted it{restarted}; it answers"
+        times = f"{self.restarts} time{'s' if self.restarts != 1 else ''}"
+        restarted = f" (restarted {times} so far)" if self.restarts else ""
         if self.answers:
-            return f"{engine} answers"
+            return (
+                f"{engine} had stopped and the sandbox's init restarted it{restarted}; it answers"
+                if self.restarts
+                else f"{engine} answers"
+            )
         found = {
             "stopped": f"{engine} was stopped (SIGSTOP) and did not answer",
             "running": f"{engine} did not answer for {PING_S}s, {self.age_s}s after it started",

@@ -46,3 +46,7 @@ def test_the_story_says_what_was_found_and_done(text, says):
     story = report(text).story()
     for part in says:
         assert part in story, story
+
+
+def test_a_count_of_no_restarts_is_not_told():
+    assert "restarted" not in report("engine=gone\nsupervisor=gone\nrestarts=0\ndid=started-supervisor").story()
