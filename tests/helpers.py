@@ -61,3 +61,10 @@ async def answers_at_once(client: Client, sandbox: str) -> None:
     with anyio.fail_after(ANSWERS_WITHIN_S):
         listed = await call(client, "list_sandboxes")
     assert sandbox in {s["name"] for s in listed["sandboxes"]}
+
+
+async def cancel_after(client: Client, seconds: float, tool: str, arguments: dict[str, Any]) -> None:
+    """Call `tool`, and cancel the call after `seconds` (as a client does); it must still be running then."""
+    with anyio.move_on_after(seconds) as scope:
+        await client.call_tool(tool, arguments)
+    assert scope.cancelled_caught, f"{tool} finished before it was cancelled"

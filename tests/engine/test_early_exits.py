@@ -18,7 +18,7 @@ from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.server import build_server
 
-from ..helpers import TESTBOX, answers_at_once, call, in_proper, tool_error
+from ..helpers import TESTBOX, answers_at_once, call, cancel_after, in_proper, tool_error
 
 pytestmark = pytest.mark.anyio
 
@@ -121,9 +121,9 @@ async def test_a_cancelled_build_stops_its_steps_and_leaves_the_sandbox_answerin
     dockerfile = f"FROM {TESTBOX}\nRUN sleep 1002\n"
     async with Client(server) as client:
         await call(client, "exec", {"sandbox": name, "command": "mkdir -p /tmp/slow"})
-        with anyio.move_on_after(3) as scope:
-            await client.call_tool("build_image", {"sandbox": name, "context": "/tmp/slow", "dockerfile": dockerfile})
-        assert scope.cancelled_caught
+        await cancel_after(
+            client, 3, "build_image", {"sandbox": name, "context": "/tmp/slow", "dockerfile": dockerfile}
+        )
         await answers_at_once(client, name)
         await gone(client, name, "^sleep 1002")
         listed = await call(client, "list_nested", {"sandbox": name})
@@ -139,14 +139,11 @@ async def test_an_attached_run_ended_early_is_killed_and_the_sandbox_answers(ser
             result = await call(client, "run_container", {**run, "timeout_s": 1})
             assert result["timed_out"] and result["stdout"] == "up\n"
         else:
-            with anyio.move_on_after(3) as scope:
-                await client.call_tool("run_container", run)
-            assert scope.cancelled_caught
+            await cancel_after(client, 3, "run_container", run)
         await answers_at_once(client, name)
+        logs = {"sandbox": name, "container": run["name"]}
         with anyio.fail_after(20):
-            while (await call(client, "container_logs", {"sandbox": name, "container": run["name"]}))[
-                "state"
-            ] == "running":
+            while (await call(client, "container_logs", logs))["state"] == "running":
                 await anyio.sleep(0.2)
         await call(client, "remove_container", {"sandbox": name, "container": run["name"]})
 
@@ -172,9 +169,7 @@ async def test_an_image_copy_ended_early_cuts_both_engines_streams(server, sandb
             stopped = await tool_error(client, "load_image", {**load, "timeout_s": 1})
             assert "ran past 1s and was stopped" in stopped and "nothing was loaded" in stopped
         else:
-            with anyio.move_on_after(1) as scope:
-                await client.call_tool("load_image", load)
-            assert scope.cancelled_caught
+            await cancel_after(client, 1, "load_image", load)
         await answers_at_once(client, name)
         with anyio.fail_after(5):
             listed = await call(client, "list_nested", {"sandbox": name})
