@@ -22,6 +22,7 @@ from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.sandbox import ownership
 
 UNIT = Path(__file__).parent / "unit"
+# The sandbox image under test: MANYOYO_SANDBOX_IMAGE (a thin image while iterating), else the default.
 SANDBOX_IMAGE = os.environ.get("MANYOYO_SANDBOX_IMAGE") or DEFAULT_IMAGE
 
 
@@ -62,6 +63,8 @@ def scope(engine: Engine) -> Iterator[str]:
         engine.remove_container(container.id)
     for volume in engine.list_volumes(labels):
         engine.remove_volume(volume)
+    for network in engine.list_networks(labels):
+        engine.remove_network(network)
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +74,12 @@ def settings(scope: str, tmp_path_factory: pytest.TempPathFactory) -> ServerSett
         scope=scope,
         sandbox_image=SANDBOX_IMAGE,
         default_memory="1g",
+        # Tests hold several sandboxes at once on a 2-core machine: small sparse disks, and totals
+        # that leave room for them (test_resources.py checks the totals with its own settings).
+        default_disk="2g",
+        total_cpu_share=16,
+        total_pid_share=1,
+        total_disk_share=8,
         ready_timeout_s=60,
         exec_timeout_s=60,
         audit_dir=audit_dir,

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from manyoyo_mcp.engine import Engine, NestedContainerState, NestedEngine
+from manyoyo_mcp.engine import NestedContainerState
 from manyoyo_mcp.errors import ContainerNotFound, InvalidArgument, ObjectNotFound, TimedOut
 from manyoyo_mcp.models import ContainerLogsResult, RemoveContainerResult, StopContainerResult
 from manyoyo_mcp.nested import specs
@@ -21,6 +22,9 @@ from manyoyo_mcp.threads import bounded, in_thread
 LOGS_TIMEOUT_S = 120
 """How long container_logs may read (the engine sends the whole selection; the capture keeps a
 bounded head and tail of it)."""
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine, NestedEngine
 
 
 async def _resolve(nested: NestedEngine, sandbox: str, container: str) -> NestedContainerState:

@@ -8,14 +8,17 @@ operator's choice.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.models import LoadImageResult
 from manyoyo_mcp.nested import specs as nested_specs
 from manyoyo_mcp.policy.allowlists import normalized
 from manyoyo_mcp.sandbox.image_copy import copy_image
 from manyoyo_mcp.sandbox.view import Sandbox
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine
 
 
 async def load_image(engine: Engine, sandbox: Sandbox, image: str, timeout_s: float) -> LoadImageResult:

@@ -11,14 +11,22 @@ describe.py    the active policy as data (describe_policy)
 
 from manyoyo_mcp.policy.calls import Decision, ToolCall, allow, deny, tool_call
 from manyoyo_mcp.policy.describe import describe
-from manyoyo_mcp.policy.rules import RULES, admit, context_denial, could_not_judge, evaluate, invalid_arguments
-from manyoyo_mcp.policy.sizes import abridged, oversized
+from manyoyo_mcp.policy.rules import (
+    RULES,
+    admit,
+    context_denial,
+    could_not_judge,
+    evaluate,
+    invalid_arguments,
+    secret_denial,
+    user_denial,
+)
+from manyoyo_mcp.policy.sizes import oversized
 
 __all__ = [
     "RULES",
     "Decision",
     "ToolCall",
-    "abridged",
     "admit",
     "allow",
     "context_denial",
@@ -28,5 +36,7 @@ __all__ = [
     "evaluate",
     "invalid_arguments",
     "oversized",
+    "secret_denial",
     "tool_call",
+    "user_denial",
 ]

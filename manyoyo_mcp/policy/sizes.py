@@ -61,28 +61,6 @@ def oversized(tool: str, arguments: Mapping[str, Any]) -> Decision | None:
     return None
 
 
-KEPT = 256
-"""Of an oversized call's strings, the characters the audit record keeps (and of its lists and maps,
-the entries): the record says what was asked without holding megabytes, or redacting them."""
-
-
-def abridged(value: Any) -> Any:
-    """`value` (an oversized call's arguments) cut down for its audit record, each cut marked."""
-    if isinstance(value, str):
-        size = _size(value)
-        return value if size <= KEPT else f"{value[:KEPT]}[... {size} bytes in all]"
-    if isinstance(value, list):
-        kept = [abridged(item) for item in value[:KEPT]]
-        return kept + ([f"[... {len(value)} entries in all]"] if len(value) > KEPT else [])
-    if isinstance(value, dict):
-        items = list(value.items())
-        kept_map = {abridged(str(k)): abridged(v) for k, v in items[:KEPT]}
-        if len(items) > KEPT:
-            kept_map["[...]"] = f"[{len(items)} entries in all]"
-        return kept_map
-    return value
-
-
 def limits() -> dict[str, str]:
     """The limits as describe_policy shows them."""
     return {

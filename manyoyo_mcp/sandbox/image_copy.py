@@ -7,14 +7,18 @@ cancelled call, a failed load) cuts both streams: nothing is left running in eit
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import anyio
 
-from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.engine.types import ImageCopy
 from manyoyo_mcp.errors import TimedOut
 from manyoyo_mcp.sandbox.inside import PROPER_ROOT
 from manyoyo_mcp.sandbox.layout import ENGINE_SOCKETS
 from manyoyo_mcp.threads import bounded, in_thread
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine
 
 
 async def copy_image(engine: Engine, ref: str, container_id: str, kind: str, timeout_s: float) -> ImageCopy:

@@ -11,18 +11,22 @@ Then it waits until the engine answers and says what happened (`EngineReport.sto
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 
-from manyoyo_mcp.engine import Engine
-from manyoyo_mcp.errors import NestedEngineDown, NestedEngineLost, ObjectConflict, ObjectNotFound, SandboxNotReady
+from manyoyo_mcp.errors import EngineFailure, NestedEngineDown, NestedEngineLost, ObjectNotFound, SandboxNotReady
 from manyoyo_mcp.sandbox.inside import CRUN, PROPER, PROPER_ROOT, ROOT, Entry
 from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS, SOCK_MODE_SOCKET
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine
 
 POLL_S = 0.1
 STUCK_AFTER_S = 60
@@ -176,7 +180,10 @@ async def wait_ready(engine: Engine, container_id: str, kind: str, sock: bool, t
     while True:
         try:
             code, out, _ = await in_thread(engine.exec_run, container_id, probe, None if sock else PROPER_ROOT)
-        except (ObjectConflict, ObjectNotFound) as exc:  # the container stopped, or was removed
+        except EngineFailure as exc:  # its init ended (the container stopped), or it was removed
+            with contextlib.suppress(ObjectNotFound):
+                if (await in_thread(engine.inspect_container, container_id)).state == "running":
+                    raise
             raise SandboxNotReady(
                 f"the sandbox stopped while its engine was starting ({exc}). {await startup_log(engine, container_id)}"
             ) from exc
@@ -199,7 +206,7 @@ async def startup_log(engine: Engine, container_id: str) -> str:
     inner = ["tail", "-n", "20", ENGINE_LOG]
     try:
         code, log, _ = await in_thread(engine.exec_run, container_id, [*CRUN, "exec", PROPER, *inner])
-    except (ObjectConflict, ObjectNotFound):
+    except EngineFailure:  # stopped or removed
         code, log = 1, ""
     engine_part = f"Last lines of {ENGINE_LOG}:\n{log.strip()}" if code == 0 else "(the sandbox proper is not running)"
     return f"The sandbox's log ends:\n{outer.strip()}\n{engine_part}"

@@ -11,20 +11,16 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import Awaitable
-from typing import TypeVar
+from typing import TYPE_CHECKING
 
 import anyio
 
+from manyoyo_mcp import egress
 from manyoyo_mcp.config.settings import ServerSettings
-from manyoyo_mcp.engine import ContainerSummary, Engine, ObjectConflict
+from manyoyo_mcp.engine import ObjectConflict
 from manyoyo_mcp.errors import (
-    EngineFailure,
     FirstCommandFailed,
     ImageMissing,
-    ManyoyoError,
-    NestedEngineLost,
-    ObjectNotFound,
     PolicyDenied,
     SandboxConflict,
     SandboxNotFound,
@@ -34,20 +30,23 @@ from manyoyo_mcp.errors import (
 from manyoyo_mcp.models import CreateSandboxResult, RemoveSandboxResult, SandboxView
 from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.ceilings import Ceilings, derive
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
+from manyoyo_mcp.sandbox.faults import SandboxFaults
 from manyoyo_mcp.sandbox.host_folders import owner_name, resolve_host_path, resolve_workspace
 from manyoyo_mcp.sandbox.image_copy import copy_image
 from manyoyo_mcp.sandbox.inside import STATE_FILE, Entry, ProperState, parse_state
 from manyoyo_mcp.sandbox.plan import CreateRequest, SandboxPlan, plan_sandbox, validate_sandbox_name
-from manyoyo_mcp.sandbox.readiness import revive, revived, startup_log, wait_ready
+from manyoyo_mcp.sandbox.readiness import startup_log, wait_ready
+from manyoyo_mcp.sandbox.usage import check_totals, disk_notices, disk_view, image_makes_quotas, limits_of
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import ContainerSummary, Engine
+
 NAME_RACE_S = 10
 """How long a create that lost the name to another server's waits for that sandbox to be listed."""
-SETTLE_S = 3
-"""After a call failed on its sandbox, how long the sandbox is watched for stopping (a docker stop under way)."""
 BUILD_HELP = (
     "build it with `manyoyo-mcp image build` (on a machine with no registry: `scripts/base-image`, then "
     "`manyoyo-mcp image build --base manyoyo-base:trixie`)"
@@ -64,7 +63,7 @@ def notices_of(state: ProperState | None) -> list[str]:
     ]
 
 
-class SandboxService:
+class SandboxService(SandboxFaults):
     """The sandboxes of one server scope on one host engine. Every method may raise
     EngineUnavailable (the host engine cannot be reached) or EngineFailure (it refused)."""
 
@@ -74,6 +73,16 @@ class SandboxService:
         self._owner = ownership.owner_labels(settings.scope)
         self._entries: dict[str, Entry] = {}
         self._creating: dict[str, anyio.Lock] = {}
+        self._host_addresses: tuple[str, ...] | None = None
+        self.known_ceilings: Ceilings | None = None
+        """The ceilings, once the host's figures were read (describe_policy makes no engine call)."""
+
+    async def ceilings(self) -> Ceilings:
+        """Each sandbox's defaults and ceilings and the scope's totals, from the settings and the
+        host's figures (read from the engine once; the free disk is measured then)."""
+        if self.known_ceilings is None:
+            self.known_ceilings = derive(self.settings, await in_thread(self.engine.host_facts))
+        return self.known_ceilings
 
     async def entry(self, sandbox: Sandbox) -> Entry:
         """How commands enter the running `sandbox` (read once from its state file, then kept)."""
@@ -124,8 +133,12 @@ class SandboxService:
         return Sandbox.of(await in_thread(self.engine.inspect_container, sandbox.id))
 
     async def list(self) -> list[SandboxView]:
-        """Every owned sandbox as list_sandboxes shows it (state, engine, mode, limits, age in seconds)."""
-        return [(await self.inspect(sandbox)).view() for sandbox in await self.owned()]
+        """Every owned sandbox as list_sandboxes shows it (state, engine, mode, limits, disk, age in seconds)."""
+        return [await self.view(await self.inspect(sandbox)) for sandbox in await self.owned()]
+
+    async def view(self, sandbox: Sandbox) -> SandboxView:
+        """An inspected sandbox as the agent sees it, with its disk quota and use."""
+        return sandbox.view().model_copy(update={"disk": await disk_view(self.engine, sandbox)})
 
     # -- create ---------------------------------------------------------------------------
 
@@ -154,25 +167,48 @@ class SandboxService:
                     "one with remove_sandbox, or reuse one by name",
                 )
             workspace = resolve_workspace(request.workspace) if request.workspace else None
+            quota = request.mode == "sock" or await image_makes_quotas(
+                self.engine, self.settings, request.image or self.settings.sandbox_image
+            )
             plan = plan_sandbox(
                 request,
                 self.settings,
+                await self.ceilings(),
                 name=name,
                 workspace=workspace,
                 volumes=tuple((resolve_host_path(h, "profile volume"), t, ro) for h, t, ro in request.volumes),
                 host_socket=self.settings.host_engine_socket(),
                 user_name=owner_name(workspace),
+                host_addresses=await self.host_addresses() if (request.mode or "dind") == "dind" else (),
+                image_makes_quota=quota,
             )
             await self._check_images(plan)
             holder = await in_thread(self.engine.container_named, plan.spec.name)
             if holder is not None:  # a sandbox of this scope another server is making, or a foreign one
                 return await self._adopt(holder, plan, request, started)
+            await check_totals(self, plan.limits)
             return await self._materialise(plan, request, started)
 
+    async def host_addresses(self) -> tuple[str, ...]:
+        """The engine host's own addresses, which public mode refuses: listed once per server by a
+        short-lived container in the host's network namespace (so a remote engine's are its own)."""
+        if self._host_addresses is None:
+            labels = {**self._owner, ownership.KIND: "host-probe"}
+            listing = await in_thread(self.engine.host_interfaces, self.settings.sandbox_image, labels)
+            self._host_addresses = egress.host_addresses(listing)
+        return self._host_addresses
+
     async def _check_images(self, plan: SandboxPlan) -> None:
-        """What only the engine knows: the images exist."""
-        if not await in_thread(self.engine.image_present, plan.spec.image):
+        """What only the engine knows: the images exist (and the sandbox image contains networks)."""
+        labels = await in_thread(self.engine.image_labels, plan.spec.image)
+        if labels is None:
             raise ImageMissing(f"sandbox image {plan.spec.image!r} is not on the engine: {BUILD_HELP}")
+        if plan.mode == "dind" and ownership.IMAGE_NETWORK not in labels:
+            # An older image ignores the network settings: its sandboxes would reach everything.
+            raise ImageMissing(
+                f"sandbox image {plan.spec.image!r} predates network containment (no {ownership.IMAGE_NETWORK} "
+                f"label) and would not enforce the sandbox's network: rebuild it, {BUILD_HELP}"
+            )
         for ref in self.settings.preload_images:
             if await in_thread(self.engine.image_tags, ref) is None:
                 raise ImageMissing(
@@ -220,6 +256,9 @@ class SandboxService:
         if plan.volume is not None:
             await in_thread(self.engine.create_volume, plan.volume, plan.volume_labels)
         try:
+            if plan.spec.network is not None:
+                internal = plan.network.mode == "none"  # no route out, whatever the rules inside say
+                await in_thread(self.engine.create_network, plan.spec.network, plan.network_labels, internal)
             container_id = await in_thread(self.engine.create_container, plan.spec)
         except ObjectConflict:
             if retried:
@@ -227,7 +266,7 @@ class SandboxService:
             return await self._name_taken(plan, request, started)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await self._remove_unused_volume(plan.volume)
+                await self._remove_storage_and_network(plan)
             raise
         sock = plan.mode == "sock"
         try:
@@ -247,23 +286,31 @@ class SandboxService:
             # Nothing half-done: a sandbox whose engine never answered is removed with its storage.
             with anyio.CancelScope(shield=True):
                 await in_thread(self.engine.remove_container, container_id)
-                await self._remove_unused_volume(plan.volume)
+                await self._remove_storage_and_network(plan)
             raise
         created = Sandbox.of(await in_thread(self.engine.inspect_container, container_id))
         return CreateSandboxResult(
-            **created.view().model_dump(),
+            **(await self.view(created)).model_dump(),
             created=True,
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
             preloaded=[] if sock else list(self.settings.preload_images),
-            notices=notices_of((await self.entry(created)).state),
+            notices=[
+                *notices_of(state := (await self.entry(created)).state),
+                *plan.notices,
+                *disk_notices(plan.limits, state),
+            ],
         )
 
-    async def _remove_unused_volume(self, volume: str | None) -> None:
-        """Remove a volume this create made, unless a container uses it (a concurrent create's)."""
-        if volume is not None:
+    async def _remove_storage_and_network(self, plan: SandboxPlan) -> None:
+        """Remove the volume and network this create made, unless a container uses them (a
+        concurrent create's)."""
+        if plan.volume is not None:
             with contextlib.suppress(ObjectConflict):
-                await in_thread(self.engine.remove_volume, volume)
+                await in_thread(self.engine.remove_volume, plan.volume)
+        if plan.spec.network is not None:
+            with contextlib.suppress(ObjectConflict):
+                await in_thread(self.engine.remove_network, plan.spec.network)
 
     async def _reuse(self, existing: Sandbox, request: CreateRequest, started: float) -> CreateSandboxResult:
         if (request.mode or "dind") != existing.mode:
@@ -276,94 +323,28 @@ class SandboxService:
                 f"sandbox {existing.name!r} exists with engine {existing.engine!r}; use it as it is, or "
                 f"remove_sandbox and create it again with engine {request.engine!r}"
             )
+        if request.network is not None and request.network.mode != existing.network.mode:
+            raise SandboxConflict(
+                f"sandbox {existing.name!r} exists with network {existing.network.mode!r}; use it as it is, or "
+                f"remove_sandbox and create it again with network {request.network.mode!r}"
+            )
         notices: list[str] = []
         if existing.state == "paused":
             await in_thread(self.engine.unpause_container, existing.id)
             notices.append("the sandbox was paused (outside this server) and was unpaused")
         elif not existing.running:
+            await check_totals(self, limits_of(await self.inspect(existing)), starting=existing.id)
             await in_thread(self.engine.start_container, existing.id)
         version = await self._answering(existing, probe_only=existing.running, notices=notices)
         reused = await self.inspect(existing)
         return CreateSandboxResult(
-            **reused.view().model_dump(),
+            **(await self.view(reused)).model_dump(),
             created=False,
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
             preloaded=[],
             notices=notices,
         )
-
-    async def _answering(self, sandbox: Sandbox, *, probe_only: bool, notices: list[str]) -> str:
-        """The version of the sandbox's engine once it answers. One that was running is probed once
-        and, if it does not answer, revived (readiness.revive; what was done goes to `notices`).
-        Raises SandboxNotReady after ready_timeout_s, with the sandbox's log."""
-        kind, wait = sandbox.engine, self.settings.ready_timeout_s
-        version = await wait_ready(self.engine, sandbox.id, kind, sandbox.is_sock, 0 if probe_only else wait)
-        story = ""
-        if version is None and probe_only and not sandbox.is_sock:
-            report = await revive(self.engine, sandbox.id, await self.entry(sandbox), kind)
-            story = report.story()
-            version = await wait_ready(self.engine, sandbox.id, kind, False, wait)
-            if report.did:
-                notices.append(f"{story}; it answers again")
-        elif version is None and probe_only:
-            version = await wait_ready(self.engine, sandbox.id, kind, True, wait)
-        if version is None:
-            raise SandboxNotReady(
-                f"{story + '; ' if story else ''}the {kind} engine of sandbox {sandbox.name!r} did not answer within "
-                f"{wait:g}s. {await startup_log(self.engine, sandbox.id)}\nIf it does not recover, remove_sandbox and "
-                "create it again"
-            )
-        return version
-
-    async def on_engine(self, sandbox: Sandbox, work: Awaitable[T]) -> T:
-        """`work` on the sandbox's own engine. If it lost the engine, the error says what happened
-        to the engine and what the server did about it (engine_lost)."""
-        try:
-            return await work
-        except NestedEngineLost as exc:
-            raise await self.engine_lost(sandbox, exc) from exc
-        except EngineFailure as exc:  # "is not running", "no such container": was it stopped meanwhile?
-            gone = await self._gone(sandbox)
-            if gone is None:
-                raise
-            raise gone from exc
-
-    async def _gone(self, sandbox: Sandbox, settle_s: float = SETTLE_S) -> ManyoyoError | None:
-        """The error for a sandbox removed, stopped or paused (outside this server) during a call;
-        None if it runs. A sandbox being stopped still shows as running for a moment (its init
-        ends last), so it is looked at for up to `settle_s`."""
-        deadline = time.monotonic() + settle_s
-        while True:
-            try:
-                current = await self.inspect(sandbox)
-            except ObjectNotFound:
-                return SandboxNotFound(f"sandbox {sandbox.name!r} was removed (outside this server) during the call")
-            if not current.running:
-                break
-            if time.monotonic() > deadline:
-                return None
-            await anyio.sleep(0.25)
-        how = "paused" if current.state == "paused" else "stopped"
-        return SandboxNotRunning(
-            f"sandbox {sandbox.name!r} is {current.state}: it was {how} during the call (outside this server); "
-            f"call create_sandbox with name {sandbox.name!r} to start it again"
-        )
-
-    async def engine_lost(self, sandbox: Sandbox, lost: NestedEngineLost) -> ManyoyoError:
-        """Why a call lost the sandbox's engine, after the server has looked, and revived it if it
-        was down (readiness.revive), waiting until it answers again."""
-        if sandbox.is_sock:
-            return lost  # the host's own engine: its errors say how to start it
-        gone = await self._gone(sandbox, settle_s=0)
-        if gone is not None:
-            return gone
-        current = await self.inspect(sandbox)
-        try:
-            entry = await self.entry(current)
-            return await revived(self.engine, current, entry, lost, self.settings.ready_timeout_s)
-        except EngineFailure:  # the sandbox went while the server looked into it
-            return await self._gone(sandbox) or lost
 
     async def _run_first(self, container_id: str, sock: bool, first: str) -> None:
         """The profile's `first` command, once, in a new sandbox; a failure removes the sandbox."""
@@ -396,4 +377,7 @@ class SandboxService:
         )
         for volume in volumes:
             await in_thread(self.engine.remove_volume, volume)
+        networks = {**self._owner, ownership.SANDBOX: found.name, ownership.KIND: "network"}
+        for network in await in_thread(self.engine.list_networks, networks):
+            await in_thread(self.engine.remove_network, network)
         return RemoveSandboxResult(name=found.name, id=found.id, removed_volumes=volumes)
