@@ -257,6 +257,7 @@ class SandboxService(SandboxFaults):
             await in_thread(self.engine.create_volume, plan.volume, plan.volume_labels)
         try:
             if plan.spec.network is not None:
+                await self._remove_stale_network(plan.spec.network)
                 internal = plan.network.mode == "none"  # no route out, whatever the rules inside say
                 await in_thread(self.engine.create_network, plan.spec.network, plan.network_labels, internal)
             container_id = await in_thread(self.engine.create_container, plan.spec)
@@ -301,6 +302,14 @@ class SandboxService(SandboxFaults):
                 *disk_notices(plan.limits, state),
             ],
         )
+
+    async def _remove_stale_network(self, network: str) -> None:
+        """A network of this name that no container uses and that is older than NAME_RACE_S was left
+        by this sandbox removed outside the server (or a server killed mid-create): it is removed.
+        A newer one is a concurrent create's: its create_network conflicts and that sandbox is adopted."""
+        age = await in_thread(self.engine.unused_network_age, network)
+        if age is not None and age > NAME_RACE_S:
+            await in_thread(self.engine.remove_network, network)
 
     async def _remove_storage_and_network(self, plan: SandboxPlan) -> None:
         """Remove the volume and network this create made, unless a container uses them (a
