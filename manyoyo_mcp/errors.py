@@ -14,11 +14,17 @@
     ├── ImageMissing             an image is not where it is needed; says how to build or load it
     ├── BuildFailed              a build step failed; names the step and carries its output
     │   └── BuildTimedOut        the build ran past its timeout and was stopped            (timeout)
+    ├── TimedOut                 a step of the call ran past its time and was stopped      (timeout)
     ├── AuditUnavailable         the audit log cannot be written: nothing runs unrecorded
+    ├── NestedEngineDown         a sandbox's own engine was not answering; says what the server found
+    │                            and did about it (restarted it), and what to do next
     ├── EngineUnavailable        the host's container engine cannot be reached; says how to start it
     └── EngineFailure            the engine refused or failed an operation
         ├── ObjectNotFound       no object by that id or name
-        └── ObjectConflict       a conflicting object (usually a name in use)
+        ├── ObjectConflict       a conflicting object (usually a name in use)
+        ├── EngineTimeout        an engine did not answer a request in time                (timeout)
+        └── NestedEngineLost     the connection to a sandbox's own engine failed (refused, cut, or
+                                 no answer in time); the server looks into the sandbox and says why
 
 Only `manyoyo_mcp.engine` turns docker-py exceptions into these (engine/errors.py); the server
 turns these into the tool errors the agent reads (server/errors.py).
@@ -99,6 +105,12 @@ class BuildTimedOut(BuildFailed):
     outcome = "timeout"
 
 
+class TimedOut(ManyoyoError):
+    """A step of the call ran past its time and was stopped; the message says which and what is left."""
+
+    outcome = "timeout"
+
+
 class AuditUnavailable(ManyoyoError):
     """The audit log cannot be written: the server refuses to act (fail closed)."""
 
@@ -117,3 +129,22 @@ class ObjectNotFound(EngineFailure):
 
 class ObjectConflict(EngineFailure):
     """The engine refused because of a conflicting object (usually a name in use)."""
+
+
+class EngineTimeout(EngineFailure):
+    """An engine did not answer one request within its phase's time (see engine/connection.py)."""
+
+    outcome = "timeout"
+
+
+class NestedEngineLost(EngineFailure):
+    """The connection to a sandbox's own engine failed: refused, cut, or no answer in time."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class NestedEngineDown(ManyoyoError):
+    """A sandbox's own engine was not answering: what the server found, what it did (restarted
+    it), and what the agent should do next."""

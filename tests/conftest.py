@@ -4,6 +4,7 @@ tests/unit/ mirrors the package and never touches the engine (`pytest tests/unit
 `-m "not engine"`, runs it in seconds). Every other test drives the real engine, carries the
 `engine` marker, and fails (never skips) when the engine or the sandbox image is missing.
 Everything a test creates lives under a scope of its own and is removed by label at the end.
+MANYOYO_SANDBOX_IMAGE points the tests' sandboxes at another image (one built to try a change).
 """
 
 from __future__ import annotations

@@ -55,6 +55,27 @@ def load_testbox(sandbox_container: str, engine: str) -> None:
     in_proper(sandbox_container, engine, "load", input=image)
 
 
+ANSWERS_WITHIN_S = 1.0
+"""After any failure, the same sandbox answers a trivial call within this (issue 12)."""
+
+
+async def answers_at_once(client: Client, sandbox: str) -> None:
+    """The sandbox answers a trivial exec, and the server lists its sandboxes, each within ANSWERS_WITHIN_S."""
+    with anyio.fail_after(ANSWERS_WITHIN_S):
+        done = await call(client, "exec", {"sandbox": sandbox, "command": "true"})
+    assert done["exit_code"] == 0
+    with anyio.fail_after(ANSWERS_WITHIN_S):
+        listed = await call(client, "list_sandboxes")
+    assert sandbox in {s["name"] for s in listed["sandboxes"]}
+
+
+async def cancel_after(client: Client, seconds: float, tool: str, arguments: dict[str, Any]) -> None:
+    """Call `tool`, and cancel the call after `seconds` (as a client does); it must still be running then."""
+    with anyio.move_on_after(seconds) as scope:
+        await client.call_tool(tool, arguments)
+    assert scope.cancelled_caught, f"{tool} finished before it was cancelled"
+
+
 def dind_sandbox(
     settings: ServerSettings, engine: Engine, name: str, inner: str, workspace: Path | None = None
 ) -> Iterator[str]:

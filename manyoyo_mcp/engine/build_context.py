@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from docker.utils.build import PatternMatcher
 
-from manyoyo_mcp.errors import InvalidArgument
+from manyoyo_mcp.errors import EngineFailure, InvalidArgument
 
 SPOOL_IN_MEMORY = 16 * 1024 * 1024
 
@@ -96,6 +96,9 @@ def repack_context(
                 info.mode = 0o644
                 packed.addfile(info, io.BytesIO(data))
                 entries += 1
+    except tarfile.TarError as exc:  # the stream ended or broke: the sandbox stopped, the reader died
+        spool.close()
+        raise EngineFailure(f"the build context could not be read from the sandbox ({exc})") from exc
     except BaseException:
         spool.close()
         raise

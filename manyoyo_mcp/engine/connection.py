@@ -1,7 +1,10 @@
 """The host engine's connection: made lazily, kept, forgotten when the engine goes away.
 
-Two docker-py clients: a control client with a socket timeout, and a streaming one without
-(exec output and builds may stay silent for long; their callers bound them with deadlines).
+Two docker-py clients: a control client whose every request must be answered within
+CONTROL_TIMEOUT_S, and a streaming one for output that may stay silent for long (an exec's, an
+image export's). A stream is bounded in two phases: starting it (the request until the engine's
+answer) within CONTROL_TIMEOUT_S, then its output by the caller's own deadline, which cuts it.
+A request the engine does not answer in time is an EngineTimeout naming the phase.
 Constructing a Connection never touches the network; a failed connect leaves nothing open.
 """
 
@@ -18,9 +21,13 @@ import docker.errors
 import requests.exceptions
 
 from manyoyo_mcp.engine.errors import START_ENGINE_HELP, api_error
-from manyoyo_mcp.errors import EngineUnavailable
+from manyoyo_mcp.errors import EngineTimeout, EngineUnavailable
 
-CONTROL_TIMEOUT_S = 120
+CONTROL_TIMEOUT_S = 60
+"""How long one control request (list, inspect, create, start, exec create and start...) may wait
+for the engine's answer."""
+REMOVAL_TIMEOUT_S = 600
+"""Removing a sandbox's storage deletes every file its engine wrote: that request may take longer."""
 
 
 class Connection:
@@ -40,8 +47,8 @@ class Connection:
         with self._lock:
             if self._control is None:
                 self._control = self._connect(CONTROL_TIMEOUT_S)
-            # Streams (exec output, builds) may stay silent for long: no socket timeout there;
-            # the callers bound them with their own deadlines.
+            # Streams (exec output, exports) may stay silent for long: no socket timeout there
+            # once they run; starting one is bounded per request, the rest by the caller.
             if streaming and self._streaming is None:
                 self._streaming = self._connect(None)
             return self._streaming if streaming else self._control  # type: ignore[return-value]
@@ -71,10 +78,17 @@ class Connection:
             ) from exc
 
     @contextlib.contextmanager
-    def _mapped(self) -> Iterator[None]:
-        """docker-py's exceptions as the project's; an unreachable engine's clients are forgotten."""
+    def _mapped(self, phase: str = "a request") -> Iterator[None]:
+        """docker-py's exceptions as the project's; an unreachable engine's clients are forgotten.
+        `phase`: what the engine was asked, for the message of a request it did not answer in time."""
         try:
             yield
+        except (requests.exceptions.Timeout, TimeoutError) as exc:  # first: a ConnectTimeout is a ConnectionError
+            raise EngineTimeout(
+                f"the Docker engine at {self.endpoint} did not answer {phase} in time: it may be overloaded or "
+                "stuck (`docker info` on the host shows whether it answers); nothing more was asked of it. Call "
+                "the tool again"
+            ) from exc
         except (requests.exceptions.ConnectionError, ConnectionError) as exc:
             self._forget_clients()
             raise EngineUnavailable(f"Cannot reach the Docker engine at {self.endpoint}. {START_ENGINE_HELP}") from exc

@@ -11,9 +11,17 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
-from manyoyo_mcp.errors import EngineFailure, ImageMissing, ManyoyoError, ObjectConflict, ObjectNotFound
+from manyoyo_mcp.errors import (
+    EngineFailure,
+    ImageMissing,
+    ManyoyoError,
+    NestedEngineLost,
+    ObjectConflict,
+    ObjectNotFound,
+)
 
-Mapped = Callable[[], contextlib.AbstractContextManager[None]]
+Mapped = Callable[..., contextlib.AbstractContextManager[None]]
+"""A context that maps docker-py's exceptions; it may take the phase (what the engine was asked)."""
 
 START_ENGINE_HELP = (
     "Start it (as root: `dockerd > /var/log/dockerd.log 2>&1 &`, or `sudo systemctl start docker`; "
@@ -36,20 +44,23 @@ def api_error(exc: docker.errors.DockerException) -> ManyoyoError | None:
 
 
 @contextlib.contextmanager
-def mapped_nested() -> Iterator[None]:
-    """For a sandbox's engine: a lost tunnel is that call's failure, not the host engine's."""
+def mapped_nested(phase: str = "a request") -> Iterator[None]:
+    """For a sandbox's engine: a lost tunnel (or no answer in time) is NestedEngineLost, that
+    sandbox's failure, never the host engine's; the server then looks into the sandbox."""
     try:
         yield
     except docker.errors.DockerException as exc:  # first: APIError is a requests exception too
-        raise (api_error(exc) or EngineFailure(f"the sandbox's engine failed: {exc}")) from exc
-    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, ConnectionError) as exc:
-        raise EngineFailure(f"the connection to the sandbox's engine was lost ({exc})") from exc
+        raise (api_error(exc) or NestedEngineLost(f"the sandbox's engine failed: {exc}")) from exc
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        if _timed_out(exc):
+            raise NestedEngineLost(f"the sandbox's engine did not answer {phase} in time", timed_out=True) from exc
+        raise NestedEngineLost(f"the connection to the sandbox's engine was lost ({exc})") from exc
 
 
-def mapped_iter(mapped: Mapped, chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """A stream of chunks whose failures, while it is read, are mapped too."""
-    with mapped():
-        yield from chunks
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a failure was a read or connect timeout (requests wraps some in a ConnectionError)."""
+    timeouts = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
+    return isinstance(exc, timeouts) or any(isinstance(arg, timeouts) for arg in exc.args)
 
 
 def _explanation(exc: docker.errors.APIError) -> str:

@@ -180,6 +180,9 @@ class _ExecAdapter(HTTPAdapter):
 
 
 NESTED_URL = "tcp://nested:2375"
+NESTED_TIMEOUT_S = 60
+"""How long a sandbox's engine may take to answer one request (streams and long requests say
+otherwise per request: engine/nested.py)."""
 
 
 def nested_api_client(
@@ -187,7 +190,7 @@ def nested_api_client(
 ) -> docker.APIClient:
     """A docker-py client for the engine listening on `socket_path` inside `container_id`; the
     tunnel runs as `user` ("uid:gid"; default the container's root)."""
-    client = docker.APIClient(base_url=NESTED_URL, version="1.41", timeout=None)
+    client = docker.APIClient(base_url=NESTED_URL, version="1.41", timeout=NESTED_TIMEOUT_S)
     client.mount("http://nested:2375", _ExecAdapter(host_api, container_id, socket_path, user))
     return client
 

@@ -9,12 +9,14 @@ from collections.abc import Iterator
 
 import docker.errors
 
-from manyoyo_mcp.engine.errors import mapped_iter, mapped_nested
-from manyoyo_mcp.engine.exec_transport import nested_api_client
+from manyoyo_mcp.engine.connection import CONTROL_TIMEOUT_S, REMOVAL_TIMEOUT_S
+from manyoyo_mcp.engine.errors import mapped_nested
+from manyoyo_mcp.engine.exec_transport import end_response, nested_api_client
 from manyoyo_mcp.engine.nested import NestedEngine
 from manyoyo_mcp.engine.resources import Resources
-from manyoyo_mcp.engine.streams import ExecStream, start_exec
-from manyoyo_mcp.engine.types import ContainerDetails, ContainerSpec, ContainerSummary, ImageCopy, Mount
+from manyoyo_mcp.engine.streams import ExecStream, start_exec, unbounded
+from manyoyo_mcp.engine.transfer import ImageTransfer
+from manyoyo_mcp.engine.types import ContainerDetails, ContainerSpec, ContainerSummary, Mount
 from manyoyo_mcp.errors import EngineFailure, ImageMissing, ObjectNotFound
 
 
@@ -134,13 +136,20 @@ class Engine(Resources):
         return data.decode("utf-8", errors="replace")
 
     def start_container(self, container_id: str) -> None:
-        with self._mapped():
+        with self._mapped("the request to start a container"):
             self._client().start(container_id)
+
+    def unpause_container(self, container_id: str) -> None:
+        with self._mapped("the request to unpause a container"):
+            self._client().unpause(container_id)
 
     def remove_container(self, container_id: str) -> None:
         """Force-remove a container and its anonymous volumes; gone already is fine."""
-        with contextlib.suppress(ObjectNotFound), self._mapped():
-            self._client().remove_container(container_id, force=True, v=True)
+        api = self._client()
+        with contextlib.suppress(ObjectNotFound), self._mapped("the request to remove a container"):
+            url = api._url("/containers/{0}", container_id)
+            params = {"v": True, "force": True}
+            api._raise_for_status(api._delete(url, params=params, timeout=REMOVAL_TIMEOUT_S))
 
     def remove_labelled(self, labels: dict[str, str]) -> None:
         """Force-remove every container, volume, network and image carrying `labels`."""
@@ -167,8 +176,11 @@ class Engine(Resources):
             self._client().create_volume(name=name, labels=labels)
 
     def remove_volume(self, name: str) -> None:
-        with contextlib.suppress(ObjectNotFound), self._mapped():
-            self._client().remove_volume(name, force=True)
+        """Remove a volume (deleting every file in it may take long); gone already is fine."""
+        api = self._client()
+        with contextlib.suppress(ObjectNotFound), self._mapped("the request to remove a volume"):
+            url = api._url("/volumes/{0}", name)
+            api._raise_for_status(api._delete(url, params={"force": True}, timeout=REMOVAL_TIMEOUT_S))
 
     def list_volumes(self, labels: dict[str, str]) -> list[str]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
@@ -266,10 +278,10 @@ class Engine(Resources):
     ) -> ExecStream:
         """Start `argv` in the container (as `user`, "uid:gid"; default its root); read its output
         from the returned stream, which the caller must close. With `stdin`, feed it through the
-        stream (ExecStream.feed_from)."""
-        api = self._client(streaming=True)
-        with self._mapped():
-            created = api.exec_create(
+        stream (ExecStream.feed_from). Creating and starting the exec are each bounded
+        (CONTROL_TIMEOUT_S: EngineTimeout); the output, by the caller's deadline."""
+        with self._mapped("the request to create the command's exec"):
+            created = self._client().exec_create(
                 container_id,
                 argv,
                 stdout=True,
@@ -280,12 +292,18 @@ class Engine(Resources):
                 workdir=workdir,
                 user=user or "",
             )
-            response = start_exec(api, created["Id"])
+        with self._mapped("the request to start the command"):
+            response = start_exec(self._client(streaming=True), created["Id"], timeout=CONTROL_TIMEOUT_S)
         return ExecStream(exec_id=created["Id"], _response=response)
 
     def exec_exit_code(self, exec_id: str) -> int | None:
-        with self._mapped():
-            info = self._client().exec_inspect(exec_id)
+        try:
+            with self._mapped():
+                info = self._client().exec_inspect(exec_id)
+        except ObjectNotFound as exc:
+            raise ObjectNotFound(
+                "the command's exec is gone from the engine: its sandbox was removed or restarted during the call"
+            ) from exc
         return None if info.get("Running") else info.get("ExitCode")
 
     def nested(
@@ -300,44 +318,36 @@ class Engine(Resources):
     def scoped(self, labels: dict[str, str]) -> NestedEngine:
         """This engine seen through the objects carrying `labels` (sock mode's view for one sandbox)."""
         with self._mapped():
-            api = self._client(streaming=True)  # builds may be silent for long
+            api = self._client()  # its streams (builds, logs, loads) ask for no timeout themselves
         return NestedEngine(api, self._mapped, "docker", scope=labels, owns_api=False)
 
     # -- files and image archives ---------------------------------------------------------
-
-    def read_archive(self, container_id: str, path: str) -> Iterator[bytes]:
-        """A tar stream of `path` inside the container (its last path component is the top entry)."""
-        with self._mapped():
-            chunks, _ = self._client(streaming=True).get_archive(container_id, path, chunk_size=1 << 20)
-        return mapped_iter(self._mapped, chunks)
 
     def write_archive(self, container_id: str, directory: str, tar: bytes) -> None:
         """Unpack a tar archive into `directory` (which must exist) inside the container."""
         with self._mapped():
             self._client().put_archive(container_id, directory, tar)
 
-    def export_image(self, ref: str) -> Iterator[bytes]:
-        """The image as a `docker save` tar stream."""
-        with self._mapped():
-            chunks = self._client(streaming=True).get_image(ref, chunk_size=1 << 20)
-        return mapped_iter(self._mapped, chunks)
-
-    def copy_image(
+    def image_transfer(
         self, ref: str, container_id: str, socket_path: str, kind: str, user: str | None = None
-    ) -> ImageCopy:
-        """The host image `ref`, `docker save`d and streamed into the engine listening on
-        `socket_path` inside `container_id` (through the exec tunnel run as `user`, never to disk)."""
+    ) -> ImageTransfer:
+        """The host image `ref` on its way, `docker save`d, into the engine listening on
+        `socket_path` inside `container_id` (through the exec tunnel run as `user`; never to disk).
+        The export is started here (bounded by CONTROL_TIMEOUT_S); run, abort and close the transfer."""
         found = self.image_tags(ref)
         if found is None:
             raise ImageMissing(f"the host engine has no image {ref!r}: build or pull it on the host first")
-        nested = self.nested(container_id, socket_path, kind, user)
+        api = self._client(streaming=True)
+        with self._mapped("the request to export the image"):
+            export = api._get(api._url("/images/{0}/get", ref), stream=True, timeout=CONTROL_TIMEOUT_S)
+            api._raise_for_status(export)
+        unbounded(export)
         try:
-            chunks = _Counted(self.export_image(ref))
-            loaded = nested.load(chunks)
-            image = nested.image(ref) or nested.image(found[0])
-        finally:
-            nested.close()
-        return ImageCopy(tuple(loaded), chunks.total, image.id if image else found[0], image.size if image else 0)
+            nested = self.nested(container_id, socket_path, kind, user)
+        except BaseException:
+            end_response(export)
+            raise
+        return ImageTransfer(export, self._mapped, nested, ref, found[0])
 
     def image_tags(self, ref: str) -> tuple[str, tuple[str, ...]] | None:
         """(id, tags) of a host image, or None if the host engine has no such image."""
@@ -376,16 +386,3 @@ class Engine(Resources):
             code = api.exec_inspect(created["Id"]).get("ExitCode")
         decode = lambda b: bytes(b).decode("utf-8", errors="replace")  # noqa: E731
         return (code if code is not None else -1), decode(output[1]), decode(output[2])
-
-
-class _Counted:
-    """Chunks passed through, counting bytes."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self.total = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._chunks:
-            self.total += len(chunk)
-            yield chunk

@@ -1,8 +1,11 @@
 """A sandbox's own engine, through its Docker-compatible API (dockerd, or podman's compat API).
 
 The client comes from `exec_transport` (an exec tunnel); errors are mapped by the mapping passed
-in (engine/errors.py). Where the two inner engines differ (podman cannot prune unused images
-through the compat API, and keeps no separate build cache) the difference is handled here.
+in (engine/errors.py). Each request must be answered within the client's timeout, except streams
+(a build's events, logs, an image load: bounded by their callers' deadlines, which cut them) and
+requests whose own work may be long (a prune, disk usage: LONG_REQUEST_S). Where the two inner
+engines differ (podman cannot prune unused images through the compat API, and keeps no separate
+build cache) the difference is handled here.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from manyoyo_mcp.engine.streams import BuildStream, LogStream
 from manyoyo_mcp.engine.types import (
     DiskUsage,
     NestedBuildSpec,
-    NestedContainer,
     NestedContainerState,
     NestedImage,
     NestedInventory,
@@ -28,10 +30,15 @@ from manyoyo_mcp.engine.types import (
     NestedRunSpec,
     NestedVolume,
     PruneReport,
+    image_id,
+    nested_container,
+    tags_of,
 )
 from manyoyo_mcp.errors import EngineFailure, ImageMissing, ObjectNotFound
 
 LIBPOD = "/v4.0.0/libpod"
+LONG_REQUEST_S = 600
+"""Pruning and measuring a sandbox's engine walk all its storage: those requests may take longer."""
 
 
 class NestedEngine:
@@ -83,11 +90,11 @@ class NestedEngine:
             volumes = (self._api.volumes(filters=self._filters()) or {}).get("Volumes") or []
             networks = self._api.networks(filters=self._filters())
         return NestedInventory(
-            containers=tuple(_container(row, exit_codes.get(row["Id"])) for row in containers),
+            containers=tuple(nested_container(row, exit_codes.get(row["Id"])) for row in containers),
             images=tuple(
                 NestedImage(
-                    id=_image_id(row["Id"]),
-                    tags=_tags(row.get("RepoTags")),
+                    id=image_id(row["Id"]),
+                    tags=tags_of(row.get("RepoTags")),
                     size=int(row.get("Size") or 0),
                     created=int(row.get("Created") or 0),
                 )
@@ -106,18 +113,18 @@ class NestedEngine:
         except (ImageMissing, ObjectNotFound):
             return None
         return NestedImage(
-            id=_image_id(data["Id"]),
-            tags=_tags(data.get("RepoTags")),
+            id=image_id(data["Id"]),
+            tags=tags_of(data.get("RepoTags")),
             size=int(data.get("Size") or 0),
             created=0,
         )
 
     def disk_usage(self) -> DiskUsage:
-        with self._mapped():
-            df = self._api.df()
+        with self._mapped("the disk usage request"):
+            df = self._api._result(self._api._get(self._api._url("/system/df"), timeout=LONG_REQUEST_S), True)
         return DiskUsage(
             image_bytes={
-                _image_id(row["Id"]): max(0, int(row.get("Size") or 0) - max(0, int(row.get("SharedSize") or 0)))
+                image_id(row["Id"]): max(0, int(row.get("Size") or 0) - max(0, int(row.get("SharedSize") or 0)))
                 for row in df.get("Images") or []
             },
             volume_bytes={
@@ -158,6 +165,7 @@ class NestedEngine:
                 params=params,
                 headers={"Content-Type": "application/x-tar"},
                 stream=True,
+                timeout=None,
             )
             self._api._raise_for_status(response)
         return BuildStream(response, self._api, self._mapped)
@@ -171,6 +179,7 @@ class NestedEngine:
                 params={"quiet": "1"},
                 headers={"Content-Type": "application/x-tar"},
                 stream=True,
+                timeout=None,
             )
             self._api._raise_for_status(response)
             loaded = []
@@ -285,7 +294,8 @@ class NestedEngine:
         if since is not None:
             params["since"] = since
         with self._mapped():
-            response = self._api._get(self._api._url("/containers/{0}/logs", ref), params=params, stream=True)
+            url = self._api._url("/containers/{0}/logs", ref)
+            response = self._api._get(url, params=params, stream=True, timeout=None)
             self._api._raise_for_status(response)
         return LogStream(response, self._mapped)
 
@@ -321,30 +331,29 @@ class NestedEngine:
     # -- pruning --------------------------------------------------------------------------
 
     def prune_containers(self) -> PruneReport:
-        with self._mapped():
-            done = self._api.prune_containers(filters=self._filters())
+        done = self._prune("/containers/prune", self._filters())
         return PruneReport(tuple(done.get("ContainersDeleted") or ()), int(done.get("SpaceReclaimed") or 0))
 
     def prune_images(self, *, unused: bool) -> PruneReport:
         """Dangling images, or with `unused` every image no container uses."""
-        with self._mapped():
-            if unused and self.kind == "podman":
-                # podman 4's compat endpoint rejects dangling=false; its own API prunes them.
-                response = self._api._post(self._api.base_url + f"{LIBPOD}/images/prune", params={"all": "true"})
+        if unused and self.kind == "podman":
+            # podman 4's compat endpoint rejects dangling=false; its own API prunes them.
+            with self._mapped("the prune request"):
+                url = self._api.base_url + f"{LIBPOD}/images/prune"
+                response = self._api._post(url, params={"all": "true"}, timeout=LONG_REQUEST_S)
                 reports = self._api._result(response, True) or []
                 failed = [r["Err"] for r in reports if r.get("Err")]
                 if failed:
                     raise EngineFailure(f"the sandbox's engine could not prune every image: {failed[0]}")
                 return PruneReport(
-                    tuple(_image_id(r["Id"]) for r in reports), sum(int(r.get("Size") or 0) for r in reports)
+                    tuple(image_id(r["Id"]) for r in reports), sum(int(r.get("Size") or 0) for r in reports)
                 )
-            done = self._api.prune_images(filters=self._filters(**({"dangling": False} if unused else {})))
-        removed = tuple(_image_id(row["Deleted"]) for row in done.get("ImagesDeleted") or [] if row.get("Deleted"))
+        done = self._prune("/images/prune", self._filters(**({"dangling": False} if unused else {})))
+        removed = tuple(image_id(row["Deleted"]) for row in done.get("ImagesDeleted") or [] if row.get("Deleted"))
         return PruneReport(removed, int(done.get("SpaceReclaimed") or 0))
 
     def prune_volumes(self) -> PruneReport:
-        with self._mapped():
-            done = self._api.prune_volumes(filters=self._filters())
+        done = self._prune("/volumes/prune", self._filters())
         return PruneReport(tuple(done.get("VolumesDeleted") or ()), int(done.get("SpaceReclaimed") or 0))
 
     def prune_build_cache(self) -> PruneReport:
@@ -352,9 +361,15 @@ class NestedEngine:
             # podman keeps build layers as images (pruned with images); the host's build cache in
             # sock mode belongs to everyone, so it is not this sandbox's to prune.
             return PruneReport()
-        with self._mapped():
-            done = self._api.prune_builds()
+        done = self._prune("/build/prune", None)
         return PruneReport(tuple(done.get("CachesDeleted") or ()), int(done.get("SpaceReclaimed") or 0))
+
+    def _prune(self, path: str, filters: dict[str, Any] | None) -> dict[str, Any]:
+        """POST a prune endpoint (as docker-py does, with the time a prune may take)."""
+        params = {"filters": docker.utils.convert_filters(filters)} if filters else {}
+        with self._mapped("the prune request"):
+            response = self._api._post(self._api._url(path), params=params, timeout=LONG_REQUEST_S)
+            return self._api._result(response, True)  # type: ignore[no-any-return]
 
     # -- connections ----------------------------------------------------------------------
 
@@ -367,32 +382,3 @@ class NestedEngine:
         if self._owns_api:
             with contextlib.suppress(Exception):
                 self._api.close()
-
-
-def _image_id(image_id: str) -> str:
-    """podman gives image ids without the digest algorithm; docker with."""
-    return image_id if ":" in image_id else f"sha256:{image_id}"
-
-
-def _tags(tags: list[str] | None) -> tuple[str, ...]:
-    return tuple(t for t in tags or () if t not in ("<none>:<none>", "<none>"))
-
-
-def _container(row: dict[str, Any], exit_code: int | None) -> NestedContainer:
-    return NestedContainer(
-        id=row["Id"],
-        name=(row.get("Names") or ["/"])[0].lstrip("/"),
-        image=row.get("Image", ""),
-        image_id=_image_id(row.get("ImageID", "")) if row.get("ImageID") else "",
-        state=row.get("State", "unknown"),
-        status=row.get("Status", ""),
-        created=int(row.get("Created") or 0),
-        exit_code=exit_code,
-        ports=tuple(
-            f"{p.get('IP') or '0.0.0.0'}:{p['PublicPort']}->{p['PrivatePort']}/{p.get('Type', 'tcp')}"
-            if p.get("PublicPort")
-            else f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')}"
-            for p in row.get("Ports") or []
-        ),
-        volumes=tuple(m["Name"] for m in row.get("Mounts") or [] if m.get("Type") == "volume" and m.get("Name")),
-    )

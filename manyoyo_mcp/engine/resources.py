@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import time
+from datetime import datetime
 from pathlib import Path
 
 from manyoyo_mcp.engine.connection import Connection
@@ -55,3 +58,19 @@ class Resources(Connection):
         """Stop a container (SIGTERM, SIGKILL after `timeout_s`); stopped or gone already is fine."""
         with contextlib.suppress(ObjectNotFound), self._mapped():
             self._client().stop(container_id, timeout=timeout_s)
+
+    def unused_network_age(self, name: str) -> float | None:
+        """Seconds since the network `name` was made, if no container is attached to it; None when
+        one is, or when there is no such network."""
+        try:
+            with self._mapped():
+                data = self._client().inspect_network(name)
+        except ObjectNotFound:
+            return None
+        if data.get("Containers"):
+            return None
+        created = re.sub(r"(\.\d{6})\d+", r"\1", str(data.get("Created", ""))).replace("Z", "+00:00")
+        try:
+            return time.time() - datetime.fromisoformat(created).timestamp()
+        except ValueError:
+            return None

@@ -15,16 +15,28 @@ from manyoyo_mcp.engine.errors import Mapped
 from manyoyo_mcp.engine.exec_transport import abort_connections, end_response, read_frames
 
 
-def start_exec(api: docker.APIClient, exec_id: str) -> Any:
-    """Start an exec attached, without a TTY; the upgraded response carries its framed output."""
+def start_exec(api: docker.APIClient, exec_id: str, timeout: float | None = None) -> Any:
+    """Start an exec attached, without a TTY; the upgraded response carries its framed output.
+    `timeout`: how long the engine may take to answer the start (the client's own when None);
+    once it has, the output may take as long as the command (the caller's deadline bounds it)."""
+    kwargs = {} if timeout is None else {"timeout": timeout}
     response = api._post_json(
         api._url("/exec/{0}/start", exec_id),
         headers={"Connection": "Upgrade", "Upgrade": "tcp"},
         data={"Tty": False, "Detach": False},
         stream=True,
+        **kwargs,
     )
     api._raise_for_status(response)
+    if timeout is not None:
+        unbounded(response)
     return response
+
+
+def unbounded(response: Any) -> None:
+    """A started stream's reads wait as long as the stream stays silent (its caller's deadline
+    cuts it): the timeout of the request that started it no longer applies."""
+    response.raw._fp.fp.raw._sock.settimeout(None)
 
 
 @dataclass(slots=True)

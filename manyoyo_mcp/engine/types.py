@@ -4,7 +4,7 @@ and what it hands back (summaries, details, inventories), as frozen values witho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 # -- the host engine ------------------------------------------------------------------------
 
@@ -245,3 +245,35 @@ class HostFacts:
     """Free space where the engine keeps volumes; None when it cannot be measured (a remote engine)."""
     source: str
     """Where the figures come from: this machine, or the engine's report (pid_max then estimated)."""
+
+
+# -- from the engines' answers ----------------------------------------------------------
+
+
+def image_id(image_id: str) -> str:
+    """podman gives image ids without the digest algorithm; docker with."""
+    return image_id if ":" in image_id else f"sha256:{image_id}"
+
+
+def tags_of(tags: list[str] | None) -> tuple[str, ...]:
+    return tuple(t for t in tags or () if t not in ("<none>:<none>", "<none>"))
+
+
+def nested_container(row: dict[str, Any], exit_code: int | None) -> NestedContainer:
+    return NestedContainer(
+        id=row["Id"],
+        name=(row.get("Names") or ["/"])[0].lstrip("/"),
+        image=row.get("Image", ""),
+        image_id=image_id(row.get("ImageID", "")) if row.get("ImageID") else "",
+        state=row.get("State", "unknown"),
+        status=row.get("Status", ""),
+        created=int(row.get("Created") or 0),
+        exit_code=exit_code,
+        ports=tuple(
+            f"{p.get('IP') or '0.0.0.0'}:{p['PublicPort']}->{p['PrivatePort']}/{p.get('Type', 'tcp')}"
+            if p.get("PublicPort")
+            else f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')}"
+            for p in row.get("Ports") or []
+        ),
+        volumes=tuple(m["Name"] for m in row.get("Mounts") or [] if m.get("Type") == "volume" and m.get("Name")),
+    )

@@ -10,7 +10,11 @@ context before the build starts (libpod's compat build handler, processSecrets).
 
 from __future__ import annotations
 
+import time
+from functools import partial
 from typing import IO, TYPE_CHECKING
+
+import anyio
 
 from manyoyo_mcp.engine import NestedBuildSpec
 from manyoyo_mcp.errors import ManyoyoError
@@ -19,7 +23,7 @@ from manyoyo_mcp.nested.connect import opened_engine
 from manyoyo_mcp.sandbox.execution import run_inside
 from manyoyo_mcp.sandbox.inside import Entry
 from manyoyo_mcp.sandbox.view import Sandbox
-from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
+from manyoyo_mcp.threads import ProgressCallback, in_abortable_thread, in_thread, supervise
 
 if TYPE_CHECKING:
     from manyoyo_mcp.engine import BuildStream, Engine, NestedEngine
@@ -48,10 +52,17 @@ async def build_through_api(
     log: BuildLog,
     on_progress: ProgressCallback | None = None,
 ) -> bool:
-    """Build with the sandbox's engine API, its events followed into `log`; True if it timed out."""
+    """Build with the sandbox's engine API, its events followed into `log`; True if it timed out.
+    Sending the context counts against `timeout_s` too: cut at the deadline or on cancel."""
+    started = time.monotonic()
     async with opened_engine(engine, sandbox) as nested:
-        stream = await in_thread(nested.build, context_tar, spec)
-        return await _follow(engine, nested, sandbox, entry, stream, timeout_s, log, on_progress)
+        with anyio.move_on_after(timeout_s) as sending:
+            stream = await in_abortable_thread(partial(nested.build, context_tar, spec), abort=nested.abort)
+        if sending.cancelled_caught:
+            await _stop_podman_steps(engine, sandbox, entry)
+            return True
+        remaining = max(timeout_s - (time.monotonic() - started), 0.001)
+        return await _follow(engine, nested, sandbox, entry, stream, remaining, log, on_progress)
 
 
 async def _follow(
@@ -72,8 +83,7 @@ async def _follow(
         nonlocal stopping
         stopping = True
         await in_thread(nested.abort)
-        if sandbox.engine == "podman":
-            await run_inside(engine, sandbox.id, entry, ["sh", "-c", _KILL_PODMAN_BUILD_STEPS])
+        await _stop_podman_steps(engine, sandbox, entry)
 
     async def report() -> None:
         if on_progress is not None and (fresh := log.new_lines()):
@@ -93,3 +103,10 @@ async def _follow(
     log.finish()
     await report()
     return timed_out
+
+
+async def _stop_podman_steps(engine: Engine, sandbox: Sandbox, entry: Entry) -> None:
+    """podman goes on with a build whose client went away: kill its steps' processes."""
+    if sandbox.engine == "podman":
+        with anyio.CancelScope(shield=True):
+            await run_inside(engine, sandbox.id, entry, ["sh", "-c", _KILL_PODMAN_BUILD_STEPS])

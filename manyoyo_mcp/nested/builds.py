@@ -36,7 +36,7 @@ from manyoyo_mcp.nested.buildkit import run_buildkit
 from manyoyo_mcp.nested.buildkit_log import BuildKitLog
 from manyoyo_mcp.nested.connect import opened_engine
 from manyoyo_mcp.policy import allowlists
-from manyoyo_mcp.sandbox.execution import run_inside
+from manyoyo_mcp.sandbox.execution import EXEC_MARKER, kill_exec, run_inside
 from manyoyo_mcp.sandbox.inside import ROOT, Entry
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import ProgressCallback, in_thread
@@ -113,35 +113,26 @@ async def build_image(
     build_args = specs.build_args(dict(request.build_args))
     target = specs.build_target(request.target) if request.target else None
     builder = choose_builder(sandbox, request.builder, bool(request.secrets))
-    paths = build_secrets.secret_paths(dict(request.secrets))
-    context = await _resolve_context(engine, sandbox, entry, request)
-    found = await build_secrets.read_secrets(engine, sandbox.id, entry, paths, sandbox.name)
-    mask = _masker(masking, found)
     started = time.monotonic()
-    in_context = {posixpath.relpath(s.path, context.path) for s in found if s.path.startswith(context.path + "/")}
-    carried = {f".manyoyo-secret-{secrets.token_hex(8)}": s for s in found} if builder == "buildah" else {}
-    context_tar = await _pack_context(
-        engine, sandbox, entry, context, max_context_bytes, {n: s.value for n, s in carried.items()}, in_context
-    )
+    ready = await _prepare(engine, sandbox, entry, request, builder, max_context_bytes)
+    context, found, carried, context_tar = ready.context, ready.secrets, ready.carried, ready.tar
     log: BuildLog | BuildKitLog
     try:
+        mask = _masker(masking, found)
+        remaining = max(request.timeout_s - (time.monotonic() - started), 0.001)
         if builder == "buildkit":
             options = NestedBuildSpec(
                 context.dockerfile, tag, build_args, target, request.no_cache, {s.id: s.path for s in found}
             )
             log = BuildKitLog(mask=mask)
-            ran = await run_buildkit(
-                engine, sandbox.id, entry, context_tar, options, request.timeout_s, log, on_progress
-            )
+            ran = await run_buildkit(engine, sandbox.id, entry, context_tar, options, remaining, log, on_progress)
             timed_out = ran.timed_out
         else:
             api = NestedBuildSpec(
                 context.dockerfile, tag, build_args, target, request.no_cache, {s.id: n for n, s in carried.items()}
             )
             log = BuildLog(mask=mask)
-            timed_out = await build_through_api(
-                engine, sandbox, entry, context_tar, api, request.timeout_s, log, on_progress
-            )
+            timed_out = await build_through_api(engine, sandbox, entry, context_tar, api, remaining, log, on_progress)
     finally:
         context_tar.close()
     duration = round(time.monotonic() - started, 3)
@@ -160,6 +151,42 @@ async def build_image(
         steps=len(log.steps),
         log_tail="\n".join(log.lines[-TAIL_LINES:]),
         log_path=log_path,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What a build sends: its context resolved, secrets read, the context packed (a temporary file)."""
+
+    context: _Context
+    secrets: list[build_secrets.BuildSecret]
+    carried: dict[str, build_secrets.BuildSecret]
+    """Secrets carried in the context (podman), by their random name there."""
+    tar: IO[bytes]
+
+
+async def _prepare(
+    engine: Engine, sandbox: Sandbox, entry: Entry, request: BuildRequest, builder: str, max_context_bytes: int
+) -> _Prepared:
+    """Resolve the context, read the secrets, pack the context: all counted against timeout_s
+    (BuildTimedOut naming the phase it ran out in)."""
+    paths = build_secrets.secret_paths(dict(request.secrets))
+    phase = "resolving its context"
+    with anyio.move_on_after(request.timeout_s):  # past it, the raise below
+        context = await _resolve_context(engine, sandbox, entry, request)
+        phase = "reading its secrets"
+        found = await build_secrets.read_secrets(engine, sandbox.id, entry, paths, sandbox.name)
+        in_context = {posixpath.relpath(s.path, context.path) for s in found if s.path.startswith(context.path + "/")}
+        carried = {f".manyoyo-secret-{secrets.token_hex(8)}": s for s in found} if builder == "buildah" else {}
+        phase = "reading its context"
+        tar = await _pack_context(
+            engine, sandbox, entry, context, max_context_bytes, {n: s.value for n, s in carried.items()}, in_context
+        )
+        return _Prepared(context, found, carried, tar)
+    raise BuildTimedOut(
+        f"the build ran past timeout_s={request.timeout_s:g} before its first step, while {phase}, and was "
+        "stopped; nothing was built. Make the context smaller (a .dockerignore), or call again with a larger "
+        "timeout_s"
     )
 
 
@@ -255,13 +282,16 @@ async def _pack_context(
     """The context as `tar` inside the sandbox reads it, re-packed for the builder (never unpacked
     on the server's disk), .dockerignore applied, `exclude`d paths (secret files in the context)
     left out, an inline Dockerfile and the `extra` files added. However the packing ends (done,
-    over the cap, cancelled), the tar's exec is closed: nothing is left holding it."""
+    over the cap, timed out, cancelled), the tar's exec is closed: nothing is left holding it;
+    ended early, its processes are killed (a tar stuck reading would linger)."""
     from manyoyo_mcp.engine.build_context import repack_context  # imports docker: loaded by the first build
 
     parent, name = posixpath.split(context.path.rstrip("/") or "/")
     argv = ["tar", "-C", parent or "/", "-cf", "-", "--", name or "."]
-    command = entry.command(argv, user=ROOT, env={})
+    marker = secrets.token_hex(8)
+    command = entry.command(argv, user=ROOT, env={EXEC_MARKER: marker})
     stream = await in_thread(engine.exec_start, sandbox.id, command.argv, command.workdir, command.env)
+    done = False
     errors = bytearray()
 
     def stdout() -> Iterator[bytes]:
@@ -281,9 +311,12 @@ async def _pack_context(
             max_bytes=max_bytes,
             exclude=frozenset(exclude),
         )
+        done = True
     finally:
         with anyio.CancelScope(shield=True):
             await in_thread(stream.close)
+            if not done:
+                await kill_exec(engine, sandbox.id, marker)
     if errors:
         logger.warning("reading the build context in %s: %s", sandbox.name, errors.decode(errors="replace").strip())
     return packed

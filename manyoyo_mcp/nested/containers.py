@@ -11,13 +11,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from manyoyo_mcp.engine import NestedContainerState
-from manyoyo_mcp.errors import ContainerNotFound, InvalidArgument, ObjectNotFound
+from manyoyo_mcp.errors import ContainerNotFound, InvalidArgument, ObjectNotFound, TimedOut
 from manyoyo_mcp.models import ContainerLogsResult, RemoveContainerResult, StopContainerResult
 from manyoyo_mcp.nested import specs
 from manyoyo_mcp.nested.connect import opened_engine
 from manyoyo_mcp.output import OutputCapture
 from manyoyo_mcp.sandbox.view import Sandbox
-from manyoyo_mcp.threads import in_thread
+from manyoyo_mcp.threads import bounded, in_thread
+
+LOGS_TIMEOUT_S = 120
+"""How long container_logs may read (the engine sends the whole selection; the capture keeps a
+bounded head and tail of it)."""
 
 if TYPE_CHECKING:
     from manyoyo_mcp.engine import Engine, NestedEngine
@@ -74,11 +78,20 @@ async def container_logs(
     async with opened_engine(engine, sandbox) as nested:
         state = await _resolve(nested, name, container)
         stream = await in_thread(nested.logs, state.id, follow=False, tail=tail, since=since_ts)
-        try:
-            for kind, data in await in_thread(lambda: list(stream.frames())):
+
+        def read() -> None:  # into the bounded capture as it arrives: a huge log never sits in memory
+            for kind, data in stream.frames():
                 capture.write(kind, data)
+
+        try:
+            _, timed_out = await bounded(read, timeout_s=LOGS_TIMEOUT_S, abort=stream.close)
         finally:
             stream.close()
+    if timed_out:
+        raise TimedOut(
+            f"reading the logs of {state.name!r} ran past {LOGS_TIMEOUT_S}s ({capture.total} bytes read) and was "
+            "stopped: ask for less with `tail` (lines) or `since`"
+        )
     return ContainerLogsResult(
         sandbox=name,
         container=state.name,

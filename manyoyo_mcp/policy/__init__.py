@@ -5,6 +5,7 @@ calls.py       what the rules judge: a ToolCall (validated arguments, run profil
 rules.py       the rules of each tool: `admit`, then `evaluate` on the validated call
 host_paths.py  host paths an agent wants mounted, judged once resolved
 allowlists.py  what may be used inside a sandbox: protected paths, capabilities, sysctls, images
+sizes.py       how large an argument may be, judged before anything reads it
 describe.py    the active policy as data (describe_policy)
 """
 
@@ -20,6 +21,7 @@ from manyoyo_mcp.policy.rules import (
     secret_denial,
     user_denial,
 )
+from manyoyo_mcp.policy.sizes import oversized
 
 __all__ = [
     "RULES",
@@ -33,6 +35,7 @@ __all__ = [
     "describe",
     "evaluate",
     "invalid_arguments",
+    "oversized",
     "secret_denial",
     "tool_call",
     "user_denial",

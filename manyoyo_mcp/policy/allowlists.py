@@ -27,6 +27,17 @@ FORBIDDEN_SANDBOX_PATHS = (
 )
 
 
+# Paths that are /proc, or lead into it (the /dev/fd links are /proc/self/fd): never a working
+# directory (CVE-2024-21626: runc before 1.1.12 left a host directory open as fd 7 or 8, and a
+# process started in /proc/self/fd/7 stood in the host's file system).
+PROC_PATHS = ("/proc", "/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr")
+
+
+def in_proc(path: str) -> bool:
+    """Whether the normalised sandbox path `path` is in /proc or leads there (PROC_PATHS)."""
+    return any(path == root or path.startswith(root + "/") for root in PROC_PATHS)
+
+
 def check_no_nul(what: str, value: str) -> str:
     if "\x00" in value:
         raise InvalidArgument(f"{what} contains a NUL byte")

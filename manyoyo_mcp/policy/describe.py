@@ -6,7 +6,7 @@ from typing import Any
 
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.egress import BLOCKED, MODES
-from manyoyo_mcp.policy import allowlists, rule_ids
+from manyoyo_mcp.policy import allowlists, rule_ids, sizes
 from manyoyo_mcp.policy.host_paths import CREDENTIALS, ENGINE_SOCKETS, SERVER_FILES, SYSTEM_PATHS
 from manyoyo_mcp.policy.rules import RULES, profile_volume_verdicts
 
@@ -55,6 +55,8 @@ def describe(settings: ServerSettings) -> dict[str, Any]:
         "output_cap_bytes": settings.output_cap_bytes,
         "max_build_context": settings.max_build_context,
         "protected_sandbox_paths": list(allowlists.FORBIDDEN_SANDBOX_PATHS),
+        "never_working_directories": list(allowlists.PROC_PATHS),
+        "argument_limits": sizes.limits(),
         "nested_containers": {
             "capabilities_allowed": sorted(allowlists.CAPABILITY_ALLOWLIST),
             "sysctls_allowed": sorted(allowlists.SYSCTL_ALLOWLIST),

@@ -78,6 +78,7 @@ CREDENTIALS = (
 # The server's own files: the operator's configuration, env files of credentials and the audit
 # log (wherever MANYOYO_AUDIT_DIR puts it: `extra_protected`). Never mounted, not even granted.
 SERVER_FILES = ("~/.manyoyo",)
+PATH_MAX, NAME_MAX = 4095, 255  # bytes: Linux's limits (PATH_MAX without its NUL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,17 @@ class PathVerdict:
     resolved: str = ""
     grantable: bool = False
     """Refused as a credential folder (or a file in one) that the operator could grant read-only."""
+
+
+def _too_long(given: str) -> str | None:
+    """Why a path no file system takes is refused (PATH_MAX 4096, NAME_MAX 255 bytes), or None."""
+    encoded = given.encode("utf-8", errors="surrogatepass")
+    if len(encoded) > PATH_MAX:
+        return f"host path of {len(encoded)} bytes: a path has at most {PATH_MAX}"
+    longest = max(len(part) for part in encoded.split(b"/"))
+    if longest > NAME_MAX:
+        return f"host path {given[:80]!r}... has a name of {longest} bytes: a name has at most {NAME_MAX}"
+    return None
 
 
 def _inside(path: str, root: str) -> bool:
@@ -117,8 +129,15 @@ def judge_host_path(
     rule still holds."""
     if "\x00" in given or not given.strip():
         return PathVerdict(False, rule_ids.HOST_PATH_INVALID.id, f"host path {given!r} is empty or contains a NUL byte")
+    too_long = _too_long(given)
+    if too_long:
+        return PathVerdict(False, rule_ids.HOST_PATH_INVALID.id, too_long)
     is_socket = is_socket or _is_socket
-    path = resolve(_expand(given.strip(), home))
+    try:
+        path = resolve(_expand(given.strip(), home))
+    except (OSError, ValueError) as exc:
+        problem = f"host path {given[:200]!r} cannot be resolved ({exc})"
+        return PathVerdict(False, rule_ids.HOST_PATH_INVALID.id, problem)
     shown = f"{given!r}" + (f" (resolves to {path})" if path != given else "")
 
     # A socket itself, or a known socket path; later, a folder holding a known socket that exists.

@@ -37,6 +37,13 @@ ARGUMENTS_INVALID = _rule(
     "arguments of the wrong type or out of their range",
     "values the tool's input schema describes",
 )
+ARGUMENTS_TOO_LARGE = _rule(
+    "arguments.too-large",
+    "an argument past its size: a command word or KEY=VALUE over 128 KiB (the kernel's limit), a command over "
+    "1 MiB, an environment over 256 KiB, a path over 4095 bytes or a name in it over 255, any other string over "
+    "4 KiB, a list or map of over 1000 entries",
+    "arguments within those sizes (describe_policy's argument_limits); larger data goes in a file in the workspace",
+)
 POLICY_ERROR = _rule("policy.error", "a call the policy could not judge (fail closed)", "nothing: the call is refused")
 
 # -- sandboxes ---------------------------------------------------------------------------
@@ -88,7 +95,9 @@ AUDIT_DISK_LOW = _rule(
 
 # -- host paths (workspaces and a profile's volumes), judged once resolved ----------------
 HOST_PATH_INVALID = _rule(
-    "host.path-invalid", "an empty workspace path or one with a NUL byte", "an existing host folder"
+    "host.path-invalid",
+    "an empty workspace path, one with a NUL byte, one over 4095 bytes or with a name over 255",
+    "an existing host folder",
 )
 HOST_ENGINE_SOCKET = _rule(
     "host.mount-engine-socket",
@@ -171,6 +180,13 @@ QUOTA_NESTED = _rule(
     "quota.nested-containers",
     "more containers in one sandbox than the operator allows",
     "up to MANYOYO_MAX_NESTED_CONTAINERS containers per sandbox, stopped ones included",
+)
+PROC_WORKDIR = _rule(
+    "sandbox.proc-workdir",
+    "a working directory or build context inside /proc (or /dev/fd, which leads there): exec's and "
+    "run_container's workdir, build_image's context. /proc/self/fd/N as a working directory is how "
+    "CVE-2024-21626 let a container reach a host file descriptor through runc before 1.1.12",
+    "a directory of the sandbox such as /workspace or /tmp",
 )
 BUILD_CONTEXT = _rule(
     "build.context-protected-path",

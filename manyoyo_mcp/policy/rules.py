@@ -222,6 +222,34 @@ def _build_context(call: ToolCall, settings: ServerSettings) -> Decision | None:
     return None
 
 
+# Where each tool's working directory or context starts when it is relative.
+_WORKDIR_BASES = {
+    "exec": ("workdir", "/workspace"),
+    "run_container": ("workdir", "/"),
+    "build_image": ("context", "/workspace"),
+}
+
+
+def _proc_workdir(call: ToolCall, settings: ServerSettings) -> Decision | None:
+    argument, base = _WORKDIR_BASES[call.tool]
+    given = call.given(argument)
+    if isinstance(given, str) and "\x00" not in given and given.strip():
+        path = allowlists.sandbox_path(argument, given, base)
+        if allowlists.in_proc(path):
+            return proc_denial(argument, given, path)
+    return None
+
+
+def proc_denial(argument: str, given: str, path: str) -> Decision:
+    shown = f"{given!r}" + (f" (that is {path})" if path != given else "")
+    return deny(
+        rule_ids.PROC_WORKDIR,
+        f"{argument} {shown} is inside /proc, which is never a working directory or build context: on a host whose "
+        "runc is older than 1.1.12 a process started in /proc/self/fd/N reaches a host directory (CVE-2024-21626). "
+        "Use a directory of the sandbox such as /workspace or /tmp",
+    )
+
+
 def _build_secret_files(call: ToolCall, settings: ServerSettings) -> Decision | None:
     for secret_id, given in (call.given("secrets") or {}).items():
         if "\x00" not in given and given.strip():
@@ -264,6 +292,8 @@ def _build_secret_args(call: ToolCall, settings: ServerSettings) -> Decision | N
 
 
 def context_denial(given: str, path: str, protected: str) -> Decision:
+    if allowlists.in_proc(path):
+        return proc_denial("context", given, path)
     return deny(
         rule_ids.BUILD_CONTEXT,
         f"context {given!r} resolves to {path}, under {protected}, which cannot be a build context: use a "
@@ -297,17 +327,17 @@ RULES: dict[str, tuple[Rule, ...]] = {
         _profile_volumes,
         network_rule,
     ),
-    "exec": (_timeout_ceiling,),
+    "exec": (_timeout_ceiling, _proc_workdir),
     "list_sandboxes": (),
     "list_nested": (),
     "remove_sandbox": (),
-    "build_image": (_timeout_ceiling, _build_context, _build_secret_files, _build_secret_args),
-    "run_container": (_timeout_ceiling, _nested_mounts, _nested_options),
+    "build_image": (_timeout_ceiling, _proc_workdir, _build_context, _build_secret_files, _build_secret_args),
+    "run_container": (_timeout_ceiling, _proc_workdir, _nested_mounts, _nested_options),
     "container_logs": (),
     "stop_container": (),
     "remove_container": (),
     "prune": (),
-    "load_image": (_loadable_image,),
+    "load_image": (_timeout_ceiling, _loadable_image),
     "describe_policy": (),
 }
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from manyoyo_mcp.config.env_files import validate_env
-from manyoyo_mcp.errors import InvalidArgument
+from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
 from manyoyo_mcp.output import OutputCapture
 from manyoyo_mcp.sandbox.inside import ROOT, Entry, SandboxUser
 from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
@@ -155,7 +155,11 @@ async def run_exec(
 
 async def kill_exec(engine: Engine, container_id: str, exec_id: str) -> bool:
     """Kill every process of the exec `exec_id` in the container; True once verified gone."""
-    code, out, err = await in_thread(engine.exec_run, container_id, ["sh", "-c", _KILL_SCRIPT, "kill", exec_id])
+    try:
+        code, out, err = await in_thread(engine.exec_run, container_id, ["sh", "-c", _KILL_SCRIPT, "kill", exec_id])
+    except ManyoyoError as exc:  # the sandbox was paused, stopped or removed meanwhile
+        log.error("could not kill the exec's processes in %s: %s", container_id[:12], exc)
+        return False
     if out.strip() != "gone":
         log.error("could not verify the exec's processes gone in %s: %s %s", container_id[:12], out, err)
     return code == 0 and out.strip() == "gone"

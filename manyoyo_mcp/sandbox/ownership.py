@@ -66,3 +66,9 @@ def match_reference(reference: str, owned: Iterable[Owned]) -> Owned | None:
         if _FULL_ID.fullmatch(reference) and container.id == reference:
             return container
     return None
+
+
+def is_sandbox_of(labels: Mapping[str, str], scope: str, name: str) -> bool:
+    """Whether a container with these labels is the sandbox `name` of `scope` (made by any server)."""
+    wanted = {**owner_labels(scope), KIND: "sandbox", SANDBOX: name}
+    return all(labels.get(key) == value for key, value in wanted.items())

@@ -9,12 +9,8 @@ the plan and wait until the nested engine answers; anything half-made is removed
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import pwd
 import secrets
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -23,10 +19,8 @@ from manyoyo_mcp import egress
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import ObjectConflict
 from manyoyo_mcp.errors import (
-    EngineFailure,
     FirstCommandFailed,
     ImageMissing,
-    InvalidArgument,
     PolicyDenied,
     SandboxConflict,
     SandboxNotFound,
@@ -38,17 +32,21 @@ from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.ceilings import Ceilings, derive
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
-from manyoyo_mcp.sandbox.inside import CRUN, PROPER, PROPER_ROOT, STATE_FILE, Entry, ProperState, parse_state
-from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS, SOCK_MODE_SOCKET
+from manyoyo_mcp.sandbox.faults import SandboxFaults
+from manyoyo_mcp.sandbox.host_folders import owner_name, resolve_host_path, resolve_workspace
+from manyoyo_mcp.sandbox.image_copy import copy_image
+from manyoyo_mcp.sandbox.inside import STATE_FILE, Entry, ProperState, parse_state
 from manyoyo_mcp.sandbox.plan import CreateRequest, SandboxPlan, plan_sandbox, validate_sandbox_name
+from manyoyo_mcp.sandbox.readiness import startup_log, wait_ready
 from manyoyo_mcp.sandbox.usage import check_totals, disk_notices, disk_view, image_makes_quotas, limits_of
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
 
 if TYPE_CHECKING:
-    from manyoyo_mcp.engine import Engine
+    from manyoyo_mcp.engine import ContainerSummary, Engine
 
-CRUN_EXEC = (*CRUN, "exec", PROPER)
+NAME_RACE_S = 10
+"""How long a create that lost the name to another server's waits for that sandbox to be listed."""
 BUILD_HELP = (
     "build it with `manyoyo-mcp image build` (on a machine with no registry: `scripts/base-image`, then "
     "`manyoyo-mcp image build --base manyoyo-base:trixie`)"
@@ -65,32 +63,7 @@ def notices_of(state: ProperState | None) -> list[str]:
     ]
 
 
-def _owner_name(workspace: str | None) -> str | None:
-    """The login name of the workspace's owner when that is the user running the server (the
-    owner's user inside the sandbox is named after it; otherwise the image's default name)."""
-    with contextlib.suppress(KeyError, OSError):
-        if workspace and os.stat(workspace).st_uid == os.getuid() != 0:
-            return pwd.getpwuid(os.getuid()).pw_name
-    return None
-
-
-def resolve_workspace(path: str) -> str:
-    """An existing host directory, as an absolute path with symlinks resolved."""
-    return resolve_host_path(path, "workspace", directory=True)
-
-
-def resolve_host_path(path: str, what: str, directory: bool = False) -> str:
-    """An existing host folder (or file), absolute with symlinks resolved (judged by the policy before)."""
-    if "\x00" in path:
-        raise InvalidArgument(f"{what} path contains a NUL byte")
-    resolved = Path(os.path.expanduser(path)).resolve()
-    if not (resolved.is_dir() if directory else resolved.exists()):
-        kind = "directory" if directory else "file or directory"
-        raise InvalidArgument(f"{what} {path!r} is not an existing {kind} on the host")
-    return str(resolved)
-
-
-class SandboxService:
+class SandboxService(SandboxFaults):
     """The sandboxes of one server scope on one host engine. Every method may raise
     EngineUnavailable (the host engine cannot be reached) or EngineFailure (it refused)."""
 
@@ -99,6 +72,7 @@ class SandboxService:
         self.settings = settings
         self._owner = ownership.owner_labels(settings.scope)
         self._entries: dict[str, Entry] = {}
+        self._creating: dict[str, anyio.Lock] = {}
         self._host_addresses: tuple[str, ...] | None = None
         self.known_ceilings: Ceilings | None = None
         """The ceilings, once the host's figures were read (describe_policy makes no engine call)."""
@@ -179,35 +153,41 @@ class SandboxService:
         """
         started = time.monotonic()
         name = validate_sandbox_name(request.name) if request.name else f"sbx-{secrets.token_hex(3)}"
-        owned = await self.owned()
-        existing = ownership.match_reference(name, owned)
-        if existing is not None:
-            return await self._reuse(existing, request, started)
-        if len(owned) >= self.settings.max_sandboxes:
-            raise PolicyDenied(
-                rule_ids.QUOTA_SANDBOXES.id,
-                f"this server may hold {self.settings.max_sandboxes} sandboxes and has {len(owned)}: remove one "
-                "with remove_sandbox, or reuse one by name",
+        # One create of a name at a time in this server; across servers, the engine's own name
+        # uniqueness decides (see _materialise).
+        async with self._creating.setdefault(name, anyio.Lock()):
+            owned = await self.owned()
+            existing = ownership.match_reference(name, owned)
+            if existing is not None:
+                return await self._reuse(existing, request, started)
+            if len(owned) >= self.settings.max_sandboxes:
+                raise PolicyDenied(
+                    rule_ids.QUOTA_SANDBOXES.id,
+                    f"this server may hold {self.settings.max_sandboxes} sandboxes and has {len(owned)}: remove "
+                    "one with remove_sandbox, or reuse one by name",
+                )
+            workspace = resolve_workspace(request.workspace) if request.workspace else None
+            quota = request.mode == "sock" or await image_makes_quotas(
+                self.engine, self.settings, request.image or self.settings.sandbox_image
             )
-        workspace = resolve_workspace(request.workspace) if request.workspace else None
-        quota = request.mode == "sock" or await image_makes_quotas(
-            self.engine, self.settings, request.image or self.settings.sandbox_image
-        )
-        plan = plan_sandbox(
-            request,
-            self.settings,
-            await self.ceilings(),
-            name=name,
-            workspace=workspace,
-            volumes=tuple((resolve_host_path(h, "profile volume"), t, ro) for h, t, ro in request.volumes),
-            host_socket=self.settings.host_engine_socket(),
-            user_name=_owner_name(workspace),
-            host_addresses=await self.host_addresses() if (request.mode or "dind") == "dind" else (),
-            image_makes_quota=quota,
-        )
-        await self._check_engine_side(plan)
-        await check_totals(self, plan.limits)
-        return await self._materialise(plan, request, started)
+            plan = plan_sandbox(
+                request,
+                self.settings,
+                await self.ceilings(),
+                name=name,
+                workspace=workspace,
+                volumes=tuple((resolve_host_path(h, "profile volume"), t, ro) for h, t, ro in request.volumes),
+                host_socket=self.settings.host_engine_socket(),
+                user_name=owner_name(workspace),
+                host_addresses=await self.host_addresses() if (request.mode or "dind") == "dind" else (),
+                image_makes_quota=quota,
+            )
+            await self._check_images(plan)
+            holder = await in_thread(self.engine.container_named, plan.spec.name)
+            if holder is not None:  # a sandbox of this scope another server is making, or a foreign one
+                return await self._adopt(holder, plan, request, started)
+            await check_totals(self, plan.limits)
+            return await self._materialise(plan, request, started)
 
     async def host_addresses(self) -> tuple[str, ...]:
         """The engine host's own addresses, which public mode refuses: listed once per server by a
@@ -218,8 +198,8 @@ class SandboxService:
             self._host_addresses = egress.host_addresses(listing)
         return self._host_addresses
 
-    async def _check_engine_side(self, plan: SandboxPlan) -> None:
-        """What only the engine knows: the images exist, the container name is free."""
+    async def _check_images(self, plan: SandboxPlan) -> None:
+        """What only the engine knows: the images exist (and the sandbox image contains networks)."""
         labels = await in_thread(self.engine.image_labels, plan.spec.image)
         if labels is None:
             raise ImageMissing(f"sandbox image {plan.spec.image!r} is not on the engine: {BUILD_HELP}")
@@ -235,27 +215,56 @@ class SandboxService:
                     f"the operator's preload image {ref!r} (MANYOYO_PRELOAD_IMAGES) is not on the host engine: "
                     "the operator must build or pull it, or remove it from the preload list"
                 )
-        if await in_thread(self.engine.container_named, plan.spec.name) is not None:
-            raise SandboxConflict(
-                f"a container named {plan.spec.name!r} already exists on the host and is not a sandbox of this "
-                "server; choose another sandbox name"
-            )
 
-    async def _materialise(self, plan: SandboxPlan, request: CreateRequest, started: float) -> CreateSandboxResult:
-        """Create the planned volume and container, start it, wait for its engine, preload, run `first`."""
+    async def _adopt(
+        self, holder: ContainerSummary, plan: SandboxPlan, request: CreateRequest, started: float
+    ) -> CreateSandboxResult:
+        """The container's name is taken: a sandbox of this scope (made by another server sharing
+        the engine) is adopted and waited for like a reused one; any other container is refused."""
+        if ownership.is_sandbox_of(holder.labels, self.settings.scope, plan.name):
+            return await self._reuse(Sandbox.of(holder), request, started)
+        raise SandboxConflict(
+            f"a container named {plan.spec.name!r} already exists on the host and is not a sandbox of this server; "
+            "choose another sandbox name"
+        )
+
+    async def _name_taken(self, plan: SandboxPlan, request: CreateRequest, started: float) -> CreateSandboxResult:
+        """The engine refused the name as the container was created (another server got there
+        first): adopt its sandbox. The engine reserves a name before it lists the container, so
+        the holder is looked for a while; if the name comes free (that create failed), ours is made."""
+        deadline = time.monotonic() + NAME_RACE_S
+        while True:
+            holder = await in_thread(self.engine.container_named, plan.spec.name)
+            if holder is not None:
+                return await self._adopt(holder, plan, request, started)
+            try:
+                return await self._materialise(plan, request, started, retried=True)
+            except ObjectConflict as exc:
+                if time.monotonic() > deadline:
+                    raise SandboxConflict(
+                        f"the engine holds the name {plan.spec.name!r} for a container it does not list: call "
+                        "create_sandbox again"
+                    ) from exc
+            await anyio.sleep(0.2)
+
+    async def _materialise(
+        self, plan: SandboxPlan, request: CreateRequest, started: float, retried: bool = False
+    ) -> CreateSandboxResult:
+        """Create the planned volume and container, start it, wait for its engine, preload, run `first`.
+        The volume may exist already (a concurrent create of the name): it is shared, never removed
+        while in use."""
         if plan.volume is not None:
             await in_thread(self.engine.create_volume, plan.volume, plan.volume_labels)
         try:
             if plan.spec.network is not None:
+                await self._remove_stale_network(plan.spec.network)
                 internal = plan.network.mode == "none"  # no route out, whatever the rules inside say
                 await in_thread(self.engine.create_network, plan.spec.network, plan.network_labels, internal)
             container_id = await in_thread(self.engine.create_container, plan.spec)
-        except ObjectConflict as exc:
-            # A concurrent create_sandbox of the same name won the race: hand back its sandbox.
-            winner = ownership.match_reference(plan.name, await self.owned())
-            if winner is not None:
-                return await self._reuse(winner, request, started)
-            raise SandboxConflict(f"sandbox name {plan.name!r} is taken: {exc}") from exc
+        except ObjectConflict:
+            if retried:
+                raise
+            return await self._name_taken(plan, request, started)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._remove_storage_and_network(plan)
@@ -263,11 +272,15 @@ class SandboxService:
         sock = plan.mode == "sock"
         try:
             await in_thread(self.engine.start_container, container_id)
-            version = await self._wait_ready(container_id, plan.engine, sock)
-            for ref in () if sock else self.settings.preload_images:
-                await in_thread(
-                    self.engine.copy_image, ref, container_id, ENGINE_SOCKETS[plan.engine], plan.engine, PROPER_ROOT
+            version = await wait_ready(self.engine, container_id, plan.engine, sock, self.settings.ready_timeout_s)
+            if version is None:
+                raise SandboxNotReady(
+                    f"the nested {plan.engine} engine did not answer within {self.settings.ready_timeout_s:g}s. "
+                    f"{await startup_log(self.engine, container_id)}\nIf it reports read-only cgroups or missing "
+                    "permissions, the operator may need another runtime profile (see README, runtime profiles)."
                 )
+            for ref in () if sock else self.settings.preload_images:
+                await copy_image(self.engine, ref, container_id, plan.engine, self.settings.exec_timeout_s)
             if request.first:
                 await self._run_first(container_id, sock, request.first)
         except BaseException:
@@ -290,11 +303,23 @@ class SandboxService:
             ],
         )
 
+    async def _remove_stale_network(self, network: str) -> None:
+        """A network of this name that no container uses and that is older than NAME_RACE_S was left
+        by this sandbox removed outside the server (or a server killed mid-create): it is removed.
+        A newer one is a concurrent create's: its create_network conflicts and that sandbox is adopted."""
+        age = await in_thread(self.engine.unused_network_age, network)
+        if age is not None and age > NAME_RACE_S:
+            await in_thread(self.engine.remove_network, network)
+
     async def _remove_storage_and_network(self, plan: SandboxPlan) -> None:
+        """Remove the volume and network this create made, unless a container uses them (a
+        concurrent create's)."""
         if plan.volume is not None:
-            await in_thread(self.engine.remove_volume, plan.volume)
+            with contextlib.suppress(ObjectConflict):
+                await in_thread(self.engine.remove_volume, plan.volume)
         if plan.spec.network is not None:
-            await in_thread(self.engine.remove_network, plan.spec.network)
+            with contextlib.suppress(ObjectConflict):
+                await in_thread(self.engine.remove_network, plan.spec.network)
 
     async def _reuse(self, existing: Sandbox, request: CreateRequest, started: float) -> CreateSandboxResult:
         if (request.mode or "dind") != existing.mode:
@@ -312,10 +337,14 @@ class SandboxService:
                 f"sandbox {existing.name!r} exists with network {existing.network.mode!r}; use it as it is, or "
                 f"remove_sandbox and create it again with network {request.network.mode!r}"
             )
-        if not existing.running:
+        notices: list[str] = []
+        if existing.state == "paused":
+            await in_thread(self.engine.unpause_container, existing.id)
+            notices.append("the sandbox was paused (outside this server) and was unpaused")
+        elif not existing.running:
             await check_totals(self, limits_of(await self.inspect(existing)), starting=existing.id)
             await in_thread(self.engine.start_container, existing.id)
-        version = await self._wait_ready(existing.id, existing.engine, existing.is_sock)
+        version = await self._answering(existing, probe_only=existing.running, notices=notices)
         reused = await self.inspect(existing)
         return CreateSandboxResult(
             **(await self.view(reused)).model_dump(),
@@ -323,6 +352,7 @@ class SandboxService:
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
             preloaded=[],
+            notices=notices,
         )
 
     async def _run_first(self, container_id: str, sock: bool, first: str) -> None:
@@ -341,44 +371,6 @@ class SandboxService:
             raise FirstCommandFailed(
                 f"the profile's first command {why}; the sandbox was removed. Its output ends:\n{tail}"
             )
-
-    async def _wait_ready(self, container_id: str, engine_kind: str, sock: bool) -> str:
-        """Poll the nested engine's API (GET /version on its socket) until it answers; its version.
-
-        In dind mode the probe runs as the sandbox proper's root: the socket is that user's."""
-        socket = SOCK_MODE_SOCKET if sock else ENGINE_SOCKETS[engine_kind]
-        probe = ["curl", "-sf", "--max-time", "2", "--unix-socket", socket, "http://localhost/version"]
-        deadline = time.monotonic() + self.settings.ready_timeout_s
-        while True:
-            try:
-                code, out, _ = await in_thread(self.engine.exec_run, container_id, probe, None if sock else PROPER_ROOT)
-            except EngineFailure as exc:  # its init ended: the container stopped
-                if (await in_thread(self.engine.inspect_container, container_id)).state == "running":
-                    raise
-                log = await in_thread(self.engine.container_log_tail, container_id, 20)
-                raise SandboxNotReady(f"the sandbox stopped while starting. Its log ends:\n{log.strip()}") from exc
-            if code == 0:
-                try:
-                    return str(json.loads(out).get("Version", "unknown"))
-                except ValueError:
-                    return "unknown"
-            if time.monotonic() > deadline:
-                raise SandboxNotReady(
-                    f"the nested {engine_kind} engine did not answer within {self.settings.ready_timeout_s:g}s. "
-                    f"{await self._startup_log(container_id)}\nIf it reports read-only cgroups or missing "
-                    "permissions, the operator may need another runtime profile (see README, runtime profiles)."
-                )
-            await anyio.sleep(0.1)
-
-    async def _startup_log(self, container_id: str) -> str:
-        """The last lines of the outer init's log (the container's) and of the nested engine's."""
-        outer = await in_thread(self.engine.container_log_tail, container_id, 20)
-        inner = ["tail", "-n", "20", ENGINE_LOG]
-        code, log, _ = await in_thread(self.engine.exec_run, container_id, [*CRUN_EXEC, *inner])
-        engine_part = (
-            f"Last lines of {ENGINE_LOG}:\n{log.strip()}" if code == 0 else "(the sandbox proper is not running)"
-        )
-        return f"The sandbox's log ends:\n{outer.strip()}\n{engine_part}"
 
     # -- remove ---------------------------------------------------------------------------
 

@@ -40,13 +40,55 @@ def maps_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         except ManyoyoError as exc:
             log.info("tool error: %s", exc)
             raise AgentError(exc) from exc
+        except BaseExceptionGroup as group:  # from a task group: the project error inside it
+            found = first_project_error(group)
+            if found is None:
+                raise
+            log.info("tool error: %s", found)
+            raise AgentError(found) from group
 
     return run
+
+
+def first_project_error(group: BaseExceptionGroup) -> ManyoyoError | None:
+    """The first project error in a (nested) exception group, if any."""
+    for inner in group.exceptions:
+        if isinstance(inner, ManyoyoError):
+            return inner
+        if isinstance(inner, BaseExceptionGroup) and (found := first_project_error(inner)) is not None:
+            return found
+    return None
+
+
+def innermost(crash: BaseException) -> BaseException:
+    """What a single-exception group (from a task group) holds, however deep; else `crash`."""
+    while isinstance(crash, BaseExceptionGroup) and len(crash.exceptions) == 1:
+        crash = crash.exceptions[0]
+    return crash
 
 
 def tool_error_text(tool: str, message: Any) -> str:
     """The text of a tool error, as the SDK writes the ones raised inside a tool."""
     return f"Error executing tool {tool}: {message}"
+
+
+CRASH_DETAIL_CHARS = 300
+
+
+def crash_text(tool: str, crash: BaseException) -> str:
+    """The tool error for an exception nothing expected (a fault of the server's, not a refusal):
+    what it was, that the server goes on serving, and where the details are."""
+    crash = innermost(crash)
+    detail = " ".join(str(crash).split())
+    if len(detail) > CRASH_DETAIL_CHARS:
+        detail = detail[:CRASH_DETAIL_CHARS] + f"... ({len(detail)} characters)"
+    what = f"{type(crash).__name__}: {detail}" if detail else type(crash).__name__
+    return tool_error_text(
+        tool,
+        f"the server failed on this call ({what}). This is a fault in manyoyo-mcp, not a refusal: the server goes "
+        "on serving, and its log (stderr) has the details. Check the arguments against describe_policy and the "
+        "tool's schema, then call again; if it fails the same way, report it",
+    )
 
 
 def project_error(raised: ToolError) -> ManyoyoError | None:

@@ -10,7 +10,8 @@
                   run profile, a human's confirmation); a service may still refuse once the
                   engine has answered (a resolved path, a quota): a second decision record
     6. outcome    ok or timeout (from the result), denied, error or timeout (from the error's
-                  class), cancelled, awaiting-input (the client asks a human and calls again)
+                  class), cancelled, awaiting-input (the client asks a human and calls again); a
+                  crash (an exception nothing expected) becomes a readable error, recorded too
     7. deliver    the configured credentials masked in the result's structured content, then its
                   short text rendered from that (server/rendering.py): the data goes out once
 
@@ -18,13 +19,14 @@ Every tool error reads `Error executing tool <name>: <message>` (server/errors.p
 """
 
 import contextvars
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, InputRequiredResult, TextContent
 from pydantic import ValidationError
 
@@ -32,10 +34,11 @@ from manyoyo_mcp import policy
 from manyoyo_mcp.audit.recorder import CallRecord, Recorder
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.errors import ManyoyoError, PolicyDenied
-from manyoyo_mcp.server.errors import project_error, tool_error_text
+from manyoyo_mcp.server.errors import crash_text, project_error, tool_error_text
 from manyoyo_mcp.server.rendering import render
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,7 @@ class AuditedServer(MCPServer):
             tool = self._tool_manager.get_tool(name)
             accepted = None if tool is None else frozenset(tool.parameters.get("properties", {}))
             refused = policy.admit(name, arguments, accepted)  # tool.unknown when there is no such tool
+            refused = refused or policy.oversized(name, arguments)  # before anything reads them
             if refused is not None or tool is None:
                 return refused or policy.could_not_judge(LookupError(name)), None
             metadata = tool.fn_metadata
@@ -104,6 +108,8 @@ class AuditedServer(MCPServer):
         token = _CURRENT.set(CallState(record, judged))
         try:
             result = await super().call_tool(name, arguments, context)
+        except UnexpectedToolError as exc:  # a crash: the SDK would answer with the tool's name alone
+            raise await self._crashed(name, record, exc.__cause__ or exc) from None
         except ToolError as exc:
             await self._recorded(name, self._failed(record, exc))
             masked = self.recorder.mask(str(exc))
@@ -114,9 +120,7 @@ class AuditedServer(MCPServer):
             await record.outcome("cancelled")
             raise
         except Exception as exc:
-            problem = f"internal error ({type(exc).__name__}); see the server's log"
-            await self._recorded(name, record.outcome("error", error=problem))
-            raise
+            raise await self._crashed(name, record, exc) from None
         finally:
             _CURRENT.reset(token)
         if isinstance(result, InputRequiredResult):  # the client asks a human and calls again
@@ -132,6 +136,13 @@ class AuditedServer(MCPServer):
             return await write
         except ManyoyoError as exc:
             raise ToolError(tool_error_text(name, exc)) from exc
+
+    async def _crashed(self, name: str, record: CallRecord, crash: BaseException) -> ToolError:
+        """A crash as a readable tool error, recorded as the call's outcome (the traceback goes to the log)."""
+        log.error("tool %s failed unexpectedly", name, exc_info=crash)
+        text = crash_text(name, crash)
+        await self._recorded(name, record.outcome("error", error=text))
+        return ToolError(self.recorder.mask(text))
 
     async def _refuse(self, name: str, record: CallRecord, refusal: PolicyDenied) -> NoReturn:
         text = tool_error_text(name, refusal)

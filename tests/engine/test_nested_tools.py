@@ -285,7 +285,7 @@ async def test_bad_input_gets_errors_that_say_what_to_do(server, sandbox):
         "missing image": "build_image",
         "bad tag": "not a valid image tag",
         "host path": "does not exist inside sandbox",
-        "into proc": "under /proc",
+        "into proc": "is inside /proc",
         "dockerfile outside": "not inside the context",
         "name taken": "already exists",
         "not owned": "no sandbox named 'someone-else'",

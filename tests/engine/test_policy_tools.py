@@ -41,7 +41,8 @@ DENIED = [
     ("create_sandbox", {"name": "d3", "workspace": "~/.ssh"}, "host.mount-credentials"),
     ("create_sandbox", {"name": "d4", "image": "ubuntu:24.04"}, "sandbox.image-allowlist"),
     ("exec", {"sandbox": "x", "command": "true", "timeout_s": 10**7}, "limits.timeout-ceiling"),
-    ("build_image", {"sandbox": "x", "context": "/proc/1"}, "build.context-protected-path"),
+    ("build_image", {"sandbox": "x", "context": "/proc/1"}, "sandbox.proc-workdir"),
+    ("build_image", {"sandbox": "x", "context": "/sys/fs"}, "build.context-protected-path"),
     (
         "run_container",
         {"sandbox": "x", "image": TESTBOX, "volumes": ["/run/docker.sock:/s"]},

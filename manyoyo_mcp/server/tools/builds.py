@@ -96,6 +96,7 @@ def add_build_image(app: "App") -> None:
         )
         max_context = parse_memory(app.settings.max_build_context)
         entry = await app.sandboxes.entry(target_sandbox)
-        return await builds.build_image(
+        building = builds.build_image(
             app.engine, target_sandbox, entry, request, max_context, app.recorder, app.progress(ctx)
         )
+        return await app.sandboxes.on_engine(target_sandbox, building)

@@ -111,7 +111,7 @@ def add_list_nested(app: "App") -> None:
     async def list_nested(sandbox: SandboxRef, ctx: Context, target: RunningSandbox) -> ListNestedResult:
         """List the containers (any state, with image, ports, exit code), images, volumes and networks
         of a sandbox's own engine. The host's engine is never consulted."""
-        return await inventory.list_nested(app.engine, target)
+        return await app.sandboxes.on_engine(target, inventory.list_nested(app.engine, target))
 
 
 def _run_limits(s: "ServerSettings") -> tuple[Any, Any, Any, Any]:
@@ -201,7 +201,8 @@ def add_run_container(app: "App") -> None:
         )
         inspected = await app.sandboxes.inspect(target)  # its limits: the ceilings of what runs inside
         owner = (await app.sandboxes.entry(target)).owner
-        return await run.run_container(app.engine, inspected, request, app.settings, app.progress(ctx), owner)
+        running = run.run_container(app.engine, inspected, request, app.settings, app.progress(ctx), owner)
+        return await app.sandboxes.on_engine(target, running)
 
 
 def add_container_logs(app: "App") -> None:
@@ -221,9 +222,9 @@ def add_container_logs(app: "App") -> None:
         since: Since = None,
     ) -> ContainerLogsResult:
         """The output (stdout and stderr) of a container inside a sandbox, bounded by the operator's cap."""
-        return await containers.container_logs(
-            app.engine, target, container, tail=tail, since=since, output_cap=app.settings.output_cap_bytes
-        )
+        cap = app.settings.output_cap_bytes
+        logs = containers.container_logs(app.engine, target, container, tail=tail, since=since, output_cap=cap)
+        return await app.sandboxes.on_engine(target, logs)
 
 
 def add_stop_container(app: "App") -> None:
@@ -239,7 +240,8 @@ def add_stop_container(app: "App") -> None:
     ) -> StopContainerResult:
         """Stop a running container inside a sandbox (SIGTERM, then SIGKILL after timeout_s). It stays listed
         until removed or pruned."""
-        return await containers.stop_container(app.engine, target, container, timeout_s=timeout_s)
+        stopping = containers.stop_container(app.engine, target, container, timeout_s=timeout_s)
+        return await app.sandboxes.on_engine(target, stopping)
 
 
 def add_remove_container(app: "App") -> None:
@@ -250,7 +252,8 @@ def add_remove_container(app: "App") -> None:
         sandbox: SandboxRef, ctx: Context, target: RunningSandbox, container: NestedContainerRef, force: Force = False
     ) -> RemoveContainerResult:
         """Remove a container inside a sandbox (with its anonymous volumes)."""
-        return await containers.remove_container(app.engine, target, container, force=force)
+        removing = containers.remove_container(app.engine, target, container, force=force)
+        return await app.sandboxes.on_engine(target, removing)
 
 
 def add_prune(app: "App") -> None:
@@ -282,4 +285,4 @@ def add_prune(app: "App") -> None:
         request = inventory.PruneRequest(
             containers=containers, images=images, volumes=volumes, build_cache=build_cache, dry_run=dry_run
         )
-        return await inventory.prune(app.engine, target, request)
+        return await app.sandboxes.on_engine(target, inventory.prune(app.engine, target, request))

@@ -69,6 +69,8 @@ HOST_PATHS = [
     ("", "host.path-invalid", "{h}/projects/app"),
     ("/ｅtc", "host.mount-outside-roots", "{h}/projects/app"),  # noqa: RUF001 (a look-alike 'e')
     ("/home", "host.mount-outside-roots", "{h}/projects/app"),
+    ("{h}/projects/" + "a" * 256, "host.path-invalid", "{h}/projects/" + "a" * 255),  # NAME_MAX
+    ("{h}/projects/" + "/".join(["b" * 200] * 30), "host.path-invalid", "{h}/projects/" + "/".join(["b"] * 30)),
 ]
 
 

@@ -35,7 +35,8 @@ def judge(tool: str, arguments: dict, settings: ServerSettings | None = None) ->
         ("create_sandbox", {"workspace": "/etc"}, "host.mount-system-path"),
         ("create_sandbox", {"workspace": "/var/run/docker.sock"}, "host.mount-engine-socket"),
         ("exec", {"sandbox": "s", "command": "true", "timeout_s": 10**9}, "limits.timeout-ceiling"),
-        ("build_image", {"sandbox": "s", "context": "/proc"}, "build.context-protected-path"),
+        ("build_image", {"sandbox": "s", "context": "/proc"}, "sandbox.proc-workdir"),
+        ("build_image", {"sandbox": "s", "context": "/sys/fs"}, "build.context-protected-path"),
         ("build_image", {"sandbox": "s", "context": "../../var/lib/docker"}, "build.context-protected-path"),
         (
             "run_container",
@@ -162,6 +163,57 @@ def test_nested_options_outside_the_allowlists_are_refused_and_their_twins_pass(
     allowed = judge("run_container", {**RUN, **twin})
     assert (refused.allowed, refused.rule) == (False, rule), refused.reason
     assert allowed.allowed, allowed.reason
+
+
+# CVE-2024-21626: runc before 1.1.12 leaked a host directory as fd 7 or 8 into the container's
+# process; a working directory of /proc/self/fd/N put that process in the host's file system.
+PROC_WORKDIRS = (
+    "/proc/self/fd/7",
+    "/proc/self/fd/8/../../..",
+    "/proc/thread-self/fd/7",
+    "/proc/1/cwd",
+    "//proc//self/fd/7/",
+    "/tmp/../proc/self/fd/7",
+    "/dev/fd/7",
+    "/dev/stdin",
+    "/proc",
+)
+
+
+@pytest.mark.parametrize("path", PROC_WORKDIRS)
+@pytest.mark.parametrize(
+    ("tool", "argument", "base"),
+    [("exec", "workdir", {"command": "pwd"}), ("run_container", "workdir", {"image": "x"}),
+     ("build_image", "context", {})],
+)  # fmt: skip
+def test_a_working_directory_inside_proc_is_never_allowed(tool, argument, base, path):
+    decided = judge(tool, {"sandbox": "s", **base, argument: path})
+    assert (decided.allowed, decided.rule) == (False, "sandbox.proc-workdir"), decided.reason
+    assert "CVE-2024-21626" in decided.reason and "/workspace" in decided.reason
+
+
+@pytest.mark.parametrize(
+    ("tool", "argument", "path", "base"),
+    [
+        ("exec", "workdir", "../proc/self/fd/7", {"command": "pwd"}),  # from /workspace
+        ("run_container", "workdir", "proc/self/fd/7", {"image": "x"}),  # from /
+        ("build_image", "context", "../proc/1", {}),
+    ],
+)
+def test_a_relative_working_directory_is_judged_from_where_it_starts(tool, argument, path, base):
+    assert judge(tool, {"sandbox": "s", **base, argument: path}).rule == "sandbox.proc-workdir"
+
+
+@pytest.mark.parametrize(
+    "path", ["/tmp", "/workspace/proc", "/procfs", "/srv/proc/self", "/dev/shm", "/devfd/7", "relative/proc"]
+)
+@pytest.mark.parametrize(
+    ("tool", "argument", "base"),
+    [("exec", "workdir", {"command": "pwd"}), ("run_container", "workdir", {"image": "x"})],
+)
+def test_working_directories_elsewhere_are_allowed(tool, argument, base, path):
+    decided = judge(tool, {"sandbox": "s", **base, argument: path})
+    assert decided.allowed, decided.reason
 
 
 @pytest.mark.parametrize(

@@ -77,6 +77,25 @@ async def test_a_refusal_reads_like_every_tool_error_and_is_recorded_as_the_agen
 
 
 @pytest.mark.anyio
+async def test_an_unexpected_exception_becomes_a_readable_error_and_an_audit_outcome(settings, monkeypatch):
+    async def crashing(self, request):
+        raise OSError(36, "File name too long: '/tmp/" + "a" * 5000 + "'")
+
+    monkeypatch.setattr("manyoyo_mcp.sandbox.service.SandboxService.create", crashing)
+    async with Client(build_server(settings)) as client:
+        crashed = await client.call_tool("create_sandbox", {"name": "x"})
+        after = await client.call_tool("describe_policy", {})
+    (text,) = [block.text for block in crashed.content]
+    assert crashed.is_error and not after.is_error
+    assert text.startswith(
+        "Error executing tool create_sandbox: the server failed on this call (OSError: [Errno 36] File name too long"
+    )
+    assert "not a refusal" in text and "describe_policy" in text and len(text) < 1000
+    records = [r for _, _, r, _ in read_records(Path(settings.audit_dir)) if r and r.get("tool") == "create_sandbox"]
+    assert (records[-1]["event"], records[-1]["status"], records[-1]["error"]) == ("outcome", "error", text)
+
+
+@pytest.mark.anyio
 async def test_a_nearly_full_disk_refuses_every_call_and_the_refusal_is_recorded(settings):
     low = settings.model_copy(update={"audit_min_free_bytes": 2**62})  # more than any disk has free
     async with Client(build_server(low)) as client:

@@ -1,0 +1,45 @@
+"""The host folders a sandbox mounts (its workspace, a profile's volumes), as the host resolves them.
+
+The policy judged each path as given and resolved (policy/host_paths.py); here it must exist, and
+its owner names the sandbox's default user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+from pathlib import Path
+
+from manyoyo_mcp.errors import InvalidArgument
+
+
+def owner_name(workspace: str | None) -> str | None:
+    """The login name of the workspace's owner when that is the user running the server (the
+    owner's user inside the sandbox is named after it; otherwise the image's default name)."""
+    with contextlib.suppress(KeyError, OSError):
+        if workspace and os.stat(workspace).st_uid == os.getuid() != 0:
+            return pwd.getpwuid(os.getuid()).pw_name
+    return None
+
+
+def resolve_workspace(path: str) -> str:
+    """An existing host directory, as an absolute path with symlinks resolved."""
+    return resolve_host_path(path, "workspace", directory=True)
+
+
+def resolve_host_path(path: str, what: str, directory: bool = False) -> str:
+    """An existing host folder (or file), absolute with symlinks resolved (judged by the policy before)."""
+    if "\x00" in path:
+        raise InvalidArgument(f"{what} path contains a NUL byte")
+    kind = "directory" if directory else "file or directory"
+    try:
+        resolved = Path(os.path.expanduser(path)).resolve()
+        found = resolved.is_dir() if directory else resolved.exists()
+    except (OSError, RuntimeError) as exc:  # too long, a symlink loop, no permission on the way
+        problem = getattr(exc, "strerror", None) or str(exc)
+        message = f"{what} {path!r} cannot be used on the host ({problem}): give an existing {kind}"
+        raise InvalidArgument(message) from exc
+    if not found:
+        raise InvalidArgument(f"{what} {path!r} is not an existing {kind} on the host")
+    return str(resolved)
