@@ -18,7 +18,8 @@
     ├── EngineUnavailable        the host's container engine cannot be reached; says how to start it
     └── EngineFailure            the engine refused or failed an operation
         ├── ObjectNotFound       no object by that id or name
-        └── ObjectConflict       a conflicting object (usually a name in use)
+        ├── ObjectConflict       a conflicting object (usually a name in use)
+        └── ChannelError         a service inside a sandbox did not answer as it should
 
 Only `manyoyo_mcp.engine` turns docker-py exceptions into these (engine/errors.py); the server
 turns these into the tool errors the agent reads (server/errors.py).
@@ -117,3 +118,8 @@ class ObjectNotFound(EngineFailure):
 
 class ObjectConflict(EngineFailure):
     """The engine refused because of a conflicting object (usually a name in use)."""
+
+
+class ChannelError(EngineFailure):
+    """A service inside a sandbox (sandboxd) did not answer as it should: gone, silent, or not
+    speaking HTTP and JSON (engine/channel.py)."""

@@ -57,6 +57,16 @@ class SandboxPlan:
     volume_labels: dict[str, str]
 
 
+def job_settings_env(settings: ServerSettings) -> dict[str, str]:
+    """The operator's bounds on jobs, for the sandbox's sandboxd (read when it starts)."""
+    return {
+        "MANYOYO_JOBS_MAX_COUNT": str(settings.jobs_max_count),
+        "MANYOYO_JOBS_MAX_BYTES": str(parse_memory(settings.jobs_max_bytes)),
+        "MANYOYO_JOB_OUTPUT_MAX_BYTES": str(parse_memory(settings.job_output_max_bytes)),
+        "MANYOYO_JOB_LEFTOVERS": settings.job_leftovers,
+    }
+
+
 def validate_sandbox_name(name: str) -> str:
     """`name` if it is a sandbox name (SANDBOX_NAME_RULE); else InvalidArgument saying the rule."""
     if not SANDBOX_NAME.fullmatch(name):
@@ -122,6 +132,7 @@ def plan_sandbox(
             "MANYOYO_ENGINE": "sock" if sock else engine_kind,
             "MANYOYO_SANDBOX": name,
             **({"MANYOYO_USER_NAME": user_name} if user_name else {}),
+            **({} if sock else job_settings_env(settings)),
         },
         mounts=tuple(mounts),
         nano_cpus=int(limits.cpus * 1e9),

@@ -33,10 +33,13 @@ from manyoyo_mcp.errors import (
 from manyoyo_mcp.models import CreateSandboxResult, RemoveSandboxResult, SandboxView
 from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.commands import Commands
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
 from manyoyo_mcp.sandbox.inside import CRUN, PROPER, PROPER_ROOT, STATE_FILE, Entry, ProperState, parse_state
+from manyoyo_mcp.sandbox.jobs import JobTools
 from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS, SOCK_MODE_SOCKET
 from manyoyo_mcp.sandbox.plan import CreateRequest, SandboxPlan, plan_sandbox, validate_sandbox_name
+from manyoyo_mcp.sandbox.sandboxd import Daemons
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
 
@@ -91,6 +94,9 @@ class SandboxService:
         self.settings = settings
         self._owner = ownership.owner_labels(settings.scope)
         self._entries: dict[str, Entry] = {}
+        self.daemons = Daemons(engine)
+        self.commands = Commands(engine, self.daemons, settings.output_budget_bytes, settings.output_cap_bytes)
+        self.jobs = JobTools(self.commands)
 
     async def entry(self, sandbox: Sandbox) -> Entry:
         """How commands enter the running `sandbox` (read once from its state file, then kept)."""
@@ -320,6 +326,8 @@ class SandboxService:
         found = await self.resolve(reference)
         if found.is_sock:  # what its tools made on the host goes with it
             await in_thread(self.engine.remove_labelled, {ownership.SOCK_OF: found.id})
+        self.daemons.drop(found.id)
+        self._entries.pop(found.id, None)
         await in_thread(self.engine.remove_container, found.id)
         volumes = await in_thread(
             self.engine.list_volumes, {**self._owner, ownership.SANDBOX: found.name, ownership.KIND: "engine-storage"}

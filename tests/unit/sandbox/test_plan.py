@@ -12,6 +12,12 @@ from manyoyo_mcp.sandbox.plan import CreateRequest, plan_sandbox
 from manyoyo_mcp.sandbox.runtime import PROFILES, SOCK_PROFILE
 
 SETTINGS = ServerSettings(scope="ci", max_cpus=4, default_memory="1g", allowed_host_roots=("/srv",))
+JOB_BOUNDS = {
+    "MANYOYO_JOBS_MAX_COUNT": "100",
+    "MANYOYO_JOBS_MAX_BYTES": str(1024**3),
+    "MANYOYO_JOB_OUTPUT_MAX_BYTES": str(128 * 1024**2),
+    "MANYOYO_JOB_LEFTOVERS": "report",
+}
 
 
 def test_a_dind_sandbox_gets_its_engine_storage_volume_labels_and_the_standard_profile():
@@ -29,7 +35,7 @@ def test_a_dind_sandbox_gets_its_engine_storage_volume_labels_and_the_standard_p
         ownership.KIND: "sandbox",
     }
     assert plan.volume_labels == {**spec.labels, ownership.KIND: "engine-storage"}
-    assert spec.environment == {"MANYOYO_ENGINE": "docker", "MANYOYO_SANDBOX": "dev"}
+    assert spec.environment == {"MANYOYO_ENGINE": "docker", "MANYOYO_SANDBOX": "dev", **JOB_BOUNDS}
     assert spec.profile == PROFILES["standard"] and spec.working_dir is None and spec.ports == ()
     assert spec.stop_timeout_s == 30  # time for the nested engine to stop its containers
     assert (spec.nano_cpus, spec.memory_bytes, spec.pids_limit) == (2_000_000_000, 1024**3, 4096)
@@ -79,3 +85,12 @@ def test_the_workspace_and_a_profiles_folders_ports_and_env_reach_the_spec():
 def test_limits_beyond_the_ceilings_and_bad_env_names_are_refused(request_, message):
     with pytest.raises(InvalidArgument, match=message):
         plan_sandbox(request_, SETTINGS, name="x")
+
+
+def test_the_operators_bounds_on_jobs_reach_a_dind_sandboxs_sandboxd_and_not_a_sock_mode_one():
+    bounded = SETTINGS.model_copy(update={"jobs_max_count": 7, "job_output_max_bytes": "2m", "job_leftovers": "kill"})
+    env = plan_sandbox(CreateRequest(), bounded, name="dev").spec.environment
+    assert (env["MANYOYO_JOBS_MAX_COUNT"], env["MANYOYO_JOB_OUTPUT_MAX_BYTES"]) == ("7", str(2 * 1024**2))
+    assert env["MANYOYO_JOB_LEFTOVERS"] == "kill"
+    sock = plan_sandbox(CreateRequest(mode="sock"), bounded, name="s", host_socket="/var/run/docker.sock")
+    assert not any(key.startswith("MANYOYO_JOB") for key in sock.spec.environment)

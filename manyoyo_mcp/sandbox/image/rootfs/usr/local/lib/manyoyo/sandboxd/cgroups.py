@@ -51,10 +51,13 @@ def prepare(root: Path = ROOT) -> int:
     return found
 
 
-def home(tree_paths: tuple[str, ...], root: Path = ROOT) -> list[str]:
-    """The cgroups this process is in, one for each of a tree's paths (where a watcher goes back to)."""
+def home(tree_paths: tuple[str, ...], root: Path = ROOT, membership: str | None = None) -> list[str]:
+    """The cgroups this process is in (`membership`: /proc/self/cgroup), one for each of a tree's
+    paths: where a watcher goes back to."""
     mine: dict[str, str] = {}
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
+    if membership is None:
+        membership = Path("/proc/self/cgroup").read_text()
+    for line in membership.splitlines():
         _, controllers, path = line.split(":", 2)
         for name in controllers.split(",") if controllers else [""]:
             mine[name] = path

@@ -159,7 +159,7 @@ async def search(
             process.kill()
         stderr = (await process.stderr.read(2000)).decode("utf-8", "replace") if process.stderr else ""
         await process.wait()
-    if process.returncode == 2 and not matches and not more:
+    if not matches and stderr.strip() and process.returncode != 1:  # 1: no match; 2: a bad pattern
         raise ValueError(f"grep refused the pattern: {stderr.strip() or 'no reason given'}")
     return {"matches": matches, "more": more}
 
