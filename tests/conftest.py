@@ -8,6 +8,7 @@ Everything a test creates lives under a scope of its own and is removed by label
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.sandbox import ownership
 
 UNIT = Path(__file__).parent / "unit"
+# The sandbox image under test: MANYOYO_SANDBOX_IMAGE (a thin image while iterating), else the default.
+SANDBOX_IMAGE = os.environ.get("MANYOYO_SANDBOX_IMAGE") or DEFAULT_IMAGE
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -43,8 +46,8 @@ def engine() -> Iterator[Engine]:
         engine.ping()
     except ManyoyoError as exc:
         pytest.fail(f"these tests need a real Docker engine (run scripts/setup): {exc}", pytrace=False)
-    if not engine.image_present(DEFAULT_IMAGE):
-        pytest.fail(f"the sandbox image {DEFAULT_IMAGE} is missing: run scripts/setup", pytrace=False)
+    if not engine.image_present(SANDBOX_IMAGE):
+        pytest.fail(f"the sandbox image {SANDBOX_IMAGE} is missing: run scripts/setup", pytrace=False)
     yield engine
     engine.close()
 
@@ -66,6 +69,7 @@ def settings(scope: str, tmp_path_factory: pytest.TempPathFactory) -> ServerSett
     audit_dir = str(tmp_path_factory.mktemp("audit"))
     return ServerSettings(
         scope=scope,
+        sandbox_image=SANDBOX_IMAGE,
         default_memory="1g",
         ready_timeout_s=60,
         exec_timeout_s=60,

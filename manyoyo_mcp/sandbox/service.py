@@ -98,6 +98,10 @@ class SandboxService:
         self.commands = Commands(engine, self.daemons, settings.output_budget_bytes, settings.output_cap_bytes)
         self.jobs = JobTools(self.commands)
 
+    def close(self) -> None:
+        """Close the persistent channels to the sandboxes' daemons (the jobs go on)."""
+        self.daemons.close()
+
     async def entry(self, sandbox: Sandbox) -> Entry:
         """How commands enter the running `sandbox` (read once from its state file, then kept)."""
         if sandbox.is_sock:

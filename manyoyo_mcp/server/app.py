@@ -122,6 +122,7 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> Audi
         finally:
             with contextlib.suppress(ManyoyoError):
                 await recorder.server_event("server_stop")
+            app.sandboxes.close()  # the channels to the sandboxes' daemons
             if owns_engine:
                 engine.close()
 
