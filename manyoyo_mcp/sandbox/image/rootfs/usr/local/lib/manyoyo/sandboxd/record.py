@@ -110,7 +110,8 @@ class Job:
             timed_out=(self.dir / "timed_out").exists(),
             cancelled=(self.dir / "cancelled").exists(),
             oom_kills=oom,
-            oom_killed=bool(oom) and ending.get("signal") == 9,
+            # killed by the OOM killer: itself, or the command a shell ran for it (exit 128 + SIGKILL)
+            oom_killed=bool(oom) and (ending.get("signal") == 9 or ending.get("exit_code") == 137),
             left=ending.get("left", []),
             left_count=ending.get("left_count", 0),
             left_killed=ending.get("left_killed", False),
