@@ -29,6 +29,10 @@ MAX_ANSWER = 8 << 20
 IDLE_KEPT = 2
 
 
+class _Stale(Exception):
+    """The other end closed the connection before answering (the cause says how)."""
+
+
 class _Connection(http.client.HTTPConnection):
     def __init__(self, open_socket: Any) -> None:
         super().__init__("sandbox")
@@ -54,8 +58,22 @@ class Channel:
     def request(
         self, method: str, path: str, body: dict[str, Any] | None = None, timeout_s: float = 10.0
     ) -> tuple[int, dict[str, Any]]:
-        """One request: (HTTP status, JSON object answered). Raises ChannelError."""
-        connection = self._take()
+        """One request: (HTTP status, JSON object answered). Raises ChannelError.
+
+        A kept connection the other end closed meanwhile (the service or its container restarted)
+        is replaced by a new one and the request sent again, once: requests must be safe to repeat."""
+        connection, kept = self._take()
+        try:
+            return self._exchange(connection, method, path, body, timeout_s)
+        except _Stale as stale:
+            if not kept:
+                raise ChannelError(f"{type(stale.__cause__).__name__}: {stale.__cause__}") from stale.__cause__
+        return self._exchange(_Connection(self._open), method, path, body, timeout_s)
+
+    def _exchange(
+        self, connection: _Connection, method: str, path: str, body: dict[str, Any] | None, timeout_s: float
+    ) -> tuple[int, dict[str, Any]]:
+        answered = False
         try:
             connection.timeout = timeout_s
             if connection.sock is not None:
@@ -64,16 +82,21 @@ class Channel:
             headers = {"Content-Type": "application/json"} if payload is not None else {}
             connection.request(method, path, body=payload, headers=headers)
             answer = connection.getresponse()
+            answered = True
             length = answer.getheader("Content-Length")
             if length is None or not length.isdigit() or int(length) > MAX_ANSWER:
                 raise ChannelError(f"an answer of unexpected length ({length!r})")
-            data = answer.read()
-            value = json.loads(data)
+            value = json.loads(answer.read())
             if not isinstance(value, dict):
                 raise ChannelError("an answer that is not a JSON object")
         except (ObjectNotFound, ObjectConflict):  # the container itself is gone or stopped
             self._drop(connection)
             raise
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected) as exc:
+            self._drop(connection)
+            if answered:
+                raise ChannelError(f"{type(exc).__name__}: {exc}") from exc
+            raise _Stale() from exc
         except (OSError, http.client.HTTPException, ValueError, requests.exceptions.RequestException) as exc:
             self._drop(connection)
             raise ChannelError(f"{type(exc).__name__}: {exc}") from exc
@@ -91,11 +114,12 @@ class Channel:
         for connection in idle:
             connection.close()
 
-    def _take(self) -> _Connection:
+    def _take(self) -> tuple[_Connection, bool]:
+        """A kept connection (True), else a new one (False)."""
         with self._lock:
             if self._idle:
-                return self._idle.pop()
-        return _Connection(self._open)
+                return self._idle.pop(), True
+        return _Connection(self._open), False
 
     def _give_back(self, connection: _Connection) -> None:
         with self._lock:

@@ -14,12 +14,13 @@ import os
 import pwd
 import secrets
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 
 from manyoyo_mcp.config.settings import ServerSettings
-from manyoyo_mcp.engine import Engine, ObjectConflict
+from manyoyo_mcp.engine import Engine, ObjectConflict, ObjectNotFound
 from manyoyo_mcp.errors import (
     FirstCommandFailed,
     ImageMissing,
@@ -44,6 +45,8 @@ from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
 
 CRUN_EXEC = (*CRUN, "exec", PROPER)
+RESOLVED_FOR_S = 30.0
+"""How long exec and the job tools take a sandbox found running as found (see resolve_running)."""
 BUILD_HELP = (
     "build it with `manyoyo-mcp image build` (on a machine with no registry: `scripts/base-image`, then "
     "`manyoyo-mcp image build --base manyoyo-base:trixie`)"
@@ -94,6 +97,7 @@ class SandboxService:
         self.settings = settings
         self._owner = ownership.owner_labels(settings.scope)
         self._entries: dict[str, Entry] = {}
+        self._resolved: dict[str, tuple[Sandbox, float]] = {}
         self.daemons = Daemons(engine)
         self.commands = Commands(engine, self.daemons, settings.output_budget_bytes, settings.output_cap_bytes)
         self.jobs = JobTools(self.commands)
@@ -137,14 +141,37 @@ class SandboxService:
             )
         return found
 
-    async def resolve_running(self, reference: str) -> Sandbox:
-        """`resolve`, and it must be running: raises SandboxNotRunning (saying how to start it) if not."""
+    async def resolve_running(self, reference: str, cached: bool = False) -> Sandbox:
+        """`resolve`, and it must be running: raises SandboxNotRunning (saying how to start it) if not.
+        `cached`: a sandbox found so within RESOLVED_FOR_S is taken as found (for calls that learn at
+        once, from the engine, when it is gone or stopped: see `checked`)."""
+        hit = self._resolved.get(reference) if cached else None
+        if hit is not None and time.monotonic() - hit[1] < RESOLVED_FOR_S:
+            return hit[0]
         found = await self.resolve(reference)
         if not found.running:
             raise SandboxNotRunning(
                 f"sandbox {reference!r} is {found.state}; call create_sandbox with name {reference!r} to start it again"
             )
+        self._resolved[reference] = (found, time.monotonic())
         return found
+
+    @contextlib.asynccontextmanager
+    async def checked(self, sandbox: Sandbox, reference: str) -> AsyncIterator[None]:
+        """Around work on a sandbox that may have come from the cache: if the engine says it is gone
+        or stopped, it is forgotten and the call fails as a fresh lookup would (names, how to start)."""
+        try:
+            yield
+        except (ObjectNotFound, ObjectConflict):
+            self.forget(sandbox.id)
+            await self.resolve_running(reference)
+            raise
+
+    def forget(self, sandbox_id: str) -> None:
+        """Drop what is kept about a sandbox (its lookups, state, channel to its daemon)."""
+        self._resolved = {ref: hit for ref, hit in self._resolved.items() if hit[0].id != sandbox_id}
+        self._entries.pop(sandbox_id, None)
+        self.daemons.drop(sandbox_id)
 
     async def inspect(self, sandbox: Sandbox) -> Sandbox:
         """The same sandbox inspected: with its image, creation time and limits."""
@@ -262,6 +289,7 @@ class SandboxService:
                 f"remove_sandbox and create it again with engine {request.engine!r}"
             )
         if not existing.running:
+            self.forget(existing.id)  # its daemon's channel and state are from before it stopped
             await in_thread(self.engine.start_container, existing.id)
         version = await self._wait_ready(existing.id, existing.engine, existing.is_sock)
         reused = await self.inspect(existing)
@@ -330,8 +358,7 @@ class SandboxService:
         found = await self.resolve(reference)
         if found.is_sock:  # what its tools made on the host goes with it
             await in_thread(self.engine.remove_labelled, {ownership.SOCK_OF: found.id})
-        self.daemons.drop(found.id)
-        self._entries.pop(found.id, None)
+        self.forget(found.id)
         await in_thread(self.engine.remove_container, found.id)
         volumes = await in_thread(
             self.engine.list_volumes, {**self._owner, ownership.SANDBOX: found.name, ownership.KIND: "engine-storage"}

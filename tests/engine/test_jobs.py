@@ -23,7 +23,7 @@ from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.server import build_server
 
 from ..conftest import SANDBOX_IMAGE
-from ..helpers import TESTBOX, call, in_proper, load_testbox
+from ..helpers import TESTBOX, call, docker, in_proper, load_testbox, tool_error
 
 pytestmark = pytest.mark.anyio
 
@@ -282,3 +282,16 @@ def _settings_for(scope: str, tmp_path: Path) -> ServerSettings:
         audit_dir=str(tmp_path / "audit2"),
         allowed_host_roots=(str(tmp_path),),
     )
+
+
+async def test_a_sandbox_stopped_behind_the_servers_back_is_reported_as_stopped_then_works_again(settings, engine):
+    async with a_sandbox(settings, engine, "stopped") as created:
+        name = created["name"]
+        async with Client(build_server(settings, engine)) as client:
+            before = await exec_(client, name, "echo one")  # the server now knows the sandbox and its daemon
+            docker("stop", "-t", "1", created["id"])
+            stopped = await tool_error(client, "exec", {"sandbox": name, "command": "true"})
+            await call(client, "create_sandbox", {"name": name})
+            after = await exec_(client, name, "echo two")
+        assert before["job_id"] and "is exited" in stopped and "create_sandbox" in stopped
+        assert after["stdout"] == "two\n" and after["job_id"] and after["notes"] == []

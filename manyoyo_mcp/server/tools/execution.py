@@ -9,7 +9,7 @@ from pydantic import Field
 
 from manyoyo_mcp.models import ExecResult
 from manyoyo_mcp.sandbox.execution import ExecRequest
-from manyoyo_mcp.server.params import RunningSandbox, SandboxRef, timeout
+from manyoyo_mcp.server.params import RecentSandbox, SandboxRef, timeout
 
 if TYPE_CHECKING:
     from manyoyo_mcp.server.app import App
@@ -43,7 +43,7 @@ def add_exec(app: "App") -> None:
         sandbox: SandboxRef,
         command: Command,
         ctx: Context,
-        target: RunningSandbox,
+        target: RecentSandbox,
         workdir: Workdir = None,
         env: Env = None,
         timeout_s: Timeout = None,
@@ -53,12 +53,13 @@ def add_exec(app: "App") -> None:
         request = ExecRequest(
             command=command, workdir=workdir, env=env or {}, timeout_s=app.timeout(timeout_s), tty=tty
         )
-        entry = await app.sandboxes.entry(target)
         commands = app.sandboxes.commands
-        if background:
-            outcome = await commands.start(target.id, target.name, entry, request)
-        else:
-            outcome = await commands.run(target.id, target.name, entry, request, app.progress(ctx))
+        async with app.sandboxes.checked(target, sandbox):
+            entry = await app.sandboxes.entry(target)
+            if background:
+                outcome = await commands.start(target.id, target.name, entry, request)
+            else:
+                outcome = await commands.run(target.id, target.name, entry, request, app.progress(ctx))
         return ExecResult(sandbox=target.name, **dataclasses.asdict(outcome))
 
     exec_.__doc__ = f"""Run a command inside a sandbox and return its exit code, stdout and stderr.

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import Field
 
 from manyoyo_mcp.models import ReadOutputResult
-from manyoyo_mcp.server.params import RunningSandbox, SandboxRef
+from manyoyo_mcp.server.params import RecentSandbox, SandboxRef
 from manyoyo_mcp.server.tools.jobs import JobId
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def add_read_output(app: "App") -> None:
     async def read_output(
         sandbox: SandboxRef,
         job_id: JobId,
-        target: RunningSandbox,
+        target: RecentSandbox,
         stream: Stream = "stdout",
         offset: Offset = 0,
         limit: Limit = None,
@@ -47,6 +47,7 @@ def add_read_output(app: "App") -> None:
         Use it when an exec result was truncated: page with offset/next_offset, or search for an error and
         read from the byte offset of a matching line.
         """
-        entry = await app.sandboxes.entry(target)
         search = (pattern, fixed, ignore_case, max_matches) if pattern else None
-        return await app.sandboxes.jobs.read(target.id, target.name, entry, job_id, stream, offset, limit, search)
+        async with app.sandboxes.checked(target, sandbox):
+            entry = await app.sandboxes.entry(target)
+            return await app.sandboxes.jobs.read(target.id, target.name, entry, job_id, stream, offset, limit, search)

@@ -119,3 +119,15 @@ def test_a_silent_service_is_a_channel_error_after_the_timeout(tmp_path):
 def test_a_missing_socket_is_a_channel_error(tmp_path):
     with pytest.raises(ChannelError):
         LocalChannel(str(tmp_path / "none.sock")).request("GET", "/v1/health")
+
+
+def test_a_kept_connection_closed_by_the_other_end_is_replaced_and_the_request_sent_again(serve, tmp_path):
+    service = serve([answer(b'{"n":1}')])
+    channel = LocalChannel(service.path)
+    assert channel.request("GET", "/v1/health") == (200, {"n": 1})
+    service.close()  # the service restarts: a new one at the same path, the kept connection dead
+    Path(service.path).unlink()
+    again = serve([answer(b'{"n":2}')])
+    channel.path = again.path
+    assert channel.request("GET", "/v1/health") == (200, {"n": 2})
+    channel.close()

@@ -177,6 +177,10 @@ class Store:
             ending = {"exit_code": None, "signal": None, "ended_at": time.time(), "lost": True}
             ending.update(left=[], left_count=len(job.tree.pids()))
         job.finish(ending)
+        asyncio.get_running_loop().call_soon(self._after, job)  # once whoever waits for it has its answer
+
+    def _after(self, job: Job) -> None:
+        job.bytes_used = disk_use(job.dir)
         job.tree.remove()
         if len(self.jobs) > self.settings.max_count:
             self.retain()
@@ -220,6 +224,7 @@ class Store:
             ending = read_json(directory / "exit.json")
             if ending is not None:
                 job.finish(ending)
+                job.bytes_used = disk_use(directory)
                 continue
             watcher = read_json(directory / "watcher.json") or {}
             pid = watcher.get("pid")

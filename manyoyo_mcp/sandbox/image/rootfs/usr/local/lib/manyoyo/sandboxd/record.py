@@ -90,7 +90,6 @@ class Job:
 
     def finish(self, ending: dict[str, Any]) -> None:
         self.exit = ending
-        self.bytes_used = disk_use(self.dir)
         self.ended.set()
         if self.timer is not None:
             self.timer.cancel()
