@@ -120,6 +120,8 @@ def server_entry(scope: str, audit_dir: str, workdir: str, env: dict[str, str] |
     }
     if os.environ.get("DOCKER_HOST"):
         server_env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+    if os.environ.get("MANYOYO_SANDBOX_IMAGE"):  # the sandbox image under test (tests/conftest.py)
+        server_env["MANYOYO_SANDBOX_IMAGE"] = os.environ["MANYOYO_SANDBOX_IMAGE"]
     server_env.update(env or {})
     return {"type": "stdio", "command": str(SERVER), "args": ["serve", "--scope", scope], "env": server_env}
 
