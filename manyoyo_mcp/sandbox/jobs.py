@@ -112,11 +112,8 @@ class JobTools:
         return StopJobResult(**summary(view), sandbox=sandbox, killed=killed)
 
     async def list(self, sandbox_id: str, sandbox: str, entry: Entry, running_only: bool) -> ListJobsResult:
-        views = await self._ask(sandbox_id, sandbox, entry, lambda d: d.jobs())
-        shown = [v for v in views if v.state == "running" or not running_only]
-        return ListJobsResult(
-            sandbox=sandbox, jobs=[JobSummary(**summary(v)) for v in shown[:LISTED]], total=len(views)
-        )
+        views, total = await self._ask(sandbox_id, sandbox, entry, lambda d: d.jobs(running_only, LISTED))
+        return ListJobsResult(sandbox=sandbox, jobs=[JobSummary(**summary(v)) for v in views], total=total)
 
     async def read(
         self,

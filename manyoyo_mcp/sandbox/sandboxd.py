@@ -143,6 +143,7 @@ class _Killed(_Answer):
 
 class _Listed(_Answer):
     jobs: tuple[JobView, ...] = Field(max_length=10_000)
+    total: int = Field(0, ge=0)
 
 
 class Sandboxd:
@@ -192,8 +193,11 @@ class Sandboxd:
         killed = validated(_Killed, await self._call("POST", self._path(job_id, "/kill", {}), None, 5.0))
         return killed.job, killed.killed
 
-    async def jobs(self) -> list[JobView]:
-        return list(validated(_Listed, await self._call("GET", "/v1/jobs", None, 0)).jobs)
+    async def jobs(self, running_only: bool = False, limit: int = 1000) -> tuple[list[JobView], int]:
+        """The newest jobs first (at most `limit`), and how many the sandbox keeps."""
+        query = urlencode({"limit": limit, **({"state": "running"} if running_only else {})})
+        listed = validated(_Listed, await self._call("GET", f"/v1/jobs?{query}", None, 0))
+        return list(listed.jobs), listed.total
 
     async def read(self, job_id: str, stream: str, offset: int, limit: int) -> tuple[JobView, Chunk]:
         query = {"stream": stream, "offset": offset, "limit": limit}

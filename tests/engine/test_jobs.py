@@ -18,6 +18,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
+from manyoyo_mcp.audit.log import read_records
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.server import build_server
@@ -295,3 +296,15 @@ async def test_a_sandbox_stopped_behind_the_servers_back_is_reported_as_stopped_
             after = await exec_(client, name, "echo two")
         assert before["job_id"] and "is exited" in stopped and "create_sandbox" in stopped
         assert after["stdout"] == "two\n" and after["job_id"] and after["notes"] == []
+
+
+async def test_jobs_are_in_the_audit_log(server, box, settings):
+    name = box["name"]
+    async with Client(server) as client:
+        started = await exec_(client, name, "sleep 408", background=True)
+        await call(client, "stop_job", {"sandbox": name, "job_id": started["job_id"]})
+    records = [r for _, _, r, _ in read_records(settings.audit_path) if r is not None]
+    outcomes = {r["tool"]: r for r in records if r["event"] == "outcome" and r.get("job") == started["job_id"]}
+    calls = [r for r in records if r["event"] == "call" and r["tool"] == "stop_job"]
+    assert outcomes["exec"]["status"] == "ok" and outcomes["stop_job"]["status"] == "ok"
+    assert calls[-1]["args"]["job_id"] == started["job_id"]

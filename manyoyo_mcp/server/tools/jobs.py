@@ -21,7 +21,8 @@ WaitS = Annotated[
     Field(
         ge=0,
         le=55,
-        description="If nothing new was written yet, wait up to this many seconds for output or for the job's end.",
+        description="If nothing new was written yet, wait up to this many seconds for output or for the job's end "
+        "(default 10; keep it below your client's request timeout).",
     ),
 ]
 RunningOnly = Annotated[bool, Field(description="List only jobs still running.")]
@@ -30,7 +31,7 @@ RunningOnly = Annotated[bool, Field(description="List only jobs still running.")
 def add_job_output(app: "App") -> None:
     @app.tool(title="Read a job's new output", read_only=True, destructive=False, idempotent=False)
     async def job_output(
-        sandbox: SandboxRef, job_id: JobId, target: RecentSandbox, cursor: Cursor = None, wait_s: WaitS = 20
+        sandbox: SandboxRef, job_id: JobId, target: RecentSandbox, cursor: Cursor = None, wait_s: WaitS = 10
     ) -> JobOutputResult:
         """A job's output written since `cursor`, and its state (running, or how it ended).
 

@@ -131,7 +131,9 @@ class Api:
 
     async def list(self, request: Request) -> tuple[int, dict[str, Any]]:
         jobs = sorted(self.store.jobs.values(), key=lambda job: job.meta.get("started_at") or 0, reverse=True)
-        return 200, {"jobs": [job.view() for job in jobs]}
+        shown = [job for job in jobs if job.running or request.query.get("state") != "running"]
+        limit = _integer(request.query, "limit", 1000, 10_000)
+        return 200, {"jobs": [job.view() for job in shown[:limit]], "total": len(jobs)}
 
     async def start(self, request: Request) -> tuple[int, dict[str, Any]]:
         body = validate_start(request.json())
