@@ -22,6 +22,7 @@ from sandboxd.record import STREAMS, Job, Settings, cut_of, disk_use, read_json,
 from sandboxd.shim import Spec, spare, watch
 
 log = logging.getLogger("sandboxd")
+PIPE_SPEC = 60_000  # a spec shorter than this goes to a spare through its pipe, else through a file
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class _Spare:
     pipe: int
     pidfd: int
     tree: Tree
+    start: int | None
 
 
 class Conflict(Exception):
@@ -45,6 +47,8 @@ class Store:
         self.cgroup_version = cgroup_version
         self.jobs: dict[str, Job] = {}
         self._spare: _Spare | None = None
+        self._membership = Path("/proc/self/cgroup").read_text() if cgroup_version else ""
+        self._group_cache: dict[tuple[int, int, tuple[float, ...]], tuple[int, ...]] = {}
 
     # -- start ------------------------------------------------------------------------------
 
@@ -80,33 +84,55 @@ class Store:
             cwd=request["cwd"],
             uid=request["uid"],
             gid=request["gid"],
-            groups=_groups(request["uid"], request["gid"]),
+            groups=self._groups(request["uid"], request["gid"]),
             tty=meta["tty"],
             deadline=meta["deadline"],
             leftovers=self.settings.leftovers,
             tree=job.tree,
-            home=cgroups.home(tree.paths),
+            home=cgroups.home(tree.paths, membership=self._membership),
         )
         watcher = self._hand_over(spare, spec) if spare else None
         if watcher is None:
             watcher = os.fork()
             if watcher == 0:
                 watch(spec)
-        write_json(directory / "watcher.json", {"pid": watcher, "start": start_time(watcher)})
+        job.watcher = watcher
+        known = {"pid": watcher, "start": spare.start if spare and spare.pid == watcher else None}
+        asyncio.get_running_loop().call_soon(self._note_watcher, job, known)  # once the answer is out
         self._follow(job, watcher, child=True)
         self._arm(job)
         return job
+
+    @staticmethod
+    def _note_watcher(job: Job, known: dict[str, Any]) -> None:
+        """Who watches the job, for a daemon started later (jobs.adopt); a job whose watcher is not
+        known is followed through its own process (pid.json, which the watcher writes)."""
+        write_json(job.dir / "watcher.json", {**known, "start": known["start"] or start_time(known["pid"])})
+
+    def _groups(self, uid: int, gid: int) -> tuple[int, ...]:
+        """The user's supplementary groups (as initgroups would set them), `gid` first; read again
+        when the user or group database changed."""
+        stamp = tuple(_mtime(path) for path in ("/etc/passwd", "/etc/group"))
+        key = (uid, gid, stamp)
+        if key not in self._group_cache:
+            self._group_cache = {key: _groups(uid, gid)}
+        return self._group_cache[key]
 
     def _hand_over(self, spare: _Spare, spec: Spec) -> int | None:
         """Give `spec` to the spare watcher (its pid), or None if it is gone."""
         loop = asyncio.get_running_loop()
         loop.remove_reader(spare.pidfd)
         os.close(spare.pidfd)
-        secret = os.open(spec.marker("spec.json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        with os.fdopen(secret, "wb") as out:
-            out.write(spec.to_json())
+        data = spec.to_json()
+        if len(data) < PIPE_SPEC:
+            message = b"S" + data  # within an empty pipe's buffer: the write never blocks
+        else:  # in a file readable by root only (the environment may hold secrets)
+            message = b"F" + os.fsencode(spec.directory)
+            secret = os.open(spec.marker("spec.json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            with os.fdopen(secret, "wb") as out:
+                out.write(data)
         try:
-            os.write(spare.pipe, os.fsencode(spec.directory))  # shorter than a pipe's buffer: never blocks
+            os.write(spare.pipe, message)
             return spare.pid
         except OSError:  # it died meanwhile
             spec.marker("spec.json").unlink(missing_ok=True)
@@ -129,7 +155,7 @@ class Store:
             spare(tree, source)
         os.close(source)
         pidfd = os.pidfd_open(pid)
-        self._spare = _Spare(pid, pipe, pidfd, tree)
+        self._spare = _Spare(pid, pipe, pidfd, tree, start_time(pid))
 
         def died() -> None:  # unused, and gone: reaped, its cgroups removed
             loop.remove_reader(pidfd)
@@ -276,6 +302,13 @@ def _groups(uid: int, gid: int) -> tuple[int, ...]:
         return tuple(dict.fromkeys([gid, *os.getgrouplist(name, gid)]))
     except (KeyError, OSError):
         return (gid,)
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
 
 
 def _with_terminal(env: dict[str, str], tty: bool) -> dict[str, str]:

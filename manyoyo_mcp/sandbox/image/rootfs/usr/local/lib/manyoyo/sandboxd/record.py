@@ -63,6 +63,7 @@ class Job:
         self.cut: dict[str, tuple[int, int] | None] = {name: None for name in STREAMS}
         self.bytes_used = 0
         self.timer: asyncio.TimerHandle | None = None
+        self.watcher: int | None = None
 
     @property
     def running(self) -> bool:
@@ -77,7 +78,7 @@ class Job:
         """SIGKILL the job's tree, sparing its watcher while that is still inside (shim.py)."""
         watcher = None
         if not (self.dir / LEFT_MARKER).exists():
-            watcher = (read_json(self.dir / "watcher.json") or {}).get("pid")
+            watcher = self.watcher or (read_json(self.dir / "watcher.json") or {}).get("pid")
         self.tree.kill(pgid=self.pid, spare=watcher if isinstance(watcher, int) else None)
 
     def stream(self, name: str) -> Stream:

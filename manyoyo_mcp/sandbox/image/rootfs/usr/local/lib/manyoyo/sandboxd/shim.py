@@ -73,17 +73,19 @@ class Spec:
 
 def spare(tree: Tree, source: int) -> NoReturn:
     """A spare watcher (in the daemon's forked child): into `tree`'s cgroups now, then the job whose
-    folder arrives on the pipe `source` (nothing: the daemon is gone)."""
+    spec arrives on the pipe `source` (nothing: the daemon is gone)."""
     code = 0
     try:
         _detach({source})
         _set_name("sandboxd spare")
         tree.join()
-        directory = b""
-        while chunk := os.read(source, 4096):
-            directory += chunk
-        if directory:
-            secret = Path(os.fsdecode(directory), "spec.json")  # the environment may hold secrets
+        message = b""
+        while chunk := os.read(source, 1 << 16):
+            message += chunk
+        if message[:1] == b"S":  # the spec itself
+            _run(Spec.from_json(message[1:]), inside=True)
+        elif message[:1] == b"F":  # the folder of a spec too long for the pipe (it may hold secrets)
+            secret = Path(os.fsdecode(message[1:]), "spec.json")
             spec = Spec.from_json(secret.read_bytes())
             secret.unlink()
             _run(spec, inside=True)
