@@ -157,3 +157,33 @@ def test_a_tree_is_made_in_each_hierarchy_there_is(tmp_path: Path):
     tree = cgroups.Tree.create("j1", 1, root=tmp_path)
     assert tree.paths == tuple(str(tmp_path / n / cgroups.PARENT / "j1") for n in ("freezer", "memory"))
     assert tree.remove() and not any((tmp_path / n / cgroups.PARENT / "j1").exists() for n in ("freezer", "memory"))
+
+
+def test_on_cgroup_v2_jobs_are_leaves_of_a_parent_that_hands_down_memory_and_pids(tmp_path: Path, monkeypatch):
+    written: list[tuple[str, str]] = []
+    monkeypatch.setattr(cgroups, "_write", lambda path, text: written.append((Path(path).name, text)) or True)
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids io\n")
+    parent = tmp_path / cgroups.PARENT
+    parent.mkdir()  # the kernel fills a new cgroup with its files; here, the two prepare reads and writes
+    (parent / "cgroup.controllers").write_text("cpu memory pids io\n")
+    (parent / "cgroup.subtree_control").write_text("")
+    assert cgroups.prepare(tmp_path) == 2
+    assert written == [("cgroup.subtree_control", "+memory"), ("cgroup.subtree_control", "+pids")]
+    tree = cgroups.Tree.create("j2", 2, root=tmp_path)
+    assert tree.paths == (str(parent / "j2"),)
+    written.clear()
+    tree.kill()
+    assert written == [("cgroup.kill", "1")]  # the whole tree at once, no freezing, no signal one by one
+
+
+def test_oom_kills_are_read_from_the_jobs_own_memory_cgroup(tmp_path: Path):
+    leaf = tmp_path / cgroups.PARENT / "j3"
+    leaf.mkdir(parents=True)
+    (leaf / "memory.events").write_text("low 0\nhigh 0\nmax 4\noom 2\noom_kill 1\n")
+    assert cgroups.Tree("j3", 2, (str(leaf),)).oom_kills() == 1
+    v1 = tmp_path / "memory" / cgroups.PARENT / "j3"
+    v1.mkdir(parents=True)
+    (v1 / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n")
+    freezer = tmp_path / "freezer" / cgroups.PARENT / "j3"
+    assert cgroups.Tree("j3", 1, (str(freezer), str(v1))).oom_kills() == 3
+    assert cgroups.Tree("j3", 0, ()).oom_kills() is None
