@@ -97,9 +97,15 @@ class Channel:
             if answered:
                 raise ChannelError(f"{type(exc).__name__}: {exc}") from exc
             raise _Stale() from exc
-        except (OSError, http.client.HTTPException, ValueError, requests.exceptions.RequestException) as exc:
+        except (
+            OSError,
+            http.client.HTTPException,
+            ValueError,
+            RecursionError,  # JSON nested past what the parser follows
+            requests.exceptions.RequestException,
+        ) as exc:
             self._drop(connection)
-            raise ChannelError(f"{type(exc).__name__}: {exc}") from exc
+            raise ChannelError(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
         except BaseException:
             self._drop(connection)
             raise

@@ -122,7 +122,7 @@ class Commands:
                 daemon = await self._reach_again(daemon, sandbox_id, entry, view.id, silent_since, exc)
                 continue
             silent_since = None
-            text = "".join(chunk.text for chunk in chunks.values())
+            text = "".join(chunk.text[:PROGRESS_BYTES] for chunk in chunks.values())
             offsets = {name: chunk.next for name, chunk in chunks.items()}
             reported = max(reported, sum(chunk.size for chunk in chunks.values()))
             if on_progress is not None and text:

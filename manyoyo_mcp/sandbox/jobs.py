@@ -90,8 +90,8 @@ class JobTools:
         return JobOutputResult(
             **summary(view),
             sandbox=sandbox,
-            stdout=chunks["stdout"].text,
-            stderr=chunks["stderr"].text,
+            stdout=chunks["stdout"].text[:half],  # never more than asked for, whatever the daemon says
+            stderr=chunks["stderr"].text[:half],
             next_cursor=f"{chunks['stdout'].next}:{chunks['stderr'].next}",
             remaining_bytes=sum(max(0, c.size - c.next) for c in chunks.values()),
             skipped_bytes=sum(c.skipped for c in chunks.values()),
@@ -134,7 +134,7 @@ class JobTools:
             page = {
                 "offset": chunk.offset,
                 "next_offset": chunk.next,
-                "text": chunk.text,
+                "text": chunk.text[:limit],  # never more than asked for, whatever the daemon says
                 "skipped_bytes": chunk.skipped,
             }
             size, matches, more = chunk.size, None, False

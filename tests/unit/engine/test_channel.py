@@ -94,8 +94,9 @@ def test_requests_reuse_one_connection(serve):
         answer(b"{}", length=MAX_ANSWER + 1),
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
         b"garbage\r\n\r\n",
+        answer(b"[" * 100_000 + b"]" * 100_000),
     ],
-    ids=["not-json", "not-an-object", "too-long", "no-length", "not-http"],
+    ids=["not-json", "not-an-object", "too-long", "no-length", "not-http", "nested-too-deep"],
 )
 def test_an_answer_that_is_not_a_bounded_json_object_is_a_channel_error_and_drops_the_connection(serve, raw):
     service = serve([raw, answer(b'{"ok":true}')])
