@@ -69,7 +69,8 @@ def add_exec(app: "App") -> None:
         `output_files` name the files inside the sandbox that hold all of it (read_output pages and searches
         them). On timeout, or when the call is cancelled, the command and every process it started are killed.
         The result says why it ended: exit code or signal, timed_out, oom_killed, and processes it left running.
-        With background=true it returns at once with a job_id (see job_output, stop_job, list_jobs).
+        With background=true it returns at once with a job_id (see job_output, stop_job, list_jobs): use it for
+        work that may outlast your client's request timeout (builds, test suites, servers).
         """
     app.tool(
         name="exec",
