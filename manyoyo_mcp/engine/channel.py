@@ -63,12 +63,13 @@ class Channel:
         A kept connection the other end closed meanwhile (the service or its container restarted)
         is replaced by a new one and the request sent again, once: requests must be safe to repeat."""
         connection, kept = self._take()
-        try:
-            return self._exchange(connection, method, path, body, timeout_s)
-        except _Stale as stale:
-            if not kept:
-                raise ChannelError(f"{type(stale.__cause__).__name__}: {stale.__cause__}") from stale.__cause__
-        return self._exchange(_Connection(self._open), method, path, body, timeout_s)
+        closed: BaseException | None = None
+        for attempt in (connection, _Connection(self._open)) if kept else (connection,):
+            try:
+                return self._exchange(attempt, method, path, body, timeout_s)
+            except _Stale as stale:
+                closed = stale.__cause__
+        raise ChannelError(f"the other end closed the connection ({type(closed).__name__}: {closed})") from closed
 
     def _exchange(
         self, connection: _Connection, method: str, path: str, body: dict[str, Any] | None, timeout_s: float

@@ -169,9 +169,22 @@ class Commands:
         restarted, and the command runs through crun exec."""
         log.warning("sandboxd did not answer in %s (%s): crun exec instead", sandbox_id[:12], error)
         await kill_exec(self.engine, sandbox_id, job_id)
-        restarted = await self.daemons.restart(sandbox_id, entry)
-        outcome = await run_exec(self.engine, sandbox_id, entry, request, self.capture_cap, on_progress, self.budget)
-        status = "restarted" if restarted else "not restarted (this sandbox's image has none)"
+        restarted: list[bool] = []
+
+        async def restart() -> None:
+            restarted.append(await self.daemons.restart(sandbox_id, entry))
+
+        async with anyio.create_task_group() as tasks:  # the daemon comes back while the command runs
+            tasks.start_soon(restart)
+            outcome = await run_exec(
+                self.engine, sandbox_id, entry, request, self.capture_cap, on_progress, self.budget
+            )
+        if restarted == [True]:
+            status = "restarted"
+        elif sandbox_id in self.daemons.absent:
+            status = "not restarted (this sandbox's image has none)"
+        else:
+            status = "started again but does not answer yet"
         note = FALLBACK_NOTE.format(reason=str(error)[:200], restarted=status)
         return replace(outcome, notes=(*outcome.notes, note))
 
@@ -220,7 +233,7 @@ def notes_of(view: JobView) -> tuple[str, ...]:
     """What the agent should know about how the job ended, beyond the flags."""
     notes = []
     if view.lost:
-        notes.append("the job's exit status is unknown: the process watching it was killed")
+        notes.append("its exit status is unknown: sandboxd was restarted while it ran")
     if view.oom_kills and not view.oom_killed:
         notes.append(f"the kernel's OOM killer killed {view.oom_kills} of its processes (the sandbox's memory limit)")
     if view.cancelled and view.state == "exited" and not view.timed_out:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
+import anyio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from manyoyo_mcp.errors import ChannelError, InvalidArgument, ManyoyoError
@@ -31,6 +33,8 @@ JOB_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 STREAMS = ("stdout", "stderr")
 ANSWER_S = 5.0
 """How long the daemon may take to answer, on top of the time a request asks it to wait."""
+RESTART_S = 5.0
+"""How long a restarted daemon may take to answer."""
 _TEXT = 1 << 22
 
 
@@ -286,7 +290,23 @@ class Daemons:
         )
         command = entry.command(["sh", "-c", script], user=ROOT, env={})
         code, _, _ = await in_thread(self._engine.exec_run, sandbox_id, command.argv)
+        self.drop(sandbox_id)
         if code == 3:
             self.absent.add(sandbox_id)
-        self.drop(sandbox_id)
-        return code == 0
+            return False
+        return code == 0 and await self._answers(sandbox_id)
+
+    async def _answers(self, sandbox_id: str, within_s: float = RESTART_S) -> bool:
+        """Whether the daemon answers within `within_s` (a started one takes a moment to listen)."""
+        until = time.monotonic() + within_s
+        while True:
+            probe = Sandboxd(self._engine.channel(sandbox_id, SOCKET, PROPER_ROOT), "")
+            try:
+                await probe.health()
+                return True
+            except ChannelError:
+                if time.monotonic() > until:
+                    return False
+                await anyio.sleep(0.1)
+            finally:
+                probe.close()

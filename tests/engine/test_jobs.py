@@ -308,3 +308,18 @@ async def test_jobs_are_in_the_audit_log(server, box, settings):
     calls = [r for r in records if r["event"] == "call" and r["tool"] == "stop_job"]
     assert outcomes["exec"]["status"] == "ok" and outcomes["stop_job"]["status"] == "ok"
     assert calls[-1]["args"]["job_id"] == started["job_id"]
+
+
+async def test_a_restarted_daemon_adopts_the_running_jobs_and_keeps_their_deadlines(server, box):
+    name = box["name"]
+    async with Client(server) as client:
+        started = await exec_(client, name, "sleep 409", background=True, timeout_s=4)
+        in_proper(box["id"], "sh", "-c", "kill -9 $(cat /run/sandboxd.pid)")  # its keeper starts it again
+        assert "sleep 409" in processes(box["id"])
+        with anyio.fail_after(30):
+            state = await call(client, "job_output", {"sandbox": name, "job_id": started["job_id"], "wait_s": 10})
+            while state["state"] == "running":
+                state = await call(client, "job_output", {"sandbox": name, "job_id": started["job_id"], "wait_s": 10})
+    assert state["timed_out"] and state["killed"] and 3.5 < state["duration_s"] < 10
+    assert "exit status is unknown" in " ".join(state["notes"])
+    assert "sleep 409" not in processes(box["id"])

@@ -132,3 +132,14 @@ def test_a_kept_connection_closed_by_the_other_end_is_replaced_and_the_request_s
     channel.path = again.path
     assert channel.request("GET", "/v1/health") == (200, {"n": 2})
     channel.close()
+
+
+def test_a_service_that_is_gone_is_a_channel_error_even_after_the_retry(serve, tmp_path):
+    service = serve([answer(b'{"n":1}')])
+    channel = LocalChannel(service.path)
+    assert channel.request("GET", "/v1/health") == (200, {"n": 1})
+    closing = serve([b""])  # accepts, then closes without an answer
+    channel.path = closing.path
+    with pytest.raises(ChannelError, match="closed the connection"):
+        channel.request("GET", "/v1/health")
+    channel.close()

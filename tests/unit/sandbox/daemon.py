@@ -12,7 +12,7 @@ _writing = sys.dont_write_bytecode
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(LIBRARY))
 try:
-    from sandboxd import cgroups, output, record, server, shim  # noqa: F401
+    from sandboxd import cgroups, output, record, server, spawn  # noqa: F401
 finally:
     sys.path.remove(str(LIBRARY))
     sys.dont_write_bytecode = _writing

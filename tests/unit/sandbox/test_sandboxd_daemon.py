@@ -1,6 +1,6 @@
 """sandboxd's pure parts (the daemon inside each sandbox): reading output files at character
 boundaries, head and tail, punched ranges, the start request's checks, the operator's bounds, the
-job spec a spare watcher receives, and where a watcher goes back to."""
+job spec a spare receives."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .daemon import cgroups, output, record, server, shim
+from .daemon import cgroups, output, record, server, spawn
 
 pytestmark = pytest.mark.anyio
 
@@ -129,18 +129,10 @@ def test_the_operators_bounds_come_from_the_environment_and_bad_values_fall_back
     assert record.Settings.from_env({"MANYOYO_JOB_OUTPUT_MAX_BYTES": "10"}).output_max == 1 << 20
 
 
-def test_the_spec_a_spare_watcher_receives_is_the_spec_sent():
+def test_the_spec_a_spare_receives_is_the_spec_sent():
     tree = cgroups.Tree("j1", 1, ("/sys/fs/cgroup/freezer/manyoyo-jobs/s-1",))
-    spec = shim.Spec("j1", "/d", ["sh", "-c", "x"], {"A": "é"}, "/w", 1, 2, [2, 3], True, 12.5, "kill", tree, ["/h"])
-    assert shim.Spec.from_json(spec.to_json()) == spec
-
-
-def test_a_watcher_goes_back_to_the_daemons_own_cgroups():
-    v1 = "6:freezer:/\n4:memory:/\n0::/\n"
-    paths = ("/sys/fs/cgroup/freezer/manyoyo-jobs/s-1", "/sys/fs/cgroup/memory/manyoyo-jobs/s-1")
-    assert cgroups.home(paths, membership=v1) == ["/sys/fs/cgroup/freezer", "/sys/fs/cgroup/memory"]
-    v2 = "0::/init\n"
-    assert cgroups.home(("/sys/fs/cgroup/manyoyo-jobs/s-1",), membership=v2) == ["/sys/fs/cgroup/init"]
+    spec = spawn.Spec("j1", "/d", ["sh", "-c", "x"], {"A": "é"}, "/w", 1, 2, [2, 3], True, tree)
+    assert spawn.Spec.from_json(spec.to_json()) == spec
 
 
 def test_without_cgroups_a_tree_is_its_processes_marker(tmp_path: Path):

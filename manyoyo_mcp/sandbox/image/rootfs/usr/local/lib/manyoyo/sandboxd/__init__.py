@@ -5,9 +5,9 @@ folder both layers share (SOCKET, mode 0600). The server reaches it through the 
 exec API (`socat` run as the proper's root uid in the outer container, as it reaches the nested
 engine) over one persistent connection, and asks it to run commands ("jobs"): each in its own
 session and cgroup, as a given user, with its output written to files on the sandbox's disk
-(JOBS_DIR/<id>/stdout, stderr) and a deadline that kills the job's whole tree. A watcher
-process per job (shim.py) waits for it, enforces its deadline and records how it ended, so a job
-outlives both the server and this daemon; a daemon started again adopts the jobs it finds.
+(JOBS_DIR/<id>/stdout, stderr, written by the job itself) and a deadline that kills the job's
+whole tree, enforced here: a job outlives the server, and a daemon started again (inner-init
+restarts it) adopts the jobs it finds.
 
 It is a convenience, never a security boundary: it runs in the agent's domain, which may kill or
 replace it. The server validates everything it answers and falls back to `crun exec` when it
@@ -17,7 +17,7 @@ does not answer.
     server.py   the routes: start, wait, poll, kill, list, read and search jobs
     jobs.py     the jobs: start, follow, kill, adopt, retention
     record.py   a job as kept on disk; the operator's bounds on jobs
-    shim.py     the per-job watcher (and its spare) and the job's own process set-up
+    spawn.py    the job's own process (and the spare that becomes one) between fork and exec
     cgroups.py  each job's cgroup: join, kill the tree, OOM kills, what is left running
     output.py   reading the output files: ranges, head and tail, UTF-8 boundaries, search
 """

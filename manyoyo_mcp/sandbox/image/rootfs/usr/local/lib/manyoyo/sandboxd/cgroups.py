@@ -51,25 +51,6 @@ def prepare(root: Path = ROOT) -> int:
     return found
 
 
-def home(tree_paths: tuple[str, ...], root: Path = ROOT, membership: str | None = None) -> list[str]:
-    """The cgroups this process is in (`membership`: /proc/self/cgroup), one for each of a tree's
-    paths: where a watcher goes back to."""
-    mine: dict[str, str] = {}
-    if membership is None:
-        membership = Path("/proc/self/cgroup").read_text()
-    for line in membership.splitlines():
-        _, controllers, path = line.split(":", 2)
-        for name in controllers.split(",") if controllers else [""]:
-            mine[name] = path
-    found = []
-    for tree_path in tree_paths:
-        hierarchy = Path(tree_path).relative_to(root).parts[0]
-        name = "" if hierarchy == PARENT else hierarchy
-        base = root / name if name else root
-        found.append(str(base / mine.get(name, "/").lstrip("/")))
-    return found
-
-
 def clean(version: int, root: Path = ROOT) -> None:
     """Remove the empty cgroups left under PARENT (spares of a daemon gone, jobs' trees)."""
     parents = [root / PARENT] if version == 2 else [root / name / PARENT for name in V1_HIERARCHIES]
@@ -120,17 +101,9 @@ class Tree:
             found.update(marked(self.job_id))
         return sorted(pid for pid in found if alive(pid))
 
-    def kill(self, pgid: int | None = None, spare: int | None = None) -> None:
+    def kill(self, pgid: int | None = None) -> None:
         """SIGKILL every process of the tree: the cgroup at once where the kernel can (cgroup.kill),
-        else frozen first so that nothing forks meanwhile; the process group too. `spare`: a process
-        in the tree to leave alive (its watcher, before it moved out): then each of the others."""
-        if spare is not None:
-            if pgid:
-                _signal_group(pgid)
-            for pid in self.pids():
-                if pid != spare:
-                    _signal(pid)
-            return
+        else frozen first so that nothing forks meanwhile; the process group while there is no cgroup."""
         if pgid and not self.paths:  # a cgroup is the whole tree; a group id may be reused once empty
             _signal_group(pgid)
         if self.version == 2 and self.paths and _write(Path(self.paths[0]) / "cgroup.kill", "1"):
@@ -138,17 +111,6 @@ class Tree:
         with self._frozen():
             for pid in self.pids():
                 _signal(pid)
-
-    def gone(self, wait_s: float = 3.0, pgid: int | None = None, spare: int | None = None) -> bool:
-        """Kill until nothing of the tree is left (but `spare`; at most `wait_s`); True once verified."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            self.kill(pgid, spare)
-            if not [pid for pid in self.pids() if pid != spare]:
-                return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
 
     def oom_kills(self) -> int | None:
         """How many of the tree's processes the kernel's OOM killer killed; None when unknown."""

@@ -1,9 +1,9 @@
 """A job as kept on disk, and the operator's bounds on jobs.
 
-Each job is a directory JOBS_DIR/<id>: job.json (what runs, as whom, until when; never its
-environment, which may hold secrets), stdout and stderr (the job's own streams, written by the job
-itself, so they outlive the daemon), watcher.json and pid.json (the watcher's and the job's pids
-with their start times), the markers timed_out, cancelled and watcher-left, and exit.json (shim.py).
+Each job is a directory JOBS_DIR/<id>: job.json (what runs, as whom, until when, its pid and
+start time; never its environment, which may hold secrets), stdout and stderr (the job's own
+streams, written by the job itself, so they outlive the daemon), the markers timed_out and
+cancelled, and exit.json (how it ended).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import asyncio
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sandboxd.cgroups import Tree
 from sandboxd.output import Stream
-from sandboxd.shim import LEFT_MARKER
 
 STREAMS = ("stdout", "stderr")
 ARGV_SHOWN = 400  # characters of a job's command in listings
@@ -63,7 +63,8 @@ class Job:
         self.cut: dict[str, tuple[int, int] | None] = {name: None for name in STREAMS}
         self.bytes_used = 0
         self.timer: asyncio.TimerHandle | None = None
-        self.watcher: int | None = None
+        self.on_end: list[Callable[[], object]] = []
+        """What to do once the job ended and its answer is out (stop copying its terminal)."""
 
     @property
     def running(self) -> bool:
@@ -71,15 +72,15 @@ class Job:
 
     @property
     def pid(self) -> int | None:
-        found = read_json(self.dir / "pid.json")
-        return found.get("pid") if found else None
+        pid = self.meta.get("pid")
+        return pid if isinstance(pid, int) else None
+
+    def marked(self, name: str) -> bool:
+        return (self.dir / name).exists()
 
     def kill(self) -> None:
-        """SIGKILL the job's tree, sparing its watcher while that is still inside (shim.py)."""
-        watcher = None
-        if not (self.dir / LEFT_MARKER).exists():
-            watcher = self.watcher or (read_json(self.dir / "watcher.json") or {}).get("pid")
-        self.tree.kill(pgid=self.pid, spare=watcher if isinstance(watcher, int) else None)
+        """SIGKILL the job's whole tree (its process group too while it has no cgroup)."""
+        self.tree.kill(pgid=self.pid)
 
     def stream(self, name: str) -> Stream:
         path = str(self.dir / name)
@@ -107,8 +108,8 @@ class Job:
             ended_at=ending.get("ended_at"),
             exit_code=ending.get("exit_code"),
             signal=ending.get("signal"),
-            timed_out=(self.dir / "timed_out").exists(),
-            cancelled=(self.dir / "cancelled").exists(),
+            timed_out=self.marked("timed_out"),
+            cancelled=self.marked("cancelled"),
             oom_kills=oom,
             # killed by the OOM killer: itself, or the command a shell ran for it (exit 128 + SIGKILL)
             oom_killed=bool(oom) and (ending.get("signal") == 9 or ending.get("exit_code") == 137),
