@@ -62,6 +62,8 @@ def scope(engine: Engine) -> Iterator[str]:
         engine.remove_container(container.id)
     for volume in engine.list_volumes(labels):
         engine.remove_volume(volume)
+    for network in engine.list_networks(labels):
+        engine.remove_network(network)
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +73,12 @@ def settings(scope: str, tmp_path_factory: pytest.TempPathFactory) -> ServerSett
         scope=scope,
         sandbox_image=SANDBOX_IMAGE,
         default_memory="1g",
+        # Tests hold several sandboxes at once on a 2-core machine: small sparse disks, and totals
+        # that leave room for them (test_resources.py checks the totals with its own settings).
+        default_disk="2g",
+        total_cpu_share=16,
+        total_pid_share=1,
+        total_disk_share=8,
         ready_timeout_s=60,
         exec_timeout_s=60,
         audit_dir=audit_dir,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from manyoyo_mcp.engine import ContainerDetails, ContainerSummary
 from manyoyo_mcp.limits import Limits, format_memory
-from manyoyo_mcp.models import LimitsView, SandboxView
+from manyoyo_mcp.models import LimitsView, NetworkView, SandboxView
 from manyoyo_mcp.sandbox import ownership
 
 
@@ -54,6 +55,15 @@ class Sandbox:
         return self.labels.get(ownership.WORKSPACE)
 
     @property
+    def network(self) -> NetworkView:
+        """Its egress as the server set it (sandboxes made before egress modes existed: public)."""
+        allow = self.labels.get(ownership.NETWORK_ALLOW, "")
+        return NetworkView(
+            mode=self.labels.get(ownership.NETWORK, "public"),  # type: ignore[arg-type]
+            allow=[a for a in allow.split(",") if a],
+        )
+
+    @property
     def running(self) -> bool:
         return self.state == "running"
 
@@ -66,7 +76,7 @@ class Sandbox:
     def view(self) -> SandboxView:
         """What list_sandboxes and create_sandbox show the agent."""
         details = self._inspected()
-        created = _parse_time(details.created)
+        created = parse_time(details.created)
         return SandboxView(
             name=self.name or self.container_name,
             id=self.id,
@@ -75,6 +85,7 @@ class Sandbox:
             state=self.state,
             image=details.image,
             workspace=self.workspace,
+            network=self.network,
             limits=LimitsView(
                 cpus=details.nano_cpus / 1e9,
                 memory=format_memory(details.memory_bytes),
@@ -91,10 +102,30 @@ class Sandbox:
         return self.details
 
 
-def _parse_time(value: str) -> datetime | None:
+def parse_time(value: str) -> datetime | None:
     # Docker gives nanoseconds ("2026-11-29T04:32:06.916434760Z"); Python takes microseconds.
     match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$", value)
     if not match:
         return None
     fraction = (match.group(2) or ".0")[:7]
     return datetime.fromisoformat(match.group(1) + fraction).replace(tzinfo=UTC)
+
+
+class RecentlyRunning:
+    """Sandboxes found running in the last FOR_S seconds, by the reference a call named them with:
+    exec and the job tools take them as found (the label-filtered listing costs milliseconds)."""
+
+    FOR_S = 30.0
+
+    def __init__(self) -> None:
+        self._found: dict[str, tuple[Sandbox, float]] = {}
+
+    def get(self, reference: str) -> Sandbox | None:
+        hit = self._found.get(reference)
+        return hit[0] if hit is not None and time.monotonic() - hit[1] < self.FOR_S else None
+
+    def put(self, reference: str, sandbox: Sandbox) -> None:
+        self._found[reference] = (sandbox, time.monotonic())
+
+    def drop(self, sandbox_id: str) -> None:
+        self._found = {ref: hit for ref, hit in self._found.items() if hit[0].id != sandbox_id}

@@ -9,7 +9,8 @@ from pydantic import Field
 
 from manyoyo_mcp.models import ExecResult
 from manyoyo_mcp.sandbox.execution import ExecRequest
-from manyoyo_mcp.server.params import RecentSandbox, SandboxRef, timeout
+from manyoyo_mcp.sandbox.users import resolve_user
+from manyoyo_mcp.server.params import RecentSandbox, SandboxRef, User, timeout
 
 if TYPE_CHECKING:
     from manyoyo_mcp.server.app import App
@@ -49,13 +50,15 @@ def add_exec(app: "App") -> None:
         timeout_s: Timeout = None,
         background: Background = False,
         tty: Tty = False,
+        user: User = None,
     ) -> ExecResult:
-        request = ExecRequest(
-            command=command, workdir=workdir, env=env or {}, timeout_s=app.timeout(timeout_s), tty=tty
-        )
         commands = app.sandboxes.commands
         async with app.sandboxes.checked(target, sandbox):
             entry = await app.sandboxes.entry(target)
+            who = await resolve_user(app.engine, target.id, entry, user) if user else None
+            request = ExecRequest(
+                command=command, workdir=workdir, env=env or {}, timeout_s=app.timeout(timeout_s), tty=tty, user=who
+            )
             if background:
                 outcome = await commands.start(target.id, target.name, entry, request)
             else:

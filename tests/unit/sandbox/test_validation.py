@@ -5,8 +5,8 @@ import pytest
 from manyoyo_mcp.config.env_files import validate_env
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.sandbox.execution import command_argv
+from manyoyo_mcp.sandbox.host_folders import resolve_workspace
 from manyoyo_mcp.sandbox.plan import validate_sandbox_name
-from manyoyo_mcp.sandbox.service import resolve_workspace
 
 
 def test_a_string_command_runs_with_sh_and_a_list_runs_as_it_is():
