@@ -35,6 +35,8 @@ ANSWER_S = 5.0
 """How long the daemon may take to answer, on top of the time a request asks it to wait."""
 RESTART_S = 5.0
 """How long a restarted daemon may take to answer."""
+PROBE_S = 1.0
+"""How long one probe of a restarted daemon waits (whatever holds the socket meanwhile may never answer)."""
 _TEXT = 1 << 22
 
 
@@ -157,8 +159,8 @@ class Sandboxd:
         self._channel = channel
         self.sandbox = sandbox
 
-    async def health(self) -> dict[str, Any]:
-        return await self._call("GET", "/v1/health", None, 0)
+    async def health(self, answer_s: float = ANSWER_S) -> dict[str, Any]:
+        return await self._call("GET", "/v1/health", None, 0, answer_s=answer_s)
 
     async def start(
         self, job: dict[str, Any], wait_s: float, head: int, tail: int
@@ -231,9 +233,15 @@ class Sandboxd:
         return f"/v1/jobs/{job_id}{tail}" + (f"?{urlencode(query)}" if query else "")
 
     async def _call(
-        self, method: str, path: str, body: dict[str, Any] | None, wait_s: float, conflict_ok: bool = False
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        wait_s: float,
+        conflict_ok: bool = False,
+        answer_s: float = ANSWER_S,
     ) -> dict[str, Any]:
-        status, answer = await in_thread(self._channel.request, method, path, body, wait_s + ANSWER_S)
+        status, answer = await in_thread(self._channel.request, method, path, body, wait_s + answer_s)
         if 200 <= status < 300 or (conflict_ok and status == 409 and "job" in answer):
             return answer
         error = str(answer.get("error", ""))[:500]
@@ -302,7 +310,7 @@ class Daemons:
         while True:
             probe = Sandboxd(self._engine.channel(sandbox_id, SOCKET, PROPER_ROOT), "")
             try:
-                await probe.health()
+                await probe.health(answer_s=PROBE_S)
                 return True
             except ChannelError:
                 if time.monotonic() > until:
