@@ -103,6 +103,10 @@ def become(spec: Spec, join: bool, terminal: int | None = None) -> NoReturn:
         )
     for target, source in enumerate(streams):
         os.dup2(source, target)  # the copies are inheritable; every other descriptor closes on exec
+    try:  # as root, as crun exec does: a user who may not open the folder still starts in it
+        os.chdir(spec.cwd)
+    except OSError as exc:
+        _fail(f"cannot enter the working directory {spec.cwd}: {exc.strerror}", 126)
     os.setgroups(spec.groups)
     os.setgid(spec.gid)
     os.setuid(spec.uid)
@@ -111,10 +115,6 @@ def become(spec: Spec, join: bool, terminal: int | None = None) -> NoReturn:
             with contextlib.suppress(OSError, ValueError):
                 signal.signal(number, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    try:
-        os.chdir(spec.cwd)
-    except OSError as exc:
-        _fail(f"cannot enter the working directory {spec.cwd}: {exc.strerror}", 126)
     try:
         os.execvpe(spec.argv[0], spec.argv, spec.env)
     except OSError as exc:
