@@ -23,8 +23,9 @@
         ├── ObjectNotFound       no object by that id or name
         ├── ObjectConflict       a conflicting object (usually a name in use)
         ├── EngineTimeout        an engine did not answer a request in time                (timeout)
-        └── NestedEngineLost     the connection to a sandbox's own engine failed (refused, cut, or
-                                 no answer in time); the server looks into the sandbox and says why
+        ├── NestedEngineLost     the connection to a sandbox's own engine failed (refused, cut, or
+        │                        no answer in time); the server looks into the sandbox and says why
+        └── ChannelError         a service inside a sandbox did not answer as it should
 
 Only `manyoyo_mcp.engine` turns docker-py exceptions into these (engine/errors.py); the server
 turns these into the tool errors the agent reads (server/errors.py).
@@ -148,3 +149,8 @@ class NestedEngineLost(EngineFailure):
 class NestedEngineDown(ManyoyoError):
     """A sandbox's own engine was not answering: what the server found, what it did (restarted
     it), and what the agent should do next."""
+
+
+class ChannelError(EngineFailure):
+    """A service inside a sandbox (sandboxd) did not answer as it should: gone, silent, or not
+    speaking HTTP and JSON (engine/channel.py)."""

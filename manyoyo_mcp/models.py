@@ -75,17 +75,101 @@ class RemoveSandboxResult(BaseModel):
     removed_volumes: list[str] = Field(description="Volumes removed with it (the nested engine's storage).")
 
 
+class LeftProcess(BaseModel):
+    pid: int
+    command: str
+
+
 class ExecResult(BaseModel):
     sandbox: str
-    exit_code: int | None = Field(description="Exit status of the command; null if it was killed before one was known.")
-    stdout: str
+    exit_code: int | None = Field(
+        description="Exit status (128 + the signal number if a signal ended it); null while it runs or when unknown."
+    )
+    stdout: str = Field(description="Its output within the result's budget: head and tail kept, the cut marked.")
     stderr: str
-    stdout_bytes: int = Field(description="Bytes the command wrote to stdout (before truncation).")
+    stdout_bytes: int = Field(description="Bytes the command wrote to stdout (all of it, before any cut).")
     stderr_bytes: int
-    truncated: bool = Field(description="true if stdout or stderr exceeded the cap; head and tail are kept.")
+    truncated: bool = Field(description="true if stdout or stderr was cut to fit the result; output_files hold it all.")
     duration_s: float
     timed_out: bool = Field(description="true if the command ran past timeout_s and was killed.")
-    killed: bool = Field(description="true if the server killed the command's processes (and verified them gone).")
+    killed: bool = Field(description="true if its processes were killed (timeout or cancel) and verified gone.")
+    job_id: str | None = Field(
+        None, description="The job it ran as: job_output, stop_job and read_output take it. Null without sandboxd."
+    )
+    state: Literal["exited", "running"] = Field("exited", description="running: a background job still going.")
+    signal: str | None = Field(None, description="The signal that ended it (e.g. SIGKILL), if one did.")
+    oom_killed: bool = Field(False, description="true if the kernel killed it for running out of memory.")
+    left_running: list[LeftProcess] = Field(
+        default_factory=list, description="Processes it started that were still running when it exited (first 20)."
+    )
+    left_running_count: int = 0
+    left_running_killed: bool = Field(False, description="true if those were killed (the operator's setting).")
+    output_files: dict[str, str] | None = Field(
+        None, description="Its whole stdout and stderr, files inside the sandbox (read_output pages and searches them)."
+    )
+    notes: list[str] = Field(default_factory=list, description="What else happened that matters, if anything.")
+
+
+class JobSummary(BaseModel):
+    job_id: str
+    command: str
+    kind: str = Field(description="exec (ran in the foreground) or background.")
+    state: Literal["running", "exited"]
+    started_at: str
+    duration_s: float = Field(description="Seconds it ran (so far, while it runs).")
+    exit_code: int | None
+    signal: str | None
+    timed_out: bool
+    cancelled: bool = Field(description="true if stop_job or a cancelled call stopped it.")
+    oom_killed: bool
+    left_running_count: int
+    stdout_bytes: int
+    stderr_bytes: int
+
+
+class ListJobsResult(BaseModel):
+    sandbox: str
+    jobs: list[JobSummary] = Field(description="Newest first.")
+    total: int = Field(description="Jobs the sandbox keeps (older ones are dropped past the operator's bounds).")
+
+
+class JobOutputResult(JobSummary):
+    sandbox: str
+    stdout: str = Field(description="stdout written since the cursor (at most the result's budget).")
+    stderr: str
+    next_cursor: str = Field(description="Pass it as `cursor` to get what comes after.")
+    remaining_bytes: int = Field(description="Output already written past what this result holds.")
+    skipped_bytes: int = Field(description="Output passed over (dropped from the files by the per-job cap).")
+    killed: bool
+    left_running: list[LeftProcess]
+    output_files: dict[str, str]
+    notes: list[str]
+
+
+class StopJobResult(JobSummary):
+    sandbox: str
+    killed: bool = Field(description="true once none of its processes is left.")
+
+
+class OutputMatch(BaseModel):
+    line: int
+    offset: int = Field(description="Byte offset of the line in the file: read_output's `offset` reads from there.")
+    text: str = Field(description="The line (its first 300 characters).")
+
+
+class ReadOutputResult(BaseModel):
+    sandbox: str
+    job_id: str
+    stream: Literal["stdout", "stderr"]
+    path: str = Field(description="The file inside the sandbox.")
+    size: int = Field(description="Its size in bytes (so far, while the job runs).")
+    state: Literal["running", "exited"]
+    offset: int = Field(description="Where `text` starts (bytes).")
+    next_offset: int = Field(description="Where the next page starts: pass it as `offset`.")
+    text: str = Field(description="The page read (empty when searching).")
+    skipped_bytes: int = Field(description="Bytes passed over: dropped from the file by the per-job cap.")
+    matches: list[OutputMatch] | None = Field(description="With `pattern`: the matching lines, in order.")
+    more_matches: bool = Field(description="true if there are matches beyond `max_matches`.")
 
 
 class NestedContainerView(BaseModel):

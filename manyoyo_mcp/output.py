@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 
 class HeadTailBuffer:
@@ -38,6 +39,21 @@ class HeadTailBuffer:
         dropped = self.total - len(self._head) - len(tail)
         marker = f"\n[... {dropped} bytes truncated by manyoyo-mcp; head and tail kept ...]\n"
         return self._head.decode("utf-8", errors="replace") + marker + tail.decode("utf-8", errors="replace")
+
+    def ends(self) -> StreamEnds:
+        """What the buffer holds, as the first and last bytes of the stream (for `fit`)."""
+        head = bytes(self._head)
+        tail = bytes(self._tail[-self._tail_cap :]) if self._tail_cap else b""
+        if not self.truncated:
+            whole = (head + tail).decode("utf-8", errors="replace")
+            return StreamEnds(self.total, whole, self.total)
+        return StreamEnds(
+            self.total,
+            head.decode("utf-8", errors="ignore"),
+            len(head),
+            tail.decode("utf-8", errors="ignore"),
+            self.total - len(tail),
+        )
 
 
 class OutputCapture:
@@ -76,3 +92,67 @@ class OutputCapture:
     @property
     def truncated(self) -> bool:
         return self.stdout.truncated or self.stderr.truncated
+
+
+# -- results sized for the client -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnds:
+    """What is known of one output stream: its size and its first and last bytes (as text); `head`
+    covers bytes [0, head_end), `tail` bytes [tail_start, size). `path`: where it is kept whole."""
+
+    size: int
+    head: str
+    head_end: int
+    tail: str = ""
+    tail_start: int = -1
+    path: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.head_end >= self.size or self.tail_start <= self.head_end
+
+
+def allot(sizes: dict[str, int], budget: int) -> dict[str, int]:
+    """Bytes each stream may show within `budget` together: all of it if they fit, else an even
+    share, a stream needing less than its share giving the rest to the others."""
+    if sum(sizes.values()) <= budget:
+        return dict(sizes)
+    shares: dict[str, int] = {}
+    left, waiting = budget, sorted(sizes, key=sizes.__getitem__)
+    while waiting:
+        share = left // len(waiting)
+        name = waiting.pop(0)
+        shares[name] = min(sizes[name], share)
+        left -= shares[name]
+    return shares
+
+
+def fit(streams: dict[str, StreamEnds], budget: int) -> tuple[dict[str, str], bool]:
+    """Each stream's text within `budget` bytes together: whole when it fits, else its head and tail
+    with a marker saying what was cut and where the whole output is. (texts, truncated)."""
+    shares = allot({name: ends.size for name, ends in streams.items()}, budget)
+    texts: dict[str, str] = {}
+    truncated = False
+    for name, ends in streams.items():
+        share = shares[name]
+        if ends.size <= share and ends.complete:
+            texts[name] = ends.head + ends.tail if ends.tail_start > ends.head_end else ends.head
+            continue
+        truncated = True
+        head = ends.head.encode()[: share // 2].decode("utf-8", "ignore")
+        tail_bytes = ends.tail.encode() if ends.tail else ends.head.encode()[len(head.encode()) :]
+        tail = tail_bytes[len(tail_bytes) - (share - share // 2) :].decode("utf-8", "ignore") if share else ""
+        cut = ends.size - len(head.encode()) - len(tail.encode())
+        texts[name] = head + cut_marker(cut, ends) + tail
+    return texts, truncated
+
+
+def cut_marker(cut: int, ends: StreamEnds) -> str:
+    where = (
+        f"the whole output ({ends.size} bytes) is {ends.path} in the sandbox: read_output pages and searches it"
+        if ends.path
+        else "the whole output was not kept"
+    )
+    return f"\n[... {cut} bytes truncated by manyoyo-mcp; head and tail kept; {where} ...]\n"

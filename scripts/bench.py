@@ -24,6 +24,7 @@ import secrets
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -110,6 +111,49 @@ def sdk_exec(api: docker.APIClient, container_id: str) -> float:
     return time.perf_counter() - started
 
 
+async def sandboxd_rows(mcp: Client, api: docker.APIClient, name: str, container_id: str, n: int) -> Callable[[], None]:
+    """exec `true` through sandboxd, end to end over stdio, beside a raw engine-API exec of `true` in the
+    same sandbox (exec create + start + inspect), interleaved in the same run; then what one request
+    to the daemon costs from the host (the persistent channel, no MCP), the floor of our exec. Returns
+    what prints the rows."""
+    ours: list[float] = []
+    direct: list[float] = []
+    for _ in range(n):
+        started = time.perf_counter()
+        result = await mcp.call_tool("exec", {"sandbox": name, "command": ["true"]})
+        ours.append(time.perf_counter() - started)
+        assert not result.is_error and (result.structured_content or {}).get("job_id"), "exec did not use sandboxd"
+        direct.append(await anyio.to_thread.run_sync(sdk_exec, api, container_id))
+    floor = await anyio.to_thread.run_sync(channel_round_trips, container_id, n)
+
+    def report() -> None:
+        print("sandboxd: exec `true` end to end, and one request to the daemon, vs a raw engine-API exec")
+        row("  exec `true` via sandboxd vs raw", ours, direct)
+        row("  one daemon request vs raw exec", floor, direct)
+
+    return report
+
+
+def channel_round_trips(container_id: str, n: int) -> list[float]:
+    """A request to sandboxd (GET /v1/health) over the server's persistent channel, from the host."""
+    from manyoyo_mcp.engine import Engine
+    from manyoyo_mcp.sandbox.inside import PROPER_ROOT
+    from manyoyo_mcp.sandbox.sandboxd import SOCKET
+
+    engine = Engine()
+    channel = engine.channel(container_id, SOCKET, PROPER_ROOT)
+    times = []
+    try:
+        for _ in range(n + 3):
+            started = time.perf_counter()
+            channel.request("GET", "/v1/health")
+            times.append(time.perf_counter() - started)
+    finally:
+        channel.close()
+        engine.close()
+    return times[3:]
+
+
 def sdk_output(api: docker.APIClient, container_id: str, command: list[str]) -> float:
     """The same command's output through docker-py alone: both streams, decoded, and the exit code."""
     started = time.perf_counter()
@@ -178,6 +222,7 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
     api = client.api
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")}
     env["MANYOYO_AUDIT_DIR"] = tempfile.mkdtemp(prefix="manyoyo-bench-audit-")
+    env.update({k: v for k, v in os.environ.items() if k == "MANYOYO_SANDBOX_IMAGE"})  # an image under test
     params = StdioServerParameters(command=SERVER, args=["serve", "--scope", SCOPE], env=env)
     async with Client(params) as mcp:
         pid = server_pid()
@@ -200,6 +245,7 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
         for _ in range(3):  # warm both paths
             await mcp.call_tool("exec", {"sandbox": name, "command": ["true"]})
             sdk_exec(api, container_id)
+        sandboxd_report = await sandboxd_rows(mcp, api, name, container_id, execs)
         exec_ours: list[float] = []
         exec_direct: list[float] = []
         for _ in range(execs):
@@ -248,6 +294,7 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
         print(f"  (a bare SDK server delivering the same result, canned: p50 {percentile(floor, 0.5) * 1000:.1f} ms)")
         wire, text = (size / 1e6 for size in sizes)
         print(f"2 MiB result message: {wire:.2f} MB on the wire, of which text blocks {text:.2f} MB")
+    sandboxd_report()
     row("sandbox create to nested-ready", create_ours, create_direct)
     mb_s = 100 / big_s
     print(f"exec of 100 MB output: {big_s:.2f}s ({mb_s:.0f} MB/s), truncated={big.structured_content['truncated']}")

@@ -176,6 +176,8 @@ def effects(tool: str, result: Mapping[str, Any]) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     if "exit_code" in result:
         facts["exit_code"] = result["exit_code"]
+    if result.get("job_id"):  # the sandboxd job a command ran as (exec, the job tools)
+        facts["job"] = result["job_id"]
     if "stdout_bytes" in result:
         facts["output_bytes"] = int(result.get("stdout_bytes") or 0) + int(result.get("stderr_bytes") or 0)
     elif "stdout" in result or "output" in result:

@@ -75,6 +75,10 @@ PROJECT_NARROWS: dict[str, Callable[[Any, Any], bool]] = {
     "network_default": _ordered(MODES),
     "default_engine": lambda a, b: True,
     "default_run": lambda a, b: True,
+    # commands through sandboxd: a smaller result budget, fewer jobs kept, leftovers killed
+    **dict.fromkeys(("output_budget_bytes", "jobs_max_count"), _not_above),
+    **dict.fromkeys(("jobs_max_bytes", "job_output_max_bytes"), _memory_not_above),
+    "job_leftovers": _ordered(("kill", "report")),
 }  # fmt: skip
 
 

@@ -66,6 +66,20 @@ class ServerSettings(BaseModel):
     output_cap_bytes: int = Field(1024 * 1024, ge=1024)
     """Per stream: output beyond this keeps its head and tail with a marker between."""
 
+    # -- commands through sandboxd, and their output (README: exec and jobs) --
+    output_budget_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    """exec results: stdout and stderr together, in bytes (about 5k tokens by default); beyond it
+    each keeps its head and tail, and the result names the files inside the sandbox holding it all."""
+    jobs_max_count: int = Field(100, ge=1)
+    """Jobs a sandbox keeps: running ones, and the latest ended ones with their output files."""
+    jobs_max_bytes: str = "1g"
+    """Disk the kept jobs' output files may use in one sandbox; past it the oldest ended jobs go."""
+    job_output_max_bytes: str = "128m"
+    """One output file of one job: past it its head and tail are kept, the middle dropped."""
+    job_leftovers: Literal["report", "kill"] = "report"
+    """Processes a command leaves running after it exits: reported in the result (report), or
+    reported and killed (kill)."""
+
     ready_timeout_s: float = Field(120, gt=0)
     """How long create_sandbox waits for the nested engine to answer."""
 

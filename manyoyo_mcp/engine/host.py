@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import docker.errors
 
+from manyoyo_mcp.engine.channel import Channel
 from manyoyo_mcp.engine.connection import CONTROL_TIMEOUT_S, REMOVAL_TIMEOUT_S
 from manyoyo_mcp.engine.errors import mapped_nested
 from manyoyo_mcp.engine.exec_transport import end_response, nested_api_client
@@ -314,6 +315,11 @@ class Engine(Resources):
         with self._mapped():
             host_api = self._client()
         return NestedEngine(nested_api_client(host_api, container_id, socket_path, user), mapped_nested, kind)
+
+    def channel(self, container_id: str, socket_path: str, user: str) -> Channel:
+        """Persistent HTTP to the unix socket `socket_path` in the container, tunnelled as `user`
+        ("uid:gid"); see channel.py. The caller closes it."""
+        return Channel(self._client, container_id, socket_path, user)
 
     def scoped(self, labels: dict[str, str]) -> NestedEngine:
         """This engine seen through the objects carrying `labels` (sock mode's view for one sandbox)."""

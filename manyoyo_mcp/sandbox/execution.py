@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import shlex
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -19,7 +20,7 @@ import anyio
 
 from manyoyo_mcp.config.env_files import validate_env
 from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
-from manyoyo_mcp.output import OutputCapture
+from manyoyo_mcp.output import OutputCapture, fit
 from manyoyo_mcp.sandbox.inside import ROOT, Entry, SandboxUser
 from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
 
@@ -58,6 +59,8 @@ class ExecRequest:
     timeout_s: float = 600
     user: SandboxUser | None = None
     """None: the sandbox's default user (the workspace owner's)."""
+    tty: bool = False
+    """Run under a pseudo-terminal (its output: stdout, stderr merged into it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,16 @@ class ExecOutcome:
     duration_s: float
     timed_out: bool
     killed: bool
+    job_id: str | None = None
+    """The sandboxd job it ran as (None: through crun exec)."""
+    state: str = "exited"
+    signal: str | None = None
+    oom_killed: bool = False
+    left_running: tuple[dict[str, object], ...] = ()
+    left_running_count: int = 0
+    left_running_killed: bool = False
+    output_files: dict[str, str] | None = None
+    notes: tuple[str, ...] = ()
 
 
 def command_argv(command: str | list[str]) -> list[str]:
@@ -95,17 +108,21 @@ async def run_exec(
     request: ExecRequest,
     output_cap: int,
     on_progress: ProgressCallback | None = None,
+    budget: int | None = None,
 ) -> ExecOutcome:
     """Run `request` in the sandbox `container_id` (in its sandbox proper, the way `entry` says);
     kill it at the timeout or when the caller is cancelled.
 
-    `output_cap` bounds each stream (bytes; beyond it head and tail are kept); `on_progress`
-    receives (bytes so far, recent output) while it runs; `request.timeout_s` is in seconds.
+    `output_cap` bounds each stream (bytes; beyond it head and tail are kept), `budget` (if given)
+    both together in the result (output.fit); `on_progress` receives (bytes so far, recent
+    output) while it runs; `request.timeout_s` is in seconds; `request.tty` runs it under `script`.
     Returns the exit code (None if killed before one was known), both streams and their byte
     counts, `truncated`, the duration in seconds, `timed_out` and `killed` (its processes were
     verified gone). Raises InvalidArgument (an empty command, a NUL byte, a bad env name).
     """
     argv = command_argv(request.command)
+    if request.tty:  # a pseudo-terminal without sandboxd: util-linux's script(1) makes one
+        argv = ["script", "-q", "-e", "-c", shlex.join(argv), "/dev/null"]
     exec_id = secrets.token_hex(8)
     env = {**validate_env(dict(request.env)), EXEC_MARKER: exec_id}
 
@@ -140,13 +157,17 @@ async def run_exec(
         stream.close()
 
     exit_code = await in_thread(engine.exec_exit_code, stream.exec_id)
+    if budget is None:
+        texts, truncated = {"stdout": capture.stdout.text(), "stderr": capture.stderr.text()}, capture.truncated
+    else:
+        texts, truncated = fit({"stdout": capture.stdout.ends(), "stderr": capture.stderr.ends()}, budget)
     return ExecOutcome(
         exit_code=exit_code,
-        stdout=capture.stdout.text(),
-        stderr=capture.stderr.text(),
+        stdout=texts["stdout"],
+        stderr=texts["stderr"],
         stdout_bytes=capture.stdout.total,
         stderr_bytes=capture.stderr.total,
-        truncated=capture.truncated,
+        truncated=truncated,
         duration_s=round(time.monotonic() - started, 3),
         timed_out=timed_out,
         killed=killed,

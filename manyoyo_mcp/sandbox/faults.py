@@ -1,14 +1,16 @@
 """What the server does when a sandbox fails under a call: its engine lost (looked into, revived,
 explained), the sandbox paused, stopped or removed from outside (the call ends and says so), an
-engine that does not answer when the sandbox is reused (revived, with a notice).
+engine that does not answer when the sandbox is reused (revived, with a notice), a sandbox found
+gone or stopped after a cached lookup (forgotten, and the call fails as a fresh lookup would).
 
 A part of SandboxService (service.py), kept apart to keep each module short.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
@@ -17,18 +19,20 @@ from manyoyo_mcp.errors import (
     EngineFailure,
     ManyoyoError,
     NestedEngineLost,
+    ObjectConflict,
     ObjectNotFound,
     SandboxNotFound,
     SandboxNotReady,
     SandboxNotRunning,
 )
 from manyoyo_mcp.sandbox.readiness import revive, revived, startup_log, wait_ready
-from manyoyo_mcp.sandbox.view import Sandbox
+from manyoyo_mcp.sandbox.view import RecentlyRunning, Sandbox
 
 if TYPE_CHECKING:
     from manyoyo_mcp.config.settings import ServerSettings
     from manyoyo_mcp.engine import Engine
     from manyoyo_mcp.sandbox.inside import Entry
+    from manyoyo_mcp.sandbox.sandboxd import Daemons
 
 T = TypeVar("T")
 SETTLE_S = 3
@@ -36,16 +40,40 @@ SETTLE_S = 3
 
 
 class SandboxFaults:
-    """The fault handling of SandboxService: needs its engine, settings, `inspect` and `entry`."""
+    """The fault handling of SandboxService: needs its engine, settings, caches, `inspect`,
+    `entry` and `resolve_running`."""
 
     engine: Engine
     settings: ServerSettings
+    daemons: Daemons
+    _entries: dict[str, Entry]
+    _resolved: RecentlyRunning
+
+    async def resolve_running(self, reference: str, cached: bool = False) -> Sandbox:
+        raise NotImplementedError
 
     async def inspect(self, sandbox: Sandbox) -> Sandbox:
         raise NotImplementedError
 
     async def entry(self, sandbox: Sandbox) -> Entry:
         raise NotImplementedError
+
+    @contextlib.asynccontextmanager
+    async def checked(self, sandbox: Sandbox, reference: str) -> AsyncIterator[None]:
+        """Around work on a sandbox that may have come from the cache: if the engine says it is gone
+        or stopped, it is forgotten and the call fails as a fresh lookup would (names, how to start)."""
+        try:
+            yield
+        except (ObjectNotFound, ObjectConflict):
+            self.forget(sandbox.id)
+            await self.resolve_running(reference)
+            raise
+
+    def forget(self, sandbox_id: str) -> None:
+        """Drop what is kept about a sandbox (its lookups, state, channel to its daemon)."""
+        self._resolved.drop(sandbox_id)
+        self._entries.pop(sandbox_id, None)
+        self.daemons.drop(sandbox_id)
 
     async def _answering(self, sandbox: Sandbox, *, probe_only: bool, notices: list[str]) -> str:
         """The version of the sandbox's engine once it answers. One that was running is probed once

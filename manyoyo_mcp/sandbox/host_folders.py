@@ -1,8 +1,6 @@
-"""The host folders a sandbox mounts (its workspace, a profile's volumes), as the host resolves them.
-
-The policy judged each path as given and resolved (policy/host_paths.py); here it must exist, and
-its owner names the sandbox's default user.
-"""
+"""Host folders a sandbox is made with: the workspace and a profile's volumes, resolved and
+checked on the host (the policy judged them before); the login name the workspace's owner gets
+inside the sandbox, and what the agent is told about its workspace."""
 
 from __future__ import annotations
 
@@ -10,8 +8,12 @@ import contextlib
 import os
 import pwd
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from manyoyo_mcp.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.sandbox.inside import ProperState
 
 
 def owner_name(workspace: str | None) -> str | None:
@@ -43,3 +45,13 @@ def resolve_host_path(path: str, what: str, directory: bool = False) -> str:
     if not found:
         raise InvalidArgument(f"{what} {path!r} is not an existing {kind} on the host")
     return str(resolved)
+
+
+def notices_of(state: ProperState | None) -> list[str]:
+    """What the agent should know about a new sandbox that differs from what it asked for."""
+    if state is None or state.workspace_idmapped or state.user.uid != 0:
+        return []
+    return [
+        "the workspace belongs to root and this host cannot id-map it (Linux 5.12+ on ext4, xfs or btrfs): "
+        "it is readable here but only world-writable parts of it can be written"
+    ]

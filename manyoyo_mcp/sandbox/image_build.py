@@ -99,7 +99,7 @@ def build_sandbox_image(
     extra_cas = certificate_files(certificates)
     ensure_base(engine, base)
     with tempfile.TemporaryDirectory(prefix="manyoyo-image-") as context:
-        shutil.copytree(image_files(), context, dirs_exist_ok=True)
+        shutil.copytree(image_files(), context, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
         cas = Path(context, "ca-certificates")
         cas.mkdir()
         for number, path in enumerate(extra_cas):

@@ -101,14 +101,33 @@ class Entry:
         if self.state is None:  # the container's own users, through `docker exec --user`
             return ExecCommand(list(argv), dict(env), workdir, f"{user.uid}:{user.gid}" if user else None)
         who = user or self.default_user
-        environment = dict(line.split("=", 1) for line in self.state.env if "=" in line)
-        environment.update(HOME=who.home, USER=who.name, LOGNAME=who.name)
-        environment.update(env)
         flags = [f"--cwd={workdir or self.state.workdir}", f"--user={who.uid}:{who.gid}"]
         if self.state.cgroup == 2:  # the proper's root cgroup holds no process on v2 (see inner-init)
             flags.append("--cgroup=init")
-        flags += [f"--env={key}={value}" for key, value in environment.items()]
+        flags += [f"--env={key}={value}" for key, value in self.environment(who, env).items()]
         return ExecCommand([*CRUN, "exec", *flags, PROPER, *argv], {}, None)
+
+    def job(
+        self, argv: list[str], *, user: SandboxUser | None = None, workdir: str | None = None, env: dict[str, str]
+    ) -> dict[str, object]:
+        """What sandboxd is asked to run for the same command as `command` would (its proper only)."""
+        assert self.state is not None, "sock-mode sandboxes have no sandbox proper, hence no sandboxd"
+        who = user or self.default_user
+        return {
+            "argv": list(argv),
+            "env": self.environment(who, env),
+            "cwd": workdir or self.state.workdir,
+            "uid": who.uid,
+            "gid": who.gid,
+        }
+
+    def environment(self, who: SandboxUser, env: dict[str, str]) -> dict[str, str]:
+        """The sandbox proper's environment as `who` gets it, with `env` added."""
+        assert self.state is not None
+        environment = dict(line.split("=", 1) for line in self.state.env if "=" in line)
+        environment.update(HOME=who.home, USER=who.name, LOGNAME=who.name)
+        environment.update(env)
+        return environment
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from manyoyo_mcp.config.settings import InnerEngine, ServerSettings
 from manyoyo_mcp.egress import NetworkChoice
 from manyoyo_mcp.engine import ContainerSpec, Mount
 from manyoyo_mcp.errors import InvalidArgument
-from manyoyo_mcp.limits import Limits
+from manyoyo_mcp.limits import Limits, parse_memory
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.ceilings import Ceilings
 from manyoyo_mcp.sandbox.layout import SANDBOX_STORAGE, SOCK_MODE_SOCKET, WORKSPACE_TARGET
@@ -77,6 +77,16 @@ class SandboxPlan:
     limits: Limits
     notices: tuple[str, ...] = ()
     """What differs from what was asked, for the agent (no disk quota from an older image)."""
+
+
+def job_settings_env(settings: ServerSettings) -> dict[str, str]:
+    """The operator's bounds on jobs, for the sandbox's sandboxd (read when it starts)."""
+    return {
+        "MANYOYO_JOBS_MAX_COUNT": str(settings.jobs_max_count),
+        "MANYOYO_JOBS_MAX_BYTES": str(parse_memory(settings.jobs_max_bytes)),
+        "MANYOYO_JOB_OUTPUT_MAX_BYTES": str(parse_memory(settings.job_output_max_bytes)),
+        "MANYOYO_JOB_LEFTOVERS": settings.job_leftovers,
+    }
 
 
 def validate_sandbox_name(name: str) -> str:
@@ -155,6 +165,7 @@ def plan_sandbox(
             **({"MANYOYO_USER_NAME": user_name} if user_name else {}),
             **network_environment(settings, outer_settings(network, settings, host_addresses, request.ports)),
             **disk_environment(limits, settings),
+            **({} if sock else job_settings_env(settings)),
         },
         mounts=tuple(mounts),
         nano_cpus=int(limits.cpus * 1e9),

@@ -31,15 +31,18 @@ from manyoyo_mcp.models import CreateSandboxResult, RemoveSandboxResult, Sandbox
 from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.ceilings import Ceilings, derive
+from manyoyo_mcp.sandbox.commands import Commands
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
 from manyoyo_mcp.sandbox.faults import SandboxFaults
-from manyoyo_mcp.sandbox.host_folders import owner_name, resolve_host_path, resolve_workspace
+from manyoyo_mcp.sandbox.host_folders import notices_of, owner_name, resolve_host_path, resolve_workspace
 from manyoyo_mcp.sandbox.image_copy import copy_image
-from manyoyo_mcp.sandbox.inside import STATE_FILE, Entry, ProperState, parse_state
+from manyoyo_mcp.sandbox.inside import STATE_FILE, Entry, parse_state
+from manyoyo_mcp.sandbox.jobs import JobTools
 from manyoyo_mcp.sandbox.plan import CreateRequest, SandboxPlan, plan_sandbox, validate_sandbox_name
 from manyoyo_mcp.sandbox.readiness import startup_log, wait_ready
+from manyoyo_mcp.sandbox.sandboxd import Daemons
 from manyoyo_mcp.sandbox.usage import check_totals, disk_notices, disk_view, image_makes_quotas, limits_of
-from manyoyo_mcp.sandbox.view import Sandbox
+from manyoyo_mcp.sandbox.view import RecentlyRunning, Sandbox
 from manyoyo_mcp.threads import in_thread
 
 if TYPE_CHECKING:
@@ -53,16 +56,6 @@ BUILD_HELP = (
 )
 
 
-def notices_of(state: ProperState | None) -> list[str]:
-    """What the agent should know about a new sandbox that differs from what it asked for."""
-    if state is None or state.workspace_idmapped or state.user.uid != 0:
-        return []
-    return [
-        "the workspace belongs to root and this host cannot id-map it (Linux 5.12+ on ext4, xfs or btrfs): "
-        "it is readable here but only world-writable parts of it can be written"
-    ]
-
-
 class SandboxService(SandboxFaults):
     """The sandboxes of one server scope on one host engine. Every method may raise
     EngineUnavailable (the host engine cannot be reached) or EngineFailure (it refused)."""
@@ -73,9 +66,17 @@ class SandboxService(SandboxFaults):
         self._owner = ownership.owner_labels(settings.scope)
         self._entries: dict[str, Entry] = {}
         self._creating: dict[str, anyio.Lock] = {}
+        self._resolved = RecentlyRunning()
+        self.daemons = Daemons(engine)
+        self.commands = Commands(engine, self.daemons, settings.output_budget_bytes, settings.output_cap_bytes)
+        self.jobs = JobTools(self.commands)
         self._host_addresses: tuple[str, ...] | None = None
         self.known_ceilings: Ceilings | None = None
         """The ceilings, once the host's figures were read (describe_policy makes no engine call)."""
+
+    def close(self) -> None:
+        """Close the persistent channels to the sandboxes' daemons (the jobs go on)."""
+        self.daemons.close()
 
     async def ceilings(self) -> Ceilings:
         """Each sandbox's defaults and ceilings and the scope's totals, from the settings and the
@@ -119,13 +120,18 @@ class SandboxService(SandboxFaults):
             )
         return found
 
-    async def resolve_running(self, reference: str) -> Sandbox:
-        """`resolve`, and it must be running: raises SandboxNotRunning (saying how to start it) if not."""
+    async def resolve_running(self, reference: str, cached: bool = False) -> Sandbox:
+        """`resolve`, and it must be running: raises SandboxNotRunning (saying how to start it) if not.
+        `cached`: a sandbox found so lately is taken as found (RecentlyRunning; for calls that learn
+        at once, from the engine, when it is gone or stopped: see `checked`)."""
+        if cached and (hit := self._resolved.get(reference)) is not None:
+            return hit
         found = await self.resolve(reference)
         if not found.running:
             raise SandboxNotRunning(
                 f"sandbox {reference!r} is {found.state}; call create_sandbox with name {reference!r} to start it again"
             )
+        self._resolved.put(reference, found)
         return found
 
     async def inspect(self, sandbox: Sandbox) -> Sandbox:
@@ -343,6 +349,7 @@ class SandboxService(SandboxFaults):
             notices.append("the sandbox was paused (outside this server) and was unpaused")
         elif not existing.running:
             await check_totals(self, limits_of(await self.inspect(existing)), starting=existing.id)
+            self.forget(existing.id)  # its daemon's channel and state are from before it stopped
             await in_thread(self.engine.start_container, existing.id)
         version = await self._answering(existing, probe_only=existing.running, notices=notices)
         reused = await self.inspect(existing)
@@ -381,6 +388,7 @@ class SandboxService(SandboxFaults):
         if found.is_sock:  # what its tools made on the host goes with it
             await in_thread(self.engine.remove_labelled, {ownership.SOCK_OF: found.id})
         await in_thread(self.engine.remove_container, found.id)
+        self.forget(found.id)
         volumes = await in_thread(
             self.engine.list_volumes, {**self._owner, ownership.SANDBOX: found.name, ownership.KIND: "engine-storage"}
         )

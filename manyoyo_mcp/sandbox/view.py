@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -108,3 +109,23 @@ def parse_time(value: str) -> datetime | None:
         return None
     fraction = (match.group(2) or ".0")[:7]
     return datetime.fromisoformat(match.group(1) + fraction).replace(tzinfo=UTC)
+
+
+class RecentlyRunning:
+    """Sandboxes found running in the last FOR_S seconds, by the reference a call named them with:
+    exec and the job tools take them as found (the label-filtered listing costs milliseconds)."""
+
+    FOR_S = 30.0
+
+    def __init__(self) -> None:
+        self._found: dict[str, tuple[Sandbox, float]] = {}
+
+    def get(self, reference: str) -> Sandbox | None:
+        hit = self._found.get(reference)
+        return hit[0] if hit is not None and time.monotonic() - hit[1] < self.FOR_S else None
+
+    def put(self, reference: str, sandbox: Sandbox) -> None:
+        self._found[reference] = (sandbox, time.monotonic())
+
+    def drop(self, sandbox_id: str) -> None:
+        self._found = {ref: hit for ref, hit in self._found.items() if hit[0].id != sandbox_id}

@@ -178,6 +178,7 @@ def build_server(
         finally:
             with contextlib.suppress(ManyoyoError):
                 await recorder.server_event("server_stop")
+            app.sandboxes.close()  # the channels to the sandboxes' daemons
             app.close()
 
     server = AuditedServer(

@@ -58,6 +58,12 @@ async def running_sandbox(sandbox: str, ctx: Context) -> Sandbox:
     return await app_of(ctx).sandboxes.resolve_running(sandbox)
 
 
+async def running_sandbox_cached(sandbox: str, ctx: Context) -> Sandbox:
+    """The same, as found within the last seconds (exec and the job tools, which use
+    SandboxService.checked to learn at once when it is gone)."""
+    return await app_of(ctx).sandboxes.resolve_running(sandbox, cached=True)
+
+
 async def run_profile(ctx: Context) -> ChosenProfile | None:
     """The run profile the call uses (looked up once, at the gate), its env files read once; its
     credentials are masked in everything the server says from here on."""
@@ -70,4 +76,5 @@ async def run_profile(ctx: Context) -> ChosenProfile | None:
 
 
 RunningSandbox = Annotated[Sandbox, Resolve(maps_errors(running_sandbox))]
+RecentSandbox = Annotated[Sandbox, Resolve(maps_errors(running_sandbox_cached))]
 EffectiveProfile = Annotated[ChosenProfile | None, Resolve(maps_errors(run_profile))]

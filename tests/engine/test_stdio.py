@@ -12,6 +12,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
+from ..conftest import SANDBOX_IMAGE
 from ..helpers import call, tool_error
 
 pytestmark = pytest.mark.anyio
@@ -25,7 +26,13 @@ def server_params(scope: str, **env: str) -> StdioServerParameters:
     return StdioServerParameters(
         command=SERVER,
         args=["serve", "--scope", scope],
-        env={**base, "MANYOYO_DEFAULT_MEMORY": "1g", "MANYOYO_AUDIT_DIR": AUDIT_DIR, **env},
+        env={
+            **base,
+            "MANYOYO_DEFAULT_MEMORY": "1g",
+            "MANYOYO_AUDIT_DIR": AUDIT_DIR,
+            "MANYOYO_SANDBOX_IMAGE": SANDBOX_IMAGE,
+            **env,
+        },
     )
 
 

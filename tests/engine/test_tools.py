@@ -45,6 +45,10 @@ async def test_the_agent_sees_each_tool_annotated_with_an_output_schema(client_s
     assert hints == {
         "create_sandbox": (False, False),
         "exec": (False, True),
+        "job_output": (True, False),
+        "stop_job": (False, True),
+        "list_jobs": (True, False),
+        "read_output": (True, False),
         "list_sandboxes": (True, False),
         "list_nested": (True, False),
         "remove_sandbox": (False, True),

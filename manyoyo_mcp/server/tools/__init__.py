@@ -2,6 +2,8 @@
 
     sandboxes.py  create_sandbox, list_sandboxes, remove_sandbox
     execution.py  exec
+    jobs.py       job_output, stop_job, list_jobs
+    output.py     read_output
     agents.py     launch_agent
     nested.py     list_nested, run_container, container_logs, stop_container, remove_container, prune
     builds.py     build_image
@@ -15,7 +17,7 @@ service function and returns its result model.
 
 from typing import TYPE_CHECKING
 
-from manyoyo_mcp.server.tools import agents, builds, execution, images, nested, policy, sandboxes
+from manyoyo_mcp.server.tools import agents, builds, execution, images, jobs, nested, output, policy, sandboxes
 
 if TYPE_CHECKING:
     from manyoyo_mcp.server.app import App
@@ -24,6 +26,10 @@ if TYPE_CHECKING:
 REGISTRARS = (
     sandboxes.add_create_sandbox,
     execution.add_exec,
+    jobs.add_job_output,
+    jobs.add_stop_job,
+    jobs.add_list_jobs,
+    output.add_read_output,
     agents.add_launch_agent,
     sandboxes.add_list_sandboxes,
     nested.add_list_nested,

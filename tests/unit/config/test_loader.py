@@ -182,6 +182,9 @@ def test_merge_rules_scalars_override_lists_append_env_maps_merge_by_key(home: P
         ("{mcp: {max_cpus: 64}}", "64 would widen the operator's 2"),
         ("{mcp: {max_memory: '64g'}}", "'64g' would widen the operator's '8g'"),
         ('{mcp: {secret_build_args: "allow"}}', "'allow' would widen the operator's 'refuse'"),
+        ("{mcp: {output_budget_bytes: 1000000}}", "1000000 would widen the operator's 16384"),
+        ('{mcp: {jobs_max_bytes: "1t"}}', "'1t' would widen the operator's '1g'"),
+        ('{mcp: {job_leftovers: "report"}}', "'report' would widen the operator's 'kill'"),
         ('{mcp: {allowed_host_roots: ["/"]}}', "/ is outside the operator's allowed roots"),
         ('{mcp: {docker_host: "tcp://10.0.0.1:2375"}}', "mcp.docker_host: only the operator sets this"),
         ("{mcp: {agents: {}}}", "mcp.agents: only the operator sets this"),
@@ -201,7 +204,8 @@ def test_merge_rules_scalars_override_lists_append_env_maps_merge_by_key(home: P
 def test_a_project_file_can_only_narrow(home: Path, project: Path, project_file: str, refusal: str):
     user = write(
         home / ".manyoyo/manyoyo.json",
-        '{mcp: {max_cpus: 2, max_memory: "8g", network_ceiling: "allowlist"}, runs: {p: {yolo: "c"}}}',
+        '{mcp: {max_cpus: 2, max_memory: "8g", network_ceiling: "allowlist", job_leftovers: "kill"}, '
+        'runs: {p: {yolo: "c"}}}',
     )
     write(project / ".manyoyo.json", project_file)
     with pytest.raises(ConfigError, match=f"{project / '.manyoyo.json'}: .*{refusal}"):
@@ -218,9 +222,11 @@ def test_a_project_file_narrows_and_chooses_a_profile(home: Path, project: Path)
     (project / "sub").mkdir()
     write(
         project / ".manyoyo.json",
-        '{mcp: {max_cpus: 1, sock_mode: "off", default_run: "q", allowed_host_roots: ["sub"]}, env: {CI: "true"}}',
+        '{mcp: {max_cpus: 1, sock_mode: "off", default_run: "q", allowed_host_roots: ["sub"],'
+        ' output_budget_bytes: 8192, job_leftovers: "kill"}, env: {CI: "true"}}',
     )
     settings = load_config(user, project, environ={}).settings
+    assert (settings.output_budget_bytes, settings.job_leftovers) == (8192, "kill")
     assert settings.allowed_host_roots == (str(project / "sub"),)
     assert (settings.max_cpus, settings.default_run) == (1, "q")
     assert settings.runs["p"].project_env == {"CI": "true"}

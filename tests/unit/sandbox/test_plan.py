@@ -18,6 +18,12 @@ SETTINGS = ServerSettings(
 )
 HOST = HostFacts(cpus=8, memory_bytes=32 * 1024**3, pid_max=4194304, disk_free_bytes=100 * 1024**3, source="test")
 GIB = 1024**3
+JOB_BOUNDS = {
+    "MANYOYO_JOBS_MAX_COUNT": "100",
+    "MANYOYO_JOBS_MAX_BYTES": str(1024**3),
+    "MANYOYO_JOB_OUTPUT_MAX_BYTES": str(128 * 1024**2),
+    "MANYOYO_JOB_LEFTOVERS": "report",
+}
 
 
 def plan_sandbox(request, settings=SETTINGS, **given):
@@ -51,6 +57,7 @@ def test_a_dind_sandbox_gets_its_engine_storage_volume_labels_and_the_standard_p
         "MANYOYO_REGISTRY_MIRRORS": "",
         "MANYOYO_DISK_BYTES": str(2 * GIB),
         "MANYOYO_DISK_QUOTA": "required",
+        **JOB_BOUNDS,
     }
     # A disk quota is a loop device's filesystem: the outer container may use loop devices, nothing more.
     assert spec.profile.device_cgroup_rules == LOOP_DEVICE_RULES == ("b 7:* rwm", "c 10:237 rwm")
@@ -153,3 +160,12 @@ def test_an_image_from_before_disk_quotas_gets_none_and_the_agent_is_told():
     assert plan.limits.disk_bytes is None and "MANYOYO_DISK_BYTES" not in plan.spec.environment
     assert plan.spec.profile == PROFILES["standard"] and plan.notices and "predates disk quotas" in plan.notices[0]
     assert plan_sandbox(CreateRequest(), name="o").notices == ()
+
+
+def test_the_operators_bounds_on_jobs_reach_a_dind_sandboxs_sandboxd_and_not_a_sock_mode_one():
+    bounded = SETTINGS.model_copy(update={"jobs_max_count": 7, "job_output_max_bytes": "2m", "job_leftovers": "kill"})
+    env = plan_sandbox(CreateRequest(), bounded, name="dev").spec.environment
+    assert (env["MANYOYO_JOBS_MAX_COUNT"], env["MANYOYO_JOB_OUTPUT_MAX_BYTES"]) == ("7", str(2 * 1024**2))
+    assert env["MANYOYO_JOB_LEFTOVERS"] == "kill"
+    sock = plan_sandbox(CreateRequest(mode="sock"), bounded, name="s", host_socket="/var/run/docker.sock")
+    assert not any(key.startswith("MANYOYO_JOB") for key in sock.spec.environment)

@@ -91,7 +91,8 @@ async def test_a_tool_hands_the_sdk_its_structured_result_alone():
 
     result = await structured_only(tool)()
     assert isinstance(result, CallToolResult)
-    assert result.content == [] and result.structured_content == exec_result("hello\n")
+    expected = ExecResult(**exec_result("hello\n")).model_dump(mode="json")
+    assert result.content == [] and result.structured_content == expected
 
 
 @pytest.mark.anyio
