@@ -74,6 +74,12 @@ QUOTA_TOTAL = {
     )
     for kind in ("cpus", "memory", "pids", "disk")
 }
+FILE_SIZE_CEILING = _rule(
+    "limits.file-size-ceiling",
+    "write_file content larger than the operator's ceiling, a read_file limit above the result cap",
+    "content up to MANYOYO_MAX_WRITE_FILE_BYTES (decoded; larger files in parts through exec, or built in the "
+    "sandbox); read_file pages of up to MANYOYO_OUTPUT_CAP_BYTES (follow next_offset)",
+)
 QUOTA_SANDBOXES = _rule(
     "quota.sandboxes",
     "more sandboxes than the operator allows",

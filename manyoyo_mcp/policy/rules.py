@@ -21,6 +21,7 @@ from manyoyo_mcp.credentials import is_secret_name, looks_like_secret
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.policy import allowlists, rule_ids
 from manyoyo_mcp.policy.calls import Decision, ToolCall, allow, deny
+from manyoyo_mcp.policy.file_rules import file_size
 from manyoyo_mcp.policy.host_paths import PathVerdict, judge_host_path
 from manyoyo_mcp.policy.network import network_rule
 
@@ -298,6 +299,9 @@ RULES: dict[str, tuple[Rule, ...]] = {
         network_rule,
     ),
     "exec": (_timeout_ceiling,),
+    "write_file": (file_size,),
+    "read_file": (file_size,),
+    "list_files": (),
     "list_sandboxes": (),
     "list_nested": (),
     "remove_sandbox": (),

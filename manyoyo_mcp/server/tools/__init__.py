@@ -2,6 +2,7 @@
 
     sandboxes.py  create_sandbox, list_sandboxes, remove_sandbox
     execution.py  exec
+    files.py      write_file, read_file, list_files
     agents.py     launch_agent
     nested.py     list_nested, run_container, container_logs, stop_container, remove_container, prune
     builds.py     build_image
@@ -15,7 +16,7 @@ service function and returns its result model.
 
 from typing import TYPE_CHECKING
 
-from manyoyo_mcp.server.tools import agents, builds, execution, images, nested, policy, sandboxes
+from manyoyo_mcp.server.tools import agents, builds, execution, files, images, nested, policy, sandboxes
 
 if TYPE_CHECKING:
     from manyoyo_mcp.server.app import App
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
 REGISTRARS = (
     sandboxes.add_create_sandbox,
     execution.add_exec,
+    files.add_write_file,
+    files.add_read_file,
+    files.add_list_files,
     agents.add_launch_agent,
     sandboxes.add_list_sandboxes,
     nested.add_list_nested,
