@@ -108,12 +108,13 @@ def read(request):
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the call
     except OSError as exc:
         raise _os_error(exc, path, HINT) from None
-    with os.fdopen(fd, "rb") as source:
-        info = os.fstat(fd)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
         if stat.S_ISDIR(info.st_mode):
             raise Refused("is_a_directory", f"{path} is a folder: list it with list_files")
-        if not stat.S_ISREG(info.st_mode):
-            raise Refused("not_a_file", f"{path} is not a regular file (a device, FIFO or socket): only files are read")
+        raise Refused("not_a_file", f"{path} is not a regular file (a device, FIFO or socket): only files are read")
+    with os.fdopen(fd, "rb") as source:
         source.seek(offset)
         data = source.read(limit + 1)
     more = len(data) > limit
