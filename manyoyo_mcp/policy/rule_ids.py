@@ -169,8 +169,8 @@ NESTED_TMPFS = _rule(
 )
 USER_UNMAPPED = _rule(
     "sandbox.user-unmapped",
-    "a user (exec, launch_agent, run_container) whose uid or gid the sandbox proper does not map: it could "
-    "only be a host id, which never enters a sandbox",
+    "a user (exec, the file tools, launch_agent, run_container) whose uid or gid the sandbox proper does not "
+    "map: it could only be a host id, which never enters a sandbox",
     "root, names the sandbox (or the image) knows, uid[:gid] within 0-65535 or the workspace owner's",
 )
 QUOTA_NESTED = _rule(
