@@ -5,6 +5,7 @@
     │   ├── ConfigError          a configuration file or value is wrong; names the file and the key
     │   └── EnvFileError         an env file cannot be used; names the file and the line
     ├── PolicyDenied             the policy refuses the call; carries the rule id           (denied)
+    ├── FileRefused              a file tool's operation the sandbox refused: not found, a folder, denied
     ├── SandboxNotFound          no owned sandbox by that name or id; lists the valid names
     ├── SandboxConflict          the name is taken (by another sandbox or a foreign container)
     ├── SandboxNotRunning        the sandbox exists but is stopped
@@ -66,6 +67,11 @@ class PolicyDenied(ManyoyoError):
         super().__init__(f"denied by policy rule {rule}: {reason}")
         self.rule = rule
         self.reason = reason
+
+
+class FileRefused(ManyoyoError):
+    """A file tool's operation the sandbox refused (not found, a folder, permission denied ...);
+    the message says what is allowed."""
 
 
 class SandboxNotFound(ManyoyoError):

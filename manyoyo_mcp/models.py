@@ -320,3 +320,49 @@ class LaunchAgentResult(BaseModel):
     duration_s: float
     timed_out: bool = Field(description="true if the agent ran past timeout_s and was killed.")
     killed: bool = Field(description="true if the server killed the agent's processes (and verified them gone).")
+
+
+class WriteFileResult(BaseModel):
+    sandbox: str
+    path: str = Field(description="The file written, absolute in the sandbox (a symlink's target when given a link).")
+    bytes: int = Field(description="Bytes written (after base64 decoding).")
+    sha256: str = Field(description="SHA-256 of the bytes written (hex), as the audit log records it.")
+    created: bool = Field(description="true if the file did not exist before; false: it was replaced atomically.")
+    mode: str = Field(description="The file's permission bits now, octal, e.g. '0644'.")
+    uid: int = Field(description="The file's owner inside the sandbox.")
+    gid: int
+    user: str = Field(description="The sandbox user the write ran as.")
+
+
+class ReadFileResult(BaseModel):
+    sandbox: str
+    path: str = Field(description="The file read, absolute in the sandbox (symlinks resolved).")
+    size: int = Field(description="The file's size in bytes.")
+    offset: int = Field(description="Where this page starts (bytes).")
+    bytes: int = Field(description="Bytes in this page.")
+    encoding: Literal["utf-8", "base64"] = Field(
+        description="'utf-8': content is the text; 'base64': the bytes are not UTF-8 text (or hold NUL bytes), "
+        "content is their base64."
+    )
+    content: str
+    truncated: bool = Field(description="true if the file goes on past this page.")
+    next_offset: int | None = Field(description="The offset of the next page when truncated; null at the end.")
+
+
+class FileEntry(BaseModel):
+    name: str
+    path: str = Field(description="Absolute in the sandbox.")
+    type: Literal["file", "dir", "symlink", "other"] = Field(
+        description="A symlink is not followed; other: a device, FIFO or socket."
+    )
+    size: int = Field(description="Bytes (of the link itself for a symlink).")
+    mode: str = Field(description="Permission bits, octal, e.g. '0755'.")
+    mtime: str = Field(description="Last modification, ISO 8601 UTC.")
+    target: str | None = Field(None, description="Where a symlink points.")
+
+
+class ListFilesResult(BaseModel):
+    sandbox: str
+    entries: list[FileEntry] = Field(description="Sorted by path; a folder's entries follow it when depth > 1.")
+    truncated: bool = Field(description="true if there were more than max_entries: narrow the path, depth or pattern.")
+    unreadable: list[str] = Field(description="Folders the user could not read (at most 20), with the reason.")

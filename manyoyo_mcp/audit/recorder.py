@@ -7,6 +7,7 @@ the call's own secret values (env, build args) redacted wherever they reappear.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import secrets
@@ -151,6 +152,7 @@ class Recorder:
         # Secret values seen earlier in the session (a sandbox's env) are redacted in later calls too.
         self._known.update(self.redactor.secrets_in(arguments))
         known = sorted(self._known)
+        arguments = without_contents(tool, arguments)
         # Long texts are cut before the redaction reads them (their heads are redacted on their own).
         limit = self.settings.audit_max_value_bytes
         short = bounded(arguments, limit, self.redactor.digest, lambda text: self.redactor.text(text, known))
@@ -168,6 +170,22 @@ class Recorder:
             }
         )
         return call
+
+
+def without_contents(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The arguments as the log keeps them: a file's content (write_file) as its size and SHA-256
+    (of the bytes written, so `sha256sum` on the file checks it), never the content itself."""
+    content = arguments.get("content")
+    if tool != "write_file" or not isinstance(content, str):
+        return arguments
+    data = content.encode("utf-8", "surrogatepass")
+    facts: dict[str, Any] = {}
+    if arguments.get("encoding") == "base64":
+        try:
+            data = base64.b64decode(content, validate=True)
+        except ValueError:
+            facts["undecodable"] = True  # the digest is of the text given
+    return {**arguments, "content": {**facts, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}}
 
 
 def effects(tool: str, result: Mapping[str, Any]) -> dict[str, Any]:
@@ -201,6 +219,11 @@ def effects(tool: str, result: Mapping[str, Any]) -> dict[str, Any]:
         removed.append(result["id"])
     elif tool == "prune" and not result.get("dry_run"):
         removed += [item["id"] for item in result.get("items", [])]
+    if tool in ("write_file", "read_file") and result.get("path"):
+        facts["path"] = result["path"]
+        facts["file_bytes"] = result.get("bytes")
+        if tool == "write_file":
+            facts.update(sha256=result.get("sha256"), mode=result.get("mode"), user=result.get("user"))
     # The sandbox by the name the server gave it (the agent may have given none).
     made = {"create_sandbox": "name", "launch_agent": "sandbox"}.get(tool)
     if made and result.get(made):

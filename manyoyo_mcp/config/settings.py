@@ -65,6 +65,8 @@ class ServerSettings(BaseModel):
 
     output_cap_bytes: int = Field(1024 * 1024, ge=1024)
     """Per stream: output beyond this keeps its head and tail with a marker between."""
+    max_write_file_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    """The largest content write_file takes (decoded bytes); read_file returns at most output_cap_bytes a call."""
 
     # -- commands through sandboxd, and their output (README: exec and jobs) --
     output_budget_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)

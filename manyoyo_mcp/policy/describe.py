@@ -53,6 +53,7 @@ def describe(settings: ServerSettings) -> dict[str, Any]:
         },
         "timeouts_s": {"default": settings.exec_timeout_s, "max": settings.max_exec_timeout_s},
         "output_cap_bytes": settings.output_cap_bytes,
+        "max_write_file_bytes": settings.max_write_file_bytes,
         "max_build_context": settings.max_build_context,
         "protected_sandbox_paths": list(allowlists.FORBIDDEN_SANDBOX_PATHS),
         "never_working_directories": list(allowlists.PROC_PATHS),

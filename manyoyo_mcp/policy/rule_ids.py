@@ -81,6 +81,12 @@ QUOTA_TOTAL = {
     )
     for kind in ("cpus", "memory", "pids", "disk")
 }
+FILE_SIZE_CEILING = _rule(
+    "limits.file-size-ceiling",
+    "write_file content larger than the operator's ceiling, a read_file limit above the result cap",
+    "content up to MANYOYO_MAX_WRITE_FILE_BYTES (decoded; larger files in parts through exec, or built in the "
+    "sandbox); read_file pages of up to MANYOYO_OUTPUT_CAP_BYTES (follow next_offset)",
+)
 QUOTA_SANDBOXES = _rule(
     "quota.sandboxes",
     "more sandboxes than the operator allows",
@@ -172,8 +178,8 @@ NESTED_TMPFS = _rule(
 )
 USER_UNMAPPED = _rule(
     "sandbox.user-unmapped",
-    "a user (exec, launch_agent, run_container) whose uid or gid the sandbox proper does not map: it could "
-    "only be a host id, which never enters a sandbox",
+    "a user (exec, the file tools, launch_agent, run_container) whose uid or gid the sandbox proper does not "
+    "map: it could only be a host id, which never enters a sandbox",
     "root, names the sandbox (or the image) knows, uid[:gid] within 0-65535 or the workspace owner's",
 )
 QUOTA_NESTED = _rule(

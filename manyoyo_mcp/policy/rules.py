@@ -21,8 +21,10 @@ from manyoyo_mcp.credentials import is_secret_name, looks_like_secret
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.policy import allowlists, rule_ids
 from manyoyo_mcp.policy.calls import Decision, ToolCall, allow, deny
+from manyoyo_mcp.policy.file_rules import file_size
 from manyoyo_mcp.policy.host_paths import PathVerdict, judge_host_path
 from manyoyo_mcp.policy.network import network_rule
+from manyoyo_mcp.policy.workdirs import proc_denial, proc_workdir
 
 Rule = Callable[[ToolCall, ServerSettings], Decision | None]
 
@@ -222,34 +224,6 @@ def _build_context(call: ToolCall, settings: ServerSettings) -> Decision | None:
     return None
 
 
-# Where each tool's working directory or context starts when it is relative.
-_WORKDIR_BASES = {
-    "exec": ("workdir", "/workspace"),
-    "run_container": ("workdir", "/"),
-    "build_image": ("context", "/workspace"),
-}
-
-
-def _proc_workdir(call: ToolCall, settings: ServerSettings) -> Decision | None:
-    argument, base = _WORKDIR_BASES[call.tool]
-    given = call.given(argument)
-    if isinstance(given, str) and "\x00" not in given and given.strip():
-        path = allowlists.sandbox_path(argument, given, base)
-        if allowlists.in_proc(path):
-            return proc_denial(argument, given, path)
-    return None
-
-
-def proc_denial(argument: str, given: str, path: str) -> Decision:
-    shown = f"{given!r}" + (f" (that is {path})" if path != given else "")
-    return deny(
-        rule_ids.PROC_WORKDIR,
-        f"{argument} {shown} is inside /proc, which is never a working directory or build context: on a host whose "
-        "runc is older than 1.1.12 a process started in /proc/self/fd/N reaches a host directory (CVE-2024-21626). "
-        "Use a directory of the sandbox such as /workspace or /tmp",
-    )
-
-
 def _build_secret_files(call: ToolCall, settings: ServerSettings) -> Decision | None:
     for secret_id, given in (call.given("secrets") or {}).items():
         if "\x00" not in given and given.strip():
@@ -327,16 +301,19 @@ RULES: dict[str, tuple[Rule, ...]] = {
         _profile_volumes,
         network_rule,
     ),
-    "exec": (_timeout_ceiling, _proc_workdir),
+    "exec": (_timeout_ceiling, proc_workdir),
     "job_output": (),
     "stop_job": (),
     "list_jobs": (),
     "read_output": (),
+    "write_file": (file_size,),
+    "read_file": (file_size,),
+    "list_files": (),
     "list_sandboxes": (),
     "list_nested": (),
     "remove_sandbox": (),
-    "build_image": (_timeout_ceiling, _proc_workdir, _build_context, _build_secret_files, _build_secret_args),
-    "run_container": (_timeout_ceiling, _proc_workdir, _nested_mounts, _nested_options),
+    "build_image": (_timeout_ceiling, proc_workdir, _build_context, _build_secret_files, _build_secret_args),
+    "run_container": (_timeout_ceiling, proc_workdir, _nested_mounts, _nested_options),
     "container_logs": (),
     "stop_container": (),
     "remove_container": (),

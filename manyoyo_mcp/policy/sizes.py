@@ -38,9 +38,11 @@ ITEMS = 1000
 
 COMMANDS = frozenset({"command", "prompt"})
 ENVIRONMENTS = frozenset({"env", "build_args"})
-PATHS = frozenset({"workspace", "workdir", "context"})
+PATHS = frozenset({"workspace", "workdir", "context", "path"})
 TEXTS = frozenset({"dockerfile"})
 PATH_LISTS = frozenset({"volumes"})
+SETTING_BOUNDED = frozenset({"content"})
+"""Bounded by an operator's setting, judged by its own rule (write_file's content: limits.file-size-ceiling)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +68,9 @@ def limits() -> dict[str, str]:
     return {
         "command, prompt": f"each word at most {ONE_ARGUMENT} bytes, all words at most {COMMAND} bytes",
         "env, build_args": f"each KEY=VALUE at most {ONE_ARGUMENT} bytes, all at most {ENVIRONMENT} bytes",
-        "workspace, workdir, context, volumes": f"paths of at most {PATH} bytes, each name in them at most {NAME}",
+        "workspace, workdir, context, path, volumes": f"paths of at most {PATH} bytes, each name at most {NAME}",
         "dockerfile": f"at most {TEXT} bytes",
+        "content (write_file)": "at most MANYOYO_MAX_WRITE_FILE_BYTES decoded (limits.file-size-ceiling)",
         "other strings": f"at most {OTHER} bytes",
         "lists and maps": f"at most {ITEMS} entries",
     }
@@ -78,6 +81,8 @@ def _judge(name: str, value: Any) -> _Problem | None:
         return _Problem(name, f"has {len(value)} entries: at most {ITEMS}")
     if name in COMMANDS:
         return _command(name, value)
+    if name in SETTING_BOUNDED:
+        return None
     if name in ENVIRONMENTS and isinstance(value, dict):
         return _environment(name, value)
     if name in PATHS and isinstance(value, str):

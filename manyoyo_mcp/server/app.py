@@ -42,6 +42,7 @@ manyoyo-mcp gives you sandboxes: containers with their own container engine insi
 (Docker-in-Docker). Inside a sandbox you may run commands, build images and run containers
 without touching the host. Start with create_sandbox (reuse a name to get the same sandbox
 back), then exec commands in it; the host directory given as `workspace` is at /workspace.
+write_file, read_file and list_files handle files in a sandbox without quoting them through a shell.
 Inside a sandbox, build_image builds from a directory in it (e.g. /workspace), run_container runs
 what you built (attached: waits and returns the output; detached: keeps a service running),
 list_nested shows what is there, and prune cleans up. Sandboxes cannot pull from a registry

@@ -201,6 +201,29 @@ def _loaded(data: Mapping[str, Any]) -> str:
     )
 
 
+def _written(data: Mapping[str, Any]) -> str:
+    verb = "created" if data.get("created") else "replaced"
+    where = f"{data.get('path')} in sandbox {data.get('sandbox')}"
+    return f"{verb} {where}: {data.get('bytes')} bytes, mode {data.get('mode')}"
+
+
+def _read(data: Mapping[str, Any]) -> str:
+    start = int(data.get("offset") or 0)
+    head = f"{data.get('path')}: bytes {start}-{start + int(data.get('bytes') or 0)} of {data.get('size')}"
+    more = f", next_offset {data.get('next_offset')}" if data.get("truncated") else ""
+    if data.get("encoding") != "utf-8" or not isinstance(data.get("content"), str):
+        return f"{head} ({data.get('encoding')}){more}"
+    return "\n".join([f"{head}{more}", _excerpt("content", data["content"], data.get("bytes")), POINTER])
+
+
+def _listed(data: Mapping[str, Any]) -> str:
+    entries = data.get("entries") or []
+    lines = [f"{e.get('type', '?'):7} {e.get('size', ''):>10} {e.get('path')}" for e in entries[:50]]
+    cut = " (truncated)" if data.get("truncated") else ""
+    more = [f"... {len(entries) - 50} more in the structured result"] if len(entries) > 50 else []
+    return "\n".join([f"{len(entries)} entries in sandbox {data.get('sandbox')}{cut}", *lines, *more])
+
+
 def _generic(data: Mapping[str, Any]) -> str:
     """A tool without a summary of its own: its scalar fields, cut short."""
     scalars = [f"{key}={value}" for key, value in data.items() if key not in STREAMS and _scalar(value)]
@@ -215,6 +238,9 @@ def _scalar(value: object) -> bool:
 SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "create_sandbox": _sandbox,
     "exec": _exec,
+    "write_file": _written,
+    "read_file": _read,
+    "list_files": _listed,
     "launch_agent": _launch,
     "list_sandboxes": _sandboxes,
     "list_nested": _nested,

@@ -91,6 +91,10 @@ async def test_a_preapproved_sock_sandbox_needs_no_question_and_its_objects_go_w
         )
         on_host = host_names()
         who = await call(client, "exec", {"sandbox": name, "command": "id -un; id -u", "user": "nobody"})
+        # The file tools run in the container itself too, as exec does, as the user asked for.
+        wrote = await call(client, "write_file", {"sandbox": name, "path": "/tmp/f", "content": "x", "user": "nobody"})
+        read = await call(client, "read_file", {"sandbox": name, "path": "/tmp/f"})
         await call(client, "remove_sandbox", {"sandbox": name})
     assert service["name"] in on_host and service["name"] not in host_names()
     assert who["stdout"] == "nobody\n65534\n"  # docker exec's user: sock mode has no sandbox proper
+    assert (wrote["uid"], wrote["user"], read["content"]) == (65534, "nobody", "x")

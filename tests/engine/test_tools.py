@@ -49,6 +49,9 @@ async def test_the_agent_sees_each_tool_annotated_with_an_output_schema(client_s
         "stop_job": (False, True),
         "list_jobs": (True, False),
         "read_output": (True, False),
+        "write_file": (False, True),
+        "read_file": (True, False),
+        "list_files": (True, False),
         "list_sandboxes": (True, False),
         "list_nested": (True, False),
         "remove_sandbox": (False, True),
@@ -68,6 +71,8 @@ async def test_the_agent_sees_each_tool_annotated_with_an_output_schema(client_s
         assert tool.output_schema is not None and tool.output_schema.get("type") == "object"
         assert tool.description
     assert tools["exec"].input_schema["required"] == ["sandbox", "command"]
+    assert tools["write_file"].input_schema["required"] == ["sandbox", "path", "content"]
+    assert tools["write_file"].annotations.idempotent_hint is True
 
 
 async def test_exec_returns_exit_code_and_separate_streams(client_server, shared_sandbox):

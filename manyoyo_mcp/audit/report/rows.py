@@ -164,6 +164,15 @@ def _agent(args: dict[str, Any]) -> tuple[str, set[str]]:
     return f"{who}: {args.get('prompt') or ''}", {"agent", "profile", "prompt"}
 
 
+def _file(args: dict[str, Any]) -> tuple[str, set[str]]:
+    """The file tools: the path (or pattern); a write's size and digest, which the log keeps for its content."""
+    what = str(args.get("path") or args.get("pattern") or "")
+    content = args.get("content")
+    if isinstance(content, dict) and "bytes" in content:
+        what += f" ({content['bytes']} bytes, sha256 {str(content.get('sha256'))[:12]}…)"
+    return what, {"path", "pattern", "content"}
+
+
 def _one(key: str) -> Callable[[dict[str, Any]], tuple[str, set[str]]]:
     return lambda args: (str(args.get(key) or ""), {key})
 
@@ -173,6 +182,9 @@ _DESCRIBERS: dict[str, Callable[[dict[str, Any]], tuple[str, set[str]]]] = {
     "run_container": _run,
     "build_image": _build,
     "launch_agent": _agent,
+    "write_file": _file,
+    "read_file": _file,
+    "list_files": _file,
     "load_image": _one("image"),
     "container_logs": _one("container"),
     "stop_container": _one("container"),

@@ -4,6 +4,7 @@
     execution.py  exec
     jobs.py       job_output, stop_job, list_jobs
     output.py     read_output
+    files.py      write_file, read_file, list_files
     agents.py     launch_agent
     nested.py     list_nested, run_container, container_logs, stop_container, remove_container, prune
     builds.py     build_image
@@ -17,7 +18,7 @@ service function and returns its result model.
 
 from typing import TYPE_CHECKING
 
-from manyoyo_mcp.server.tools import agents, builds, execution, images, jobs, nested, output, policy, sandboxes
+from manyoyo_mcp.server.tools import agents, builds, execution, files, images, jobs, nested, output, policy, sandboxes
 
 if TYPE_CHECKING:
     from manyoyo_mcp.server.app import App
@@ -30,6 +31,9 @@ REGISTRARS = (
     jobs.add_stop_job,
     jobs.add_list_jobs,
     output.add_read_output,
+    files.add_write_file,
+    files.add_read_file,
+    files.add_list_files,
     agents.add_launch_agent,
     sandboxes.add_list_sandboxes,
     nested.add_list_nested,

@@ -67,6 +67,17 @@ def judge(tool: str, arguments: dict, settings: ServerSettings | None = None) ->
         ("build_image", {"sandbox": "s", "secrets": {"t": "../../run/secrets/x"}}, "build.secret-protected-path"),
         ("build_image", {"sandbox": "s", "secrets": {"a": "ok", "b": "/"}}, "build.secret-protected-path"),
         ("build_image", {"sandbox": "s", "secrets": {"t": "//var/lib/docker/key"}}, "build.secret-protected-path"),
+        ("write_file", {"sandbox": "s", "path": "f", "content": "x" * (8 * 2**20 + 1)}, "limits.file-size-ceiling"),
+        (
+            "write_file",
+            {"sandbox": "s", "path": "f", "content": "QUFB" * (8 * 2**20 // 3 + 1), "encoding": "base64"},
+            "limits.file-size-ceiling",
+        ),
+        ("read_file", {"sandbox": "s", "path": "f", "limit": 2**20 + 1}, "limits.file-size-ceiling"),
+        ("read_file", {"sandbox": "s", "path": "f", "limit": 0}, "arguments.invalid"),
+        ("list_files", {"sandbox": "s", "depth": 6}, "arguments.invalid"),
+        ("list_files", {"sandbox": "s", "max_entries": 5001}, "arguments.invalid"),
+        ("write_file", {"sandbox": "s", "path": "f", "content": "x", "encoding": "latin-1"}, "arguments.invalid"),
     ],
 )
 def test_each_denial_names_its_rule(tool, arguments, rule):
@@ -88,6 +99,10 @@ def test_each_denial_names_its_rule(tool, arguments, rule):
         ("build_image", {"sandbox": "s", "secrets": {"npm": ".npmrc", "key": "/home/dev/.ssh/id_ed25519"}}),
         ("exec", {"sandbox": "s", "command": "id", "user": "1000:1000"}),
         ("run_container", {"sandbox": "s", "image": "x", "init": True, "read_only": True, "tmpfs": ["/tmp"]}),
+        ("write_file", {"sandbox": "s", "path": "f", "content": "x" * (8 * 2**20)}),
+        ("write_file", {"sandbox": "s", "path": "f", "content": "QUFB" * (8 * 2**20 // 3), "encoding": "base64"}),
+        ("read_file", {"sandbox": "s", "path": "f", "limit": 2**20}),
+        ("list_files", {"sandbox": "s", "pattern": "**/*.py", "depth": 5, "user": "root"}),
     ],
 )
 def test_harmless_calls_are_allowed_with_a_rule_id(tool, arguments):

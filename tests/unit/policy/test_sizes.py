@@ -68,4 +68,4 @@ def test_an_absurdly_large_argument_is_refused_naming_its_limit(tool, absurd, tw
 def test_the_limits_are_in_describe_policy():
     described = sizes.limits()
     assert str(sizes.ONE_ARGUMENT) in described["command, prompt"]
-    assert str(sizes.PATH) in described["workspace, workdir, context, volumes"]
+    assert str(sizes.PATH) in described["workspace, workdir, context, path, volumes"]
