@@ -44,36 +44,52 @@ def compact(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+DOCKERFILE = 'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "echo", "built and ran"]\n'
+CLIENT_TIMEOUT_S = 30
+LONG_S = 40
+"""A command longer than the client's request timeout (MCP_TOOL_TIMEOUT), done through a job."""
+
+
 @pytest.mark.engine
 def test_a_scripted_conversation_through_the_real_claude_code(claude, engine, scope):
     name = "cc-" + secrets.token_hex(3)
+    poll = {"sandbox": name, "job_id": "{{7.job_id}}", "wait_s": 25}
     script = [
         {"tool": "create_sandbox", "input": {"name": name}},
         {"tool": "exec", "input": {"sandbox": name, "command": "echo hello; uname -s"}},
         {"tool": "exec", "input": {"sandbox": name, "command": f"head -c {BIG} /dev/zero | tr '\\0' x"}},
         {"tool": "create_sandbox", "input": {"name": name + "-etc", "workspace": "/etc"}},
+        {"tool": "exec", "input": {"sandbox": name, "command": "mkdir -p /tmp/ctx && cp /bin/busybox /tmp/ctx/"}},
+        {
+            "tool": "build_image",
+            "input": {"sandbox": name, "context": "/tmp/ctx", "dockerfile": DOCKERFILE, "tag": "cc:1"},
+        },
+        {"tool": "run_container", "input": {"sandbox": name, "image": "cc:1"}},
+        {"tool": "exec", "input": {"sandbox": name, "command": f"sleep {LONG_S}; echo finished", "background": True}},
+        {"tool": "job_output", "input": poll},
+        {"tool": "job_output", "input": poll},
+        {"tool": "job_output", "input": poll},
         {"tool": "remove_sandbox", "input": {"sandbox": name}},
         {"text": "The sandbox did its work and is gone."},
     ]
-    run = run_claude("Create a sandbox, run two commands in it, then remove it.", scope=scope, script=script)
+    run = run_claude(
+        "Create a sandbox, run commands, build and run an image, run a long job, then remove it.",
+        scope=scope,
+        script=script,
+        mcp_tool_timeout_ms=CLIENT_TIMEOUT_S * 1000,
+    )
     assert run.exit_code == 0, run.summary()
     assert run.result.get("subtype") == "success" and not run.result.get("is_error"), run.summary()
     assert run.result["result"] == "The sandbox did its work and is gone."
     assert not run.result.get("permission_denials"), run.result["permission_denials"]
     assert [(s["name"], s["status"]) for s in run.init["mcp_servers"]] == [("manyoyo", "connected")]
-    assert {"mcp__manyoyo__create_sandbox", "mcp__manyoyo__exec", "mcp__manyoyo__remove_sandbox"} <= set(
-        run.init["tools"]
-    )
+    assert {"mcp__manyoyo__create_sandbox", "mcp__manyoyo__exec", "mcp__manyoyo__job_output"} <= set(run.init["tools"])
 
     results = run.tool_results
     assert [(r["step"], r["tool"]) for r in results] == [
-        (0, "mcp__manyoyo__create_sandbox"),
-        (1, "mcp__manyoyo__exec"),
-        (2, "mcp__manyoyo__exec"),
-        (3, "mcp__manyoyo__create_sandbox"),
-        (4, "mcp__manyoyo__remove_sandbox"),
+        (i, "mcp__manyoyo__" + step["tool"]) for i, step in enumerate(script[:-1])
     ], run.summary()
-    created, small, big, refused, removed = results
+    created, small, big, refused, staged, built, ran_image, started, *polls, removed = results
 
     # A success: the model reads the structuredContent as compact JSON (our text block is a short
     # summary for people, so the JSON shows which of the two it got).
@@ -102,6 +118,26 @@ def test_a_scripted_conversation_through_the_real_claude_code(claude, engine, sc
     assert refused["text"].startswith(
         "Error executing tool create_sandbox: denied by policy rule host.mount-system-path: '/etc'"
     ), refused["text"]
+
+    # An image built and run in the sandbox's own engine.
+    assert json.loads(staged["text"])["exit_code"] == 0, staged["text"]
+    assert not built["is_error"], built["text"]
+    assert any(tag.endswith("cc:1") for tag in json.loads(built["text"])["tags"]), built["text"]
+    assert not ran_image["is_error"], ran_image["text"]
+    container = json.loads(ran_image["text"])
+    assert (container["exit_code"], container["stdout"]) == (0, "built and ran\n")
+
+    # A command longer than the client's timeout: started in the background, followed to its end
+    # by job_output calls that each return within the timeout.
+    job = json.loads(started["text"])
+    assert job["job_id"] and job["exit_code"] is None, started["text"]
+    assert all(not p["is_error"] for p in polls), [p["text"][:300] for p in polls]
+    followed = [json.loads(p["text"]) for p in polls]
+    assert {f["job_id"] for f in followed} == {job["job_id"]}
+    assert followed[0]["state"] == "running"
+    last = followed[-1]
+    assert (last["state"], last["exit_code"], last["stdout"]) == ("exited", 0, "finished\n"), last
+    assert last["duration_s"] >= LONG_S > CLIENT_TIMEOUT_S
 
     assert not removed["is_error"]
     gone = json.loads(removed["text"])

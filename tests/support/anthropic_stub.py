@@ -16,6 +16,8 @@ The script is a list of steps, each a tool call ``{"tool": NAME, "input": {...}}
 played is chosen by the number of ``tool_result`` blocks already in the conversation, not counting
 the results of the stub's own helper calls (below). A tool NAME is matched against the tools the
 request offers: exactly, or as ``mcp__<server>__NAME``. After the last step it answers a text.
+An input string ``"{{N.key}}"`` is replaced by ``key`` of step N's result (its JSON text), as a
+model would copy an id it was given (a background job's ``job_id``, say).
 
 The main conversation is told from side requests by its tools list: a request is "main" when it
 offers a tool the script names, or one of Claude Code's helper tools (``WaitForMcpServers``,
@@ -80,6 +82,25 @@ def text_of(content: Any) -> str:
                     parts.append(text_of(block.get("content", "")))
         return "".join(parts)
     return ""
+
+
+PLACEHOLDER = re.compile(r"\{\{(\d+)\.([A-Za-z0-9_]+)\}\}")
+
+
+def filled(value: Any, counted: list[dict[str, Any]]) -> Any:
+    """`value` with each "{{N.key}}" string replaced by `key` of the JSON of step N's tool result."""
+    if isinstance(value, dict):
+        return {k: filled(v, counted) for k, v in value.items()}
+    if isinstance(value, list):
+        return [filled(v, counted) for v in value]
+    found = PLACEHOLDER.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        return value
+    step, key = int(found.group(1)), found.group(2)
+    try:
+        return json.loads(text_of(counted[step].get("content", "")))[key]
+    except (IndexError, ValueError, KeyError, TypeError):
+        return value  # left as it is: the tool's error shows what went wrong
 
 
 def normalize_script(script: Any) -> list[dict[str, Any]]:
@@ -209,7 +230,7 @@ class Model:
                 record["body"] = body
             if main:
                 self.note_results(results, uses, counted)
-            reply = self.decide(main, offered, len(counted), body)
+            reply = self.decide(main, offered, counted, body)
             record["reply"] = reply
             self.requests.append(record)
             self.write(record)
@@ -241,7 +262,10 @@ class Model:
             self.tool_results.append(entry)
             self.write(entry)
 
-    def decide(self, main: bool, offered: list[str], done: int, body: dict[str, Any]) -> dict[str, Any]:
+    def decide(
+        self, main: bool, offered: list[str], counted: list[dict[str, Any]], body: dict[str, Any]
+    ) -> dict[str, Any]:
+        done = len(counted)
         if not main:
             return {"blocks": [{"type": "text", "text": self.side_text}], "stop_reason": "end_turn"}
         if self.steps is None:
@@ -262,7 +286,7 @@ class Model:
                 step["tool"] if step["tool"].startswith("mcp__") else f"mcp__manyoyo__{step['tool']}"
             )
         block = {"type": "tool_use", "id": f"toolu_s{done:02d}_{secrets.token_hex(8)}", "name": name}
-        block["input"] = step.get("input", {})
+        block["input"] = filled(step.get("input", {}), counted)
         blocks = [{"type": "text", "text": step["say"]}] if step.get("say") else []
         return {"blocks": [*blocks, block], "stop_reason": "tool_use", "step": done, "tool_missing": missing}
 
