@@ -37,6 +37,7 @@ from manyoyo_mcp.audit.redaction import Redactor
 from manyoyo_mcp.engine.host import Engine
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
+from manyoyo_mcp.sandbox.inside import STATE_FILE, Entry, parse_state
 
 SERVER = str(Path(sys.executable).with_name("manyoyo-mcp"))
 SCOPE = f"bench-{secrets.token_hex(3)}"  # labels everything made here (ownership.owner_labels)
@@ -260,6 +261,8 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
         result_direct: list[float] = []
         sizes = (0, 0)
         engine = Engine(None)
+        _, state, _ = engine.exec_run(container_id, ["cat", STATE_FILE])
+        entry = Entry(parse_state(state))  # how the server enters the sandbox proper (crun exec)
         for _ in range(results):
             started = time.perf_counter()
             result = await mcp.call_tool("exec", {"sandbox": name, "command": TWO_MIB})
@@ -268,7 +271,7 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
             assert not result.is_error and (data["stdout_bytes"], data["stderr_bytes"]) == (MIB, MIB), result
             sizes = message_size(result)
             started = time.perf_counter()
-            await run_exec(engine, container_id, ExecRequest(command=TWO_MIB), MIB)
+            await run_exec(engine, container_id, entry, ExecRequest(command=TWO_MIB), MIB)
             result_service.append(time.perf_counter() - started)
             command = ["sh", "-c", TWO_MIB]
             result_direct.append(await anyio.to_thread.run_sync(sdk_output, api, container_id, command))
@@ -287,13 +290,12 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
     print(f"{'':<34} {'ours p50':>9} {'ours p95':>9} {'sdk p50':>9} {'sdk p95':>9} {'ratio':>8}")
     row("exec round-trip (`true`)", exec_ours, exec_direct)
     row("exec result of 2 MiB, end to end", result_ours, result_direct)
-    row("  our exec service alone (no MCP)", result_service, result_direct)
+    row("  crun exec path alone (no MCP)", result_service, result_direct)
     if results:
-        delivery = (percentile(result_ours, 0.5) - percentile(result_service, 0.5)) * 1000
-        print(f"  so MCP delivery of the 2 MiB result (stdio, both ends): about {delivery:.0f} ms")
-        print(f"  (a bare SDK server delivering the same result, canned: p50 {percentile(floor, 0.5) * 1000:.1f} ms)")
+        print("  (through the tool, 2 MiB written stays in the sandbox's output files; the result holds the budget)")
+        print(f"  (a bare SDK server delivering a canned 2 MiB result: p50 {percentile(floor, 0.5) * 1000:.1f} ms)")
         wire, text = (size / 1e6 for size in sizes)
-        print(f"2 MiB result message: {wire:.2f} MB on the wire, of which text blocks {text:.2f} MB")
+        print(f"2 MiB-output result message: {wire:.3f} MB on the wire, of which text blocks {text:.3f} MB")
     sandboxd_report()
     row("sandbox create to nested-ready", create_ours, create_direct)
     mb_s = 100 / big_s

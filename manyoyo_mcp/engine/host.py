@@ -189,20 +189,6 @@ class Engine(Resources):
             found = self._client().volumes(filters=filters)
         return [v["Name"] for v in (found or {}).get("Volumes") or []]
 
-    def create_network(self, name: str, labels: dict[str, str], internal: bool = False) -> None:
-        """A bridge network for one sandbox (`internal`: no route out of it at all)."""
-        with self._mapped():
-            self._client().create_network(name, driver="bridge", internal=internal, labels=labels, check_duplicate=True)
-
-    def remove_network(self, name: str) -> None:
-        with contextlib.suppress(ObjectNotFound), self._mapped():
-            self._client().remove_network(name)
-
-    def list_networks(self, labels: dict[str, str]) -> list[str]:
-        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        with self._mapped():
-            return [row["Name"] for row in self._client().networks(filters=filters)]
-
     def host_interfaces(self, image: str, labels: dict[str, str]) -> str:
         """`ip -o addr show` as the engine's host sees it: a short-lived container of `image` in the
         host's network namespace, with no capabilities, read-only, removed at once (works with a

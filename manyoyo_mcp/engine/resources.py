@@ -1,5 +1,5 @@
-"""The host engine's resources: what its machine has (for ceilings), what a container uses, and
-stopping one (idle sandboxes)."""
+"""The host engine's resources: what its machine has (for ceilings), what a container uses,
+stopping one (idle sandboxes), the sandboxes' networks."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import re
 import time
 from datetime import datetime
 from pathlib import Path
+
+import docker.errors
 
 from manyoyo_mcp.engine.connection import Connection
 from manyoyo_mcp.engine.types import HostFacts
@@ -58,6 +60,33 @@ class Resources(Connection):
         """Stop a container (SIGTERM, SIGKILL after `timeout_s`); stopped or gone already is fine."""
         with contextlib.suppress(ObjectNotFound), self._mapped():
             self._client().stop(container_id, timeout=timeout_s)
+
+    def create_network(self, name: str, labels: dict[str, str], internal: bool = False) -> None:
+        """A bridge network for one sandbox (`internal`: no route out of it at all).
+
+        The engine's duplicate-name check is best effort: two concurrent creates of a name can both
+        succeed, and the name is then ambiguous to every later call. So each creator keeps the same
+        one (the first by creation time, then id) and removes the others (unused: just made)."""
+        api = self._client()
+        with self._mapped():
+            api.create_network(name, driver="bridge", internal=internal, labels=labels, check_duplicate=True)
+            named = sorted(
+                (r for r in api.networks(names=[name]) if r["Name"] == name), key=lambda r: (r["Created"], r["Id"])
+            )
+            for row in named[1:]:
+                with contextlib.suppress(docker.errors.APIError):  # gone already, or the other's in use
+                    api.remove_network(row["Id"])
+
+    def remove_network(self, name: str) -> None:
+        """Remove a network by id or name; one already gone is no error."""
+        with contextlib.suppress(ObjectNotFound), self._mapped():
+            self._client().remove_network(name)
+
+    def list_networks(self, labels: dict[str, str]) -> list[str]:
+        """The ids of the networks with all of `labels` (ids: a name may be held twice for a moment)."""
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        with self._mapped():
+            return [row["Id"] for row in self._client().networks(filters=filters)]
 
     def unused_network_age(self, name: str) -> float | None:
         """Seconds since the network `name` was made, if no container is attached to it; None when

@@ -64,8 +64,11 @@ class SandboxFaults:
         or stopped, it is forgotten and the call fails as a fresh lookup would (names, how to start)."""
         try:
             yield
-        except (ObjectNotFound, ObjectConflict):
+        except (ObjectNotFound, ObjectConflict) as exc:
             self.forget(sandbox.id)
+            gone = await self._gone(sandbox, settle_s=0)
+            if gone is not None:
+                raise gone from exc
             await self.resolve_running(reference)
             raise
 
