@@ -285,7 +285,7 @@ class SandboxService:
 
         In dind mode the probe runs as the sandbox proper's root: the socket is that user's."""
         socket = SOCK_MODE_SOCKET if sock else ENGINE_SOCKETS[engine_kind]
-        probe = ["curl", "-sf", "--max-time", "2", "--unix-socket", socket, "http://localhost/version"]
+        probe = ["curl", "-sf", "--max-time", "30", "--unix-socket", socket, "http://localhost/version"]
         deadline = time.monotonic() + self.settings.ready_timeout_s
         while True:
             code, out, _ = await in_thread(self.engine.exec_run, container_id, probe, None if sock else PROPER_ROOT)
