@@ -14,6 +14,26 @@ class LimitsView(BaseModel):
     pids: int = Field(description="Maximum number of processes.")
 
 
+class DiskView(BaseModel):
+    quota: str | None = Field(description="The disk quota, e.g. '8g'; null: none (writes past it fail with ENOSPC).")
+    quota_bytes: int | None
+    used_bytes: int | None = Field(description="Bytes in use inside the quota now; null when stopped or unknown.")
+    free_bytes: int | None = Field(description="Bytes still free for writes; null when stopped or unknown.")
+    note: str | None = Field(None, description="Why there is no quota or no figure, when that is the case.")
+
+
+class NetworkView(BaseModel):
+    mode: Literal["none", "allowlist", "public"] = Field(
+        description="The sandbox's egress. none: no network. allowlist: only `allow`. public: the internet, never "
+        "the host, other sandboxes, private, loopback, link-local or cloud-metadata addresses."
+    )
+    allow: list[str] = Field(
+        default_factory=list,
+        description="allowlist mode: the destinations reached (addresses directly; host names over HTTP(S) through "
+        "the proxy in HTTP_PROXY/HTTPS_PROXY, which the sandbox's commands get).",
+    )
+
+
 class SandboxView(BaseModel):
     name: str = Field(description="The sandbox name: pass it as `sandbox` to the other tools.")
     id: str = Field(description="Full container id of the sandbox on the host engine.")
@@ -24,7 +44,13 @@ class SandboxView(BaseModel):
     state: str = Field(description="running, exited, created, ...")
     image: str
     workspace: str | None = Field(description="Host directory mounted at /workspace, if any.")
+    network: NetworkView
     limits: LimitsView
+    disk: DiskView | None = Field(
+        None,
+        description="Its disk quota and use: everything it writes (its files, /tmp, engine images, containers "
+        "and volumes) except the workspace, which is the host folder itself.",
+    )
     created_at: str
     age_s: float = Field(description="Seconds since the sandbox was created.")
 
@@ -102,11 +128,17 @@ class ListNestedResult(BaseModel):
 class BuildImageResult(BaseModel):
     sandbox: str
     engine: Literal["docker", "podman"]
+    builder: Literal["buildkit", "classic", "buildah"] = Field(
+        description="What built it: BuildKit (docker's default), docker's classic builder, or buildah (podman)."
+    )
     image_id: str = Field(description="The built image's id (use it, or a tag, as `image` in run_container).")
     tags: list[str] = Field(description="The image's tags as the sandbox's engine reports them.")
     size_bytes: int
     duration_s: float
-    steps: int = Field(description="Dockerfile steps the build went through.")
+    steps: int = Field(
+        description="Dockerfile steps the build went through (BuildKit counts those that run or come from its "
+        "cache: FROM, RUN, COPY, ...; the others count every instruction)."
+    )
     log_tail: str = Field(description="The last lines of the build log.")
     log_path: str = Field(
         description="The full build log, a file inside the sandbox: read it with exec, e.g. `cat <log_path>`."

@@ -1,13 +1,18 @@
 """Benchmark: manyoyo-mcp measured side by side with the docker SDK doing the same work directly.
 
 Prints, in one run on the same machine and engine:
-  1. exec round-trip of a trivial command: through the MCP server over stdio vs docker-py's
+  1. start-up: spawn to the answer of `initialize` and of `tools/list` over stdio vs a bare MCP
+     SDK server listing the same tools, our phases, and the imports by package (bench_startup.py);
+  2. exec round-trip of a trivial command: through the MCP server over stdio vs docker-py's
      exec_create + exec_start against the same sandbox (p50, p95, ratio);
-  2. sandbox time to ready: create_sandbox vs `docker run` of the same image (same flags) plus
+  3. a 2 MiB exec result (1 MiB on each stream) end to end through the server vs docker-py
+     returning the same bytes, and the size of the result message;
+  4. sandbox time to ready: create_sandbox vs `docker run` of the same image (same flags) plus
      polling the nested engine's API, via docker-py (median, ratio);
-  3. the server's resident memory (now and peak);
-  4. the audit log's cost: appending one record synced to disk (fsync) vs the same append unsynced.
-Not a test: nothing here passes or fails. Usage: scripts/bench [--execs N] [--creates N]
+  5. the server's resident memory (now and peak);
+  6. the audit log's cost: appending one record synced to disk (fsync) vs the same append unsynced.
+Not a test: nothing here passes or fails.
+Usage: scripts/bench [--starts N] [--execs N] [--results N] [--creates N]   (0 skips a part)
 """
 
 from __future__ import annotations
@@ -22,15 +27,22 @@ import time
 from pathlib import Path
 
 import anyio
+import bench_startup
 import docker
 from mcp import Client, StdioServerParameters
 
 from manyoyo_mcp.audit.log import AuditLog
 from manyoyo_mcp.audit.redaction import Redactor
+from manyoyo_mcp.engine.host import Engine
+from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
 
 SERVER = str(Path(sys.executable).with_name("manyoyo-mcp"))
-SCOPE = "bench"
+SCOPE = f"bench-{secrets.token_hex(3)}"  # labels everything made here (ownership.owner_labels)
 IMAGE = "manyoyo-sandbox:latest"
+MIB = 1 << 20
+# Exactly the default output cap on each stream: the whole output is kept, nothing truncated.
+TWO_MIB = f"head -c {MIB} /dev/zero | tr '\\0' o; head -c {MIB} /dev/zero | tr '\\0' e >&2"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -39,6 +51,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def row(label: str, ours: list[float], theirs: list[float]) -> None:
+    if not ours or not theirs:
+        return
     p50o, p95o, p50t, p95t = (percentile(v, q) * 1000 for v in (ours, theirs) for q in (0.5, 0.95))
     print(f"{label:<34} {p50o:>9.1f} {p95o:>9.1f} {p50t:>9.1f} {p95t:>9.1f} {p50o / p50t:>7.2f}x")
 
@@ -96,14 +110,49 @@ def sdk_exec(api: docker.APIClient, container_id: str) -> float:
     return time.perf_counter() - started
 
 
+def sdk_output(api: docker.APIClient, container_id: str, command: list[str]) -> float:
+    """The same command's output through docker-py alone: both streams, decoded, and the exit code."""
+    started = time.perf_counter()
+    created = api.exec_create(container_id, command, stdout=True, stderr=True)
+    stdout, stderr = api.exec_start(created["Id"], demux=True)
+    api.exec_inspect(created["Id"])["ExitCode"]
+    assert len(stdout.decode()) == MIB and len(stderr.decode()) == MIB
+    return time.perf_counter() - started
+
+
+def message_size(result: object) -> tuple[int, int]:
+    """Bytes of a tool result as JSON on the wire, and of its text blocks alone."""
+    wire = result.model_dump(mode="json", by_alias=True, exclude_none=True)  # type: ignore[attr-defined]
+    text = sum(len(block.get("text", "").encode()) for block in wire.get("content", []))
+    return len(json.dumps(wire).encode()), text
+
+
+async def delivery_floor(listed: object, n: int) -> list[float]:
+    """A 2 MiB exec-shaped result delivered by a bare SDK server (bench_sdk_server.py), no command run."""
+    with tempfile.TemporaryDirectory() as scratch:
+        tools = Path(scratch) / "tools.json"
+        wire = listed.model_dump(mode="json", by_alias=True, exclude_none=True)  # type: ignore[attr-defined]
+        tools.write_text(json.dumps({"instructions": None, "tools": wire["tools"]}))
+        params = StdioServerParameters(command=sys.executable, args=[bench_startup.REFERENCE, str(tools)])
+        times = []
+        async with Client(params) as reference:
+            for _ in range(n + 1):
+                started = time.perf_counter()
+                result = await reference.call_tool("exec", {"sandbox": "bench", "command": "bench-2mib"})
+                times.append(time.perf_counter() - started)
+                assert not result.is_error and len((result.structured_content or {})["stdout"]) == MIB
+        return times[1:]  # the first lists the tools for the output schema
+
+
 def sdk_create_ready(client: docker.DockerClient) -> float:
     """The same sandbox by hand: docker run with the standard profile's flags, then poll /version."""
     name = f"bench-direct-{secrets.token_hex(3)}"
-    volume = client.volumes.create(name)
+    volume = client.volumes.create(name, labels=ownership.owner_labels(SCOPE))
     started = time.perf_counter()
     container = client.containers.run(
         IMAGE,
         name=name,
+        labels=ownership.owner_labels(SCOPE),
         detach=True,
         cap_add=["SYS_ADMIN", "NET_ADMIN"],
         security_opt=["seccomp=unconfined", "apparmor=unconfined"],
@@ -121,7 +170,10 @@ def sdk_create_ready(client: docker.DockerClient) -> float:
     return elapsed
 
 
-async def main(execs: int, creates: int) -> None:
+async def main(starts: int, execs: int, results: int, creates: int) -> None:
+    if starts:
+        bench_startup.run(starts)
+        print()
     client = docker.from_env()
     api = client.api
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")}
@@ -157,6 +209,26 @@ async def main(execs: int, creates: int) -> None:
             assert not result.is_error and (result.structured_content or {})["exit_code"] == 0
             exec_direct.append(await anyio.to_thread.run_sync(sdk_exec, api, container_id))
 
+        result_ours: list[float] = []
+        result_service: list[float] = []
+        result_direct: list[float] = []
+        sizes = (0, 0)
+        engine = Engine(None)
+        for _ in range(results):
+            started = time.perf_counter()
+            result = await mcp.call_tool("exec", {"sandbox": name, "command": TWO_MIB})
+            result_ours.append(time.perf_counter() - started)
+            data = result.structured_content or {}
+            assert not result.is_error and (data["stdout_bytes"], data["stderr_bytes"]) == (MIB, MIB), result
+            sizes = message_size(result)
+            started = time.perf_counter()
+            await run_exec(engine, container_id, ExecRequest(command=TWO_MIB), MIB)
+            result_service.append(time.perf_counter() - started)
+            command = ["sh", "-c", TWO_MIB]
+            result_direct.append(await anyio.to_thread.run_sync(sdk_output, api, container_id, command))
+        engine.close()
+        floor = await delivery_floor(await mcp.list_tools(), results)
+
         started = time.perf_counter()
         big = await mcp.call_tool(
             "exec", {"sandbox": name, "command": "head -c 100000000 /dev/zero | tr '\\0' y", "timeout_s": 300}
@@ -165,9 +237,17 @@ async def main(execs: int, creates: int) -> None:
         rss, peak = memory_mib(pid)
         await mcp.call_tool("remove_sandbox", {"sandbox": name})
 
-    print(f"manyoyo-mcp benchmark ({execs} execs, {creates} creates; times in ms)")
+    print(f"manyoyo-mcp benchmark ({execs} execs, {results} 2 MiB results, {creates} creates; times in ms)")
     print(f"{'':<34} {'ours p50':>9} {'ours p95':>9} {'sdk p50':>9} {'sdk p95':>9} {'ratio':>8}")
     row("exec round-trip (`true`)", exec_ours, exec_direct)
+    row("exec result of 2 MiB, end to end", result_ours, result_direct)
+    row("  our exec service alone (no MCP)", result_service, result_direct)
+    if results:
+        delivery = (percentile(result_ours, 0.5) - percentile(result_service, 0.5)) * 1000
+        print(f"  so MCP delivery of the 2 MiB result (stdio, both ends): about {delivery:.0f} ms")
+        print(f"  (a bare SDK server delivering the same result, canned: p50 {percentile(floor, 0.5) * 1000:.1f} ms)")
+        wire, text = (size / 1e6 for size in sizes)
+        print(f"2 MiB result message: {wire:.2f} MB on the wire, of which text blocks {text:.2f} MB")
     row("sandbox create to nested-ready", create_ours, create_direct)
     mb_s = 100 / big_s
     print(f"exec of 100 MB output: {big_s:.2f}s ({mb_s:.0f} MB/s), truncated={big.structured_content['truncated']}")
@@ -185,7 +265,9 @@ async def main(execs: int, creates: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--starts", type=int, default=20)
     parser.add_argument("--execs", type=int, default=50)
+    parser.add_argument("--results", type=int, default=10)
     parser.add_argument("--creates", type=int, default=3)
     args = parser.parse_args()
-    anyio.run(main, args.execs, args.creates)
+    anyio.run(main, args.starts, args.execs, args.results, args.creates)

@@ -11,6 +11,7 @@ skip, when it cannot come up.
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -27,6 +28,8 @@ from .support.vm_host import SCRIPTS, VMHostError, ensure_vm, vm_status
 
 UNIT = Path(__file__).parent / "unit"
 VM_SETUP = Path(__file__).parent.parent / "build" / "vm-setup.txt"
+# The sandbox image under test: MANYOYO_SANDBOX_IMAGE (a thin image while iterating), else the default.
+SANDBOX_IMAGE = os.environ.get("MANYOYO_SANDBOX_IMAGE") or DEFAULT_IMAGE
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -51,8 +54,8 @@ def engine() -> Iterator[Engine]:
         engine.ping()
     except ManyoyoError as exc:
         pytest.fail(f"these tests need a real Docker engine (run scripts/setup): {exc}", pytrace=False)
-    if not engine.image_present(DEFAULT_IMAGE):
-        pytest.fail(f"the sandbox image {DEFAULT_IMAGE} is missing: run scripts/setup", pytrace=False)
+    if not engine.image_present(SANDBOX_IMAGE):
+        pytest.fail(f"the sandbox image {SANDBOX_IMAGE} is missing: run scripts/setup", pytrace=False)
     yield engine
     engine.close()
 
@@ -67,6 +70,8 @@ def scope(engine: Engine) -> Iterator[str]:
         engine.remove_container(container.id)
     for volume in engine.list_volumes(labels):
         engine.remove_volume(volume)
+    for network in engine.list_networks(labels):
+        engine.remove_network(network)
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +79,14 @@ def settings(scope: str, tmp_path_factory: pytest.TempPathFactory) -> ServerSett
     audit_dir = str(tmp_path_factory.mktemp("audit"))
     return ServerSettings(
         scope=scope,
+        sandbox_image=SANDBOX_IMAGE,
         default_memory="1g",
+        # Tests hold several sandboxes at once on a 2-core machine: small sparse disks, and totals
+        # that leave room for them (test_resources.py checks the totals with its own settings).
+        default_disk="2g",
+        total_cpu_share=16,
+        total_pid_share=1,
+        total_disk_share=8,
         ready_timeout_s=60,
         exec_timeout_s=60,
         audit_dir=audit_dir,

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 from mcp import Client
+
+from manyoyo_mcp.config.settings import ServerSettings
+from manyoyo_mcp.engine import Engine
+from manyoyo_mcp.server import build_server
 
 TESTBOX = "manyoyo-busybox:latest"
 REPO = Path(__file__).parent.parent
@@ -46,3 +53,28 @@ def load_testbox(sandbox_container: str, engine: str) -> None:
     """Copy the busybox test image from the host engine into a sandbox's nested engine."""
     image = subprocess.run(["docker", "save", TESTBOX], capture_output=True, check=True).stdout
     in_proper(sandbox_container, engine, "load", input=image)
+
+
+def dind_sandbox(
+    settings: ServerSettings, engine: Engine, name: str, inner: str, workspace: Path | None = None
+) -> Iterator[str]:
+    """A dind sandbox made through the tools, with the busybox test image loaded (the settings must
+    allow loading it), and removed again: a module fixture's body (`yield from`)."""
+
+    async def use(tool: str, arguments: dict[str, Any]) -> None:
+        async with Client(build_server(settings, engine)) as client:
+            await call(client, tool, arguments)
+
+    arguments: dict[str, Any] = {"name": name, "engine": inner}
+    if workspace:
+        arguments["workspace"] = str(workspace)
+    anyio.run(use, "create_sandbox", arguments)
+    anyio.run(use, "load_image", {"sandbox": name, "image": TESTBOX})
+    yield name
+    anyio.run(use, "remove_sandbox", {"sandbox": name})
+
+
+def owned_folder(path: Path, uid: int = 1000) -> Path:
+    """`path`, made to belong to a non-root host user, as a developer's project does."""
+    os.chown(path, uid, uid)
+    return path

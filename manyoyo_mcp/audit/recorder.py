@@ -18,13 +18,17 @@ from typing import Any
 
 import anyio
 
+from manyoyo_mcp.audit.bounds import bounded, bounded_record
 from manyoyo_mcp.audit.log import AuditLog
 from manyoyo_mcp.audit.redaction import Redactor
 from manyoyo_mcp.config.settings import ServerSettings
-from manyoyo_mcp.policy import Decision
+from manyoyo_mcp.limits import format_memory
+from manyoyo_mcp.policy import Decision, rule_ids
 from manyoyo_mcp.threads import in_thread
 
 SESSION_RECORDS = 10_000
+SESSION_BYTES = 16 * 1024 * 1024
+"""This session's records kept in memory (the audit resource): the last 10,000, at most 16 MB."""
 
 
 def settings_fingerprint(settings: ServerSettings) -> str:
@@ -77,6 +81,8 @@ class Recorder:
         self.settings = settings
         self.session = secrets.token_hex(6)
         self.records: deque[dict[str, Any]] = deque(maxlen=SESSION_RECORDS)
+        self._sizes: deque[int] = deque()
+        self._kept_bytes = 0
         self._calls = itertools.count(1)
         self._redactor: Redactor | None = None
         self._known: set[str] = set()
@@ -102,19 +108,53 @@ class Recorder:
         return self.redactor.known_only(value, self._masked)
 
     async def write(self, record: dict[str, Any]) -> dict[str, Any]:
-        written = await in_thread(self.log.append, {"session": self.session, **record})
-        self.records.append(written)
+        """Append one record to the log, its long texts kept as size, digest and head (bounds.py)."""
+        record = bounded_record(
+            {"session": self.session, **record},
+            self.settings.audit_max_value_bytes,
+            self.redactor.digest,
+            lambda text: self.redactor.text(text, self._known),
+        )
+        written = await in_thread(self.log.append, record)
+        self._keep(written)
         return written
+
+    def _keep(self, record: dict[str, Any]) -> None:
+        if len(self.records) == SESSION_RECORDS:
+            self._kept_bytes -= self._sizes.popleft()  # the deque drops its oldest as this one comes in
+        self.records.append(record)
+        self._sizes.append(len(str(record)))
+        self._kept_bytes += self._sizes[-1]
+        while self._kept_bytes > SESSION_BYTES and len(self.records) > 1:
+            self.records.popleft()
+            self._kept_bytes -= self._sizes.popleft()
+
+    def disk_low(self) -> Decision | None:
+        """A refusal while the log's disk has less free space than the operator's reserve: calls stop
+        while the reserve still lets their refusals be recorded (audit.disk-low)."""
+        free = self.log.free_bytes()
+        reserve = self.settings.audit_min_free_bytes
+        if free is None or free >= reserve:
+            return None
+        return Decision(
+            False,
+            rule_ids.AUDIT_DISK_LOW.id,
+            f"the disk holding the audit log ({self.log.directory}) has {format_memory(free)} free, below the "
+            f"operator's reserve of {format_memory(reserve)} (MANYOYO_AUDIT_MIN_FREE_BYTES): no call runs until the "
+            "operator frees space, so that every call stays recorded",
+        )
 
     async def server_event(self, event: str, **facts: Any) -> None:
         await self.write({"event": event, "config": settings_fingerprint(self.settings), **facts})
 
     async def arrive(self, tool: str, arguments: dict[str, Any], client: Mapping[str, str | None]) -> CallRecord:
         # Secret values seen earlier in the session (a sandbox's env) are redacted in later calls too.
-        _, found = self.redactor.arguments(arguments)
-        self._known.update(found)
+        self._known.update(self.redactor.secrets_in(arguments))
         known = sorted(self._known)
-        safe = self.redactor.value(arguments, known, top=True)
+        # Long texts are cut before the redaction reads them (their heads are redacted on their own).
+        limit = self.settings.audit_max_value_bytes
+        short = bounded(arguments, limit, self.redactor.digest, lambda text: self.redactor.text(text, known))
+        safe = self.redactor.value(short, known, top=True)
         sandbox = arguments.get("sandbox") or (arguments.get("name") if tool == "create_sandbox" else None)
         call = CallRecord(self, f"{self.session}-{next(self._calls)}", tool, sandbox, known)
         await self.write(
@@ -147,8 +187,8 @@ def effects(tool: str, result: Mapping[str, Any]) -> dict[str, Any]:
         created.append(result["id"])
     elif tool == "launch_agent" and result.get("sandbox_created"):
         created.append(result["sandbox_id"])
-    elif tool == "remove_sandbox" and result.get("id"):
-        removed += [result["id"], *result.get("removed_volumes", [])]
+    elif (tool == "remove_sandbox" and result.get("id")) or (tool == "gc" and result.get("removed")):
+        removed += [result["id"], *result.get("removed_volumes", [])]  # gc: an idle sandbox removed
     elif tool == "run_container" and result.get("id"):
         created.append(result["id"])
         if result.get("removed"):
@@ -163,6 +203,8 @@ def effects(tool: str, result: Mapping[str, Any]) -> dict[str, Any]:
     made = {"create_sandbox": "name", "launch_agent": "sandbox"}.get(tool)
     if made and result.get(made):
         facts["sandbox"] = result[made]
+    if tool == "create_sandbox" and result.get("network"):  # the egress it got, chosen or the operator's
+        facts["network"] = result["network"]
     if created:
         facts["created"] = created
     if removed:

@@ -60,14 +60,20 @@ class Redactor:
 
         return mask(value)
 
+    def digest(self, data: bytes) -> str:
+        """The keyed SHA-256 of `data` (the fingerprint key): what a large text is kept as (bounds.py)."""
+        return hmac.new(self._key, data, hashlib.sha256).hexdigest()
+
+    def secrets_in(self, arguments: dict[str, Any]) -> list[str]:
+        """The values secret by their place (env, build args): redacted wherever they reappear."""
+        return [str(v) for name in SECRET_MAPPINGS for v in (arguments.get(name) or {}).values() if isinstance(v, str)]
+
     def _value_marker(self, value: str) -> str:
         return value if value.startswith("[redacted:") else self.marker(value)
 
     def arguments(self, arguments: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """(the arguments safe to record, the secret values found in them for redacting elsewhere)."""
-        secrets = [
-            str(v) for name in SECRET_MAPPINGS for v in (arguments.get(name) or {}).values() if isinstance(v, str)
-        ]
+        secrets = self.secrets_in(arguments)
         return self.value(arguments, secrets, top=True), secrets
 
     def value(self, value: Any, known: list[str], top: bool = False) -> Any:

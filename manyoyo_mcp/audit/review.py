@@ -238,6 +238,9 @@ def record_line(record: dict[str, Any]) -> str:
     if event == "outcome":
         extra = {k: record[k] for k in ("exit_code", "output_bytes", "created", "removed", "error") if k in record}
         return f"{head} {record.get('status')} {record.get('duration_s')}s {json.dumps(extra, ensure_ascii=False)}"
+    if event == "dropped":
+        files = ", ".join(record.get("files") or [])
+        return f"{head} {files}: seq {record.get('first_seq')} to {record.get('last_seq')} went by retention"
     return f"{head} config={record.get('config')} version={record.get('version', '')}"
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from manyoyo_mcp.audit import review as audit_review
-from manyoyo_mcp.audit.log import read_records, verify
+from manyoyo_mcp.audit.log import check_chain, read_records
 from manyoyo_mcp.audit.report import review
 from manyoyo_mcp.audit.report.page import page
 from manyoyo_mcp.audit.report.summary import as_dict
@@ -105,12 +105,23 @@ def audit_command(args: argparse.Namespace) -> int:
 
 
 def _verify(directory: Path, as_json: bool) -> int:
-    count, problem = verify(directory)
+    checked = check_chain(directory)
+    count, problem, dropped = checked.records, checked.problem, checked.dropped_through
     if as_json:
-        print(json.dumps({"records": count, "intact": problem is None, "problem": str(problem) if problem else None}))
+        print(
+            json.dumps(
+                {
+                    "records": count,
+                    "intact": problem is None,
+                    "problem": str(problem) if problem else None,
+                    "dropped_through_seq": dropped,
+                }
+            )
+        )
         return 0 if problem is None else 1
     if problem is None:
-        print(f"ok: {count} records in {directory}, the chain is intact")
+        went = f" (records up to seq {dropped} went by retention, as the log records)" if dropped else ""
+        print(f"ok: {count} records in {directory}, the chain is intact{went}")
         return 0
     print(f"BROKEN after {count - 1} good records: {problem}")
     return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from manyoyo_mcp import __version__
 from manyoyo_mcp.cli.audit import add_audit_parser
@@ -64,7 +65,23 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--docker-host")
 
     add_audit_parser(commands)
+    add_resource_parsers(commands)
     return parser
+
+
+def add_resource_parsers(commands: Any) -> None:
+    """`status` and `gc` (cli/resources.py runs them)."""
+    shown = commands.add_parser("status", help="each sandbox's disk, memory, age and idle time; totals; the audit log")
+    shown.add_argument("--json", action="store_true")
+    shown.add_argument("--scope", help="the server scope (default: the configured one)")
+    config_sources(shown)
+    gc = commands.add_parser("gc", help="stop (or remove) sandboxes idle past the TTL")
+    gc.add_argument("--ttl", help="idle longer than this (30m, 8h, 2d); default MANYOYO_IDLE_TTL")
+    gc.add_argument("--action", choices=["stop", "remove"], help="default MANYOYO_IDLE_ACTION (stop)")
+    gc.add_argument("--dry-run", action="store_true", help="list what would be done")
+    gc.add_argument("--json", action="store_true")
+    gc.add_argument("--scope", help="the server scope (default: the configured one)")
+    config_sources(gc)
 
 
 def config_sources(parser: argparse.ArgumentParser) -> None:

@@ -18,8 +18,9 @@ def load(args: argparse.Namespace, **flags: object) -> LoadedConfig:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    from manyoyo_mcp.server import build_server  # imports mcp: about a second, so only here
+    from manyoyo_mcp.server.startup import Startup
 
+    startup = Startup()
     loaded = load(
         args,
         docker_host=args.docker_host,
@@ -32,10 +33,17 @@ def serve_command(args: argparse.Namespace) -> int:
         allowed_host_roots=args.allowed_host_roots,
     )
     settings = loaded.settings
+    startup.serving = (
+        f"manyoyo-mcp {__version__} serving on stdio (scope {settings.scope}, image {settings.sandbox_image})"
+    )
+    startup.done("configuration")
+    import mcp.server.mcpserver  # noqa: F401  (the SDK: the largest part of a start)
+
+    startup.done("MCP SDK import")
+    from manyoyo_mcp.server import build_server
+
+    startup.done("server modules")
     for notice in loaded.notices:
         logging.getLogger("manyoyo_mcp").warning("configuration: %s", notice)
-    logging.getLogger("manyoyo_mcp").info(
-        "manyoyo-mcp %s serving on stdio (scope %s, image %s)", __version__, settings.scope, settings.sandbox_image
-    )
-    build_server(settings).run()
+    build_server(settings, startup=startup).run()
     return 0

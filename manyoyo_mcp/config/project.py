@@ -20,6 +20,7 @@ from manyoyo_mcp.config.layers import (
 )
 from manyoyo_mcp.config.run_files import RUN_DIR
 from manyoyo_mcp.config.settings import ENV_PREFIX
+from manyoyo_mcp.egress import MODES
 from manyoyo_mcp.errors import ConfigError, InvalidArgument
 from manyoyo_mcp.limits import parse_memory
 
@@ -61,8 +62,17 @@ PROJECT_NARROWS: dict[str, Callable[[Any, Any], bool]] = {
         _not_above,
     ),
     **dict.fromkeys(("max_memory", "default_memory", "nested_default_memory", "max_build_context"), _memory_not_above),
+    # Resources: a ceiling the operator leaves to the host (None) is the lower of the two, so any
+    # value a project sets there narrows it; shares only go down.
+    **dict.fromkeys(("max_total_cpus", "max_total_pids", "host_cpu_share", "host_pid_share", "total_cpu_share",
+                     "total_memory_share", "total_pid_share", "total_disk_share"), _not_above),
+    **dict.fromkeys(("default_disk", "max_disk", "max_total_memory", "max_total_disk"), _memory_not_above),
+    "disk_quota": _ordered(("required", "if-possible", "off")),
     "sock_mode": _ordered(_ORDER_SOCK),
     "secret_build_args": _ordered(_ORDER_SECRET_ARGS),
+    # A sandbox's egress, none < allowlist < public (the default must stay within the ceiling).
+    "network_ceiling": _ordered(MODES),
+    "network_default": _ordered(MODES),
     "default_engine": lambda a, b: True,
     "default_run": lambda a, b: True,
 }  # fmt: skip

@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from manyoyo_mcp.config.env_files import ENV_KEY, read_env_file
+from manyoyo_mcp.egress import NetworkChoice
 
 InnerEngine = Literal["docker", "podman"]
 MODE_ALIASES = {
@@ -78,9 +79,14 @@ class RunProfile(BaseModel):
     host.credential-grant). Filled by the loader, never by a key of a file."""
     first: str | None = None
     """A shell command run once in a new sandbox before anything else (e.g. installing tools)."""
+    network: NetworkChoice | None = None
+    """The sandbox's egress: a mode (none, allowlist, public) or {mode, allow}; judged like
+    create_sandbox's `network` (it may only narrow the operator's ceiling). This server's key."""
     cpus: float | None = Field(None, gt=0)
     memory: str | None = None
     pids: int | None = Field(None, ge=64)
+    disk: str | None = None
+    """The sandbox's disk quota, e.g. '20g' (within the operator's ceiling)."""
 
     @field_validator("env", "project_env")
     @classmethod

@@ -11,11 +11,13 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from manyoyo_mcp.config.agents import AgentSpec
 from manyoyo_mcp.config.run_profiles import IMPLICIT_RUN, RunProfile
+from manyoyo_mcp.egress import NetworkMode, parse_destination, wider
 from manyoyo_mcp.errors import InvalidArgument
+from manyoyo_mcp.limits import parse_duration
 
 InnerEngine = Literal["docker", "podman"]
 DEFAULT_IMAGE = "manyoyo-sandbox:2"
@@ -48,11 +50,13 @@ class ServerSettings(BaseModel):
     """Security settings of the outer container: see manyoyo_mcp.sandbox.runtime.PROFILES."""
 
     default_cpus: float = Field(2.0, gt=0)
-    max_cpus: float = Field(float(os.cpu_count() or 1), gt=0)
+    max_cpus: float | None = Field(None, gt=0)
+    """Per sandbox; None: host_cpu_share of the host's CPUs (a value here is lowered to that too)."""
     default_memory: str = "4g"
     max_memory: str = "16g"
     default_pids: int = Field(4096, ge=64)
-    max_pids: int = Field(32768, ge=64)
+    max_pids: int | None = Field(None, ge=64)
+    """Per sandbox; None: host_pid_share of the host's kernel.pid_max (a value here is lowered to that too)."""
 
     exec_timeout_s: float = Field(600, gt=0)
     """Timeout of `exec` when the agent gives none."""
@@ -96,6 +100,66 @@ class ServerSettings(BaseModel):
     """Where the audit log lives (JSON Lines, hash-chained, one file per day and size step)."""
     audit_max_bytes: int = Field(10 * 1024 * 1024, ge=4096)
     """A log file is continued in a new one past this size (and every UTC day)."""
+    audit_max_total_bytes: int = Field(1024**3, ge=3 * 4096)
+    """The most the log's files may hold together (at least 3 files' worth)."""
+    audit_retention: Literal["drop-oldest", "keep"] = "drop-oldest"
+    """Past audit_max_total_bytes: the oldest files go (the chain records what went), or nothing
+    goes and every call is refused until the operator archives old files."""
+    audit_min_free_bytes: int = Field(256 * 1024**2, ge=0)
+    """Calls are refused (recorded, rule audit.disk-low) while the log's filesystem has less free."""
+    audit_max_value_bytes: int = Field(4096, ge=256)
+    """A recorded text longer than this is kept as its size, a keyed digest and its head."""
+
+    # -- resources (issue 14): disk quotas, ceilings from the host, totals, idle sandboxes ----
+    disk_quota: Literal["required", "if-possible", "off"] = "required"
+    """A dind sandbox's disk: a fixed-size filesystem image on a loop device holding everything it
+    writes. required: a host without loop devices refuses to make sandboxes; if-possible: there they
+    run without a quota (create_sandbox says so); off: no quota, no loop device in the sandbox."""
+    default_disk: str = "8g"
+    max_disk: str = "64g"
+    """A sandbox's disk quota when the agent gives none, and the most it may ask for."""
+    host_cpu_share: float = Field(0.75, gt=0)
+    host_pid_share: float = Field(0.25, gt=0, le=1)
+    """Per-sandbox ceilings from the host: this share of its CPUs and of its kernel.pid_max."""
+    max_total_cpus: float | None = Field(None, gt=0)
+    max_total_memory: str | None = None
+    max_total_pids: int | None = Field(None, ge=64)
+    max_total_disk: str | None = None
+    """The most all of this scope's sandboxes may hold together (CPUs, memory and pids of the
+    running ones, disk quotas of all); None: the share of the host below (a value is lowered to it)."""
+    total_cpu_share: float = Field(4.0, gt=0)
+    total_memory_share: float = Field(0.75, gt=0)
+    total_pid_share: float = Field(0.5, gt=0, le=1)
+    total_disk_share: float = Field(0.8, gt=0)
+    """Shares of the host's CPUs (above 1: time-shared), memory, kernel.pid_max and of the disk
+    space free where sandboxes' volumes live (measured when first needed; unknown for a remote engine)."""
+    idle_ttl: str | None = None
+    """Sandboxes with no tool call for this long ('8h', '2d') are stopped by the server and by
+    `manyoyo-mcp gc`; None: never."""
+    idle_action: Literal["stop", "remove"] = "stop"
+    """What happens to an idle sandbox: stopped (kept, with its storage), or removed with its volume."""
+
+    # -- network: a sandbox's egress, enforced outside the agent's reach (egress.py) ------------
+    network_default: NetworkMode | None = None
+    """A sandbox's egress when neither the call nor its run profile names one: none (no network),
+    allowlist (only network_allow's destinations) or public (the internet, never the host's own
+    addresses, other sandboxes, private, loopback, link-local or metadata ranges). None: the ceiling."""
+    network_ceiling: NetworkMode = "public"
+    """The widest egress a call or run profile may ask for (none < allowlist < public)."""
+    network_allow: tuple[str, ...] = ()
+    """allowlist mode's destinations when the call lists none: public addresses or CIDRs with an
+    optional port (203.0.113.7:443) and host names reached over HTTP(S) through the sandbox's proxy
+    (registry.npmjs.org, *.debian.org); comma-separated."""
+    network_exceptions: tuple[str, ...] = ()
+    """Destinations reached in public and allowlist modes although private or the host's own (one
+    host service on one port: 172.17.0.1:5432); comma-separated."""
+    network_hosts: tuple[str, ...] = ()
+    """Host names every sandbox resolves, name=address (docker's --add-host); comma-separated."""
+    network_proxy: str | None = None
+    """The operator's HTTP(S) proxy, http://host:port: the sandboxes' and nested engines' proxy
+    (allowlist mode's proxy forwards to it). Reaching it takes an exception if it is private."""
+    registry_mirrors: tuple[str, ...] = ()
+    """Registry mirrors of Docker Hub for the nested engines (https://mirror.example:5000); comma-separated."""
 
     default_run: str | None = None
     """The run profile create_sandbox and launch_agent use when the agent names none."""
@@ -106,6 +170,47 @@ class ServerSettings(BaseModel):
     a call names no profile and default_run is not set. None when those files have no such keys."""
     agents: dict[str, AgentSpec] = Field(default_factory=dict)
     """Agents added to or replacing the built-in table (claude, gemini, codex, opencode)."""
+
+    @field_validator("idle_ttl")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        try:
+            return None if value is None else (parse_duration(value) and value)
+        except InvalidArgument as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("network_allow", "network_exceptions")
+    @classmethod
+    def _destinations(cls, entries: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        for entry in entries:
+            destination = parse_destination(entry)
+            if info.field_name == "network_exceptions" and destination.is_host:
+                raise ValueError(f"{entry!r}: an exception is an address or CIDR (with a port), not a host name")
+            if info.field_name == "network_allow" and not (destination.is_host or destination.public()):
+                raise ValueError(f"{entry!r} is in a range public mode refuses: list it in network_exceptions instead")
+        return entries
+
+    @field_validator("network_hosts")
+    @classmethod
+    def _hosts(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in entries:
+            name, _, address = entry.partition("=")
+            if not parse_destination(name).is_host or parse_destination(address).is_host:
+                raise ValueError(f"{entry!r} is not name=address")
+        return entries
+
+    @model_validator(mode="after")
+    def _default_within_ceiling(self) -> ServerSettings:
+        if self.network_default is not None and wider(self.network_default, self.network_ceiling):
+            raise ValueError(
+                f"network_default {self.network_default!r} is wider than network_ceiling {self.network_ceiling!r}"
+            )
+        return self
+
+    @property
+    def network_mode(self) -> NetworkMode:
+        """The egress of a sandbox whose call and run profile name none."""
+        return self.network_default or self.network_ceiling
 
     def run_profile(self, given: str | None) -> tuple[str | None, RunProfile | None]:
         """The run profile a call uses, by name: the one it names, else default_run, else the
@@ -138,7 +243,18 @@ class ServerSettings(BaseModel):
 
 
 ENV_PREFIX = "MANYOYO_"
-LIST_FIELDS = frozenset({"extra_sandbox_images", "loadable_images", "preload_images", "allowed_host_roots"})
+LIST_FIELDS = frozenset(
+    {
+        "extra_sandbox_images",
+        "loadable_images",
+        "preload_images",
+        "allowed_host_roots",
+        "network_allow",
+        "network_exceptions",
+        "network_hosts",
+        "registry_mirrors",
+    }
+)
 FILE_ONLY_FIELDS = frozenset({"runs", "implicit_run", "agents"})
 
 

@@ -60,8 +60,10 @@ def repack_context(
     keep: set[str],
     extra_files: dict[str, bytes],
     max_bytes: int,
+    exclude: frozenset[str] = frozenset(),
 ) -> tuple[IO[bytes], int]:
-    """(tar file positioned at 0, entries) for the builder. Paths in `keep` are never ignored."""
+    """(tar file positioned at 0, entries) for the builder. Paths in `keep` are never ignored; paths
+    in `exclude` (build secrets that lie in the context) always are."""
     matcher = PatternMatcher(ignore_patterns) if ignore_patterns else None
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 (returned open)
     total = entries = 0
@@ -73,8 +75,8 @@ def repack_context(
         ):
             for member in source:
                 _, _, relative = member.name.partition("/")
-                if not relative or relative in extra_files:
-                    continue  # the directory itself, or a file an inline one replaces
+                if not relative or relative in extra_files or relative in exclude:
+                    continue  # the directory itself, a file an inline one replaces, or a secret
                 if matcher is not None and relative not in keep and matcher.matches(relative.rstrip("/")):
                     continue
                 total += member.size

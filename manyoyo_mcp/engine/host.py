@@ -9,17 +9,17 @@ from collections.abc import Iterator
 
 import docker.errors
 
-from manyoyo_mcp.engine.connection import Connection
 from manyoyo_mcp.engine.errors import mapped_iter, mapped_nested
 from manyoyo_mcp.engine.exec_transport import nested_api_client
 from manyoyo_mcp.engine.nested import NestedEngine
+from manyoyo_mcp.engine.resources import Resources
 from manyoyo_mcp.engine.streams import ExecStream, start_exec
 from manyoyo_mcp.engine.types import ContainerDetails, ContainerSpec, ContainerSummary, ImageCopy, Mount
 from manyoyo_mcp.errors import EngineFailure, ImageMissing, ObjectNotFound
 
 
-class Engine(Connection):
-    """A host container engine (see Connection: reached lazily, reconnected after a failure)."""
+class Engine(Resources):
+    """A host container engine (see Connection: reached lazily, reconnected after a failure; Resources)."""
 
     # -- engine ---------------------------------------------------------------------------
 
@@ -99,6 +99,14 @@ class Engine(Connection):
                 device_cgroup_rules=list(profile.device_cgroup_rules) or None,
                 cgroupns=profile.cgroupns,
                 restart_policy={"Name": "no"},
+                network_mode=spec.network,
+                extra_hosts=dict(spec.extra_hosts) or None,
+                log_config=None
+                if spec.log_files is None
+                else {
+                    "Type": "json-file",
+                    "Config": {"max-size": spec.log_files[0], "max-file": str(spec.log_files[1])},
+                },
                 port_bindings={
                     f"{port}/{proto}": (ip,) if host is None else (ip, host) for ip, host, port, proto in spec.ports
                 }
@@ -168,6 +176,56 @@ class Engine(Connection):
             found = self._client().volumes(filters=filters)
         return [v["Name"] for v in (found or {}).get("Volumes") or []]
 
+    def create_network(self, name: str, labels: dict[str, str], internal: bool = False) -> None:
+        """A bridge network for one sandbox (`internal`: no route out of it at all)."""
+        with self._mapped():
+            self._client().create_network(name, driver="bridge", internal=internal, labels=labels, check_duplicate=True)
+
+    def remove_network(self, name: str) -> None:
+        with contextlib.suppress(ObjectNotFound), self._mapped():
+            self._client().remove_network(name)
+
+    def list_networks(self, labels: dict[str, str]) -> list[str]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        with self._mapped():
+            return [row["Name"] for row in self._client().networks(filters=filters)]
+
+    def host_interfaces(self, image: str, labels: dict[str, str]) -> str:
+        """`ip -o addr show` as the engine's host sees it: a short-lived container of `image` in the
+        host's network namespace, with no capabilities, read-only, removed at once (works with a
+        remote engine too)."""
+        api = self._client()
+        with self._mapped():
+            created = api.create_container(
+                image=image,
+                entrypoint=["ip", "-o", "addr", "show"],
+                labels=labels,
+                user="65534:65534",
+                network_disabled=False,
+                host_config=api.create_host_config(
+                    network_mode="host", cap_drop=["ALL"], read_only=True, security_opt=["no-new-privileges"]
+                ),
+            )
+            try:
+                api.start(created["Id"])
+                status = api.wait(created["Id"], timeout=60)
+                output = api.logs(created["Id"], stdout=True, stderr=False).decode("utf-8", errors="replace")
+            finally:
+                with contextlib.suppress(docker.errors.NotFound):
+                    api.remove_container(created["Id"], force=True, v=True)  # and the image's anonymous volume
+        if status.get("StatusCode") != 0:
+            raise EngineFailure(f"could not list the engine host's addresses (exit {status.get('StatusCode')})")
+        return output
+
+    def image_labels(self, ref: str) -> dict[str, str] | None:
+        """The labels of a host image; None if the host engine has no such image."""
+        try:
+            with self._mapped():
+                data = self._client().inspect_image(ref)
+        except (ImageMissing, ObjectNotFound):
+            return None
+        return dict((data.get("Config") or {}).get("Labels") or {})
+
     def image_present(self, ref: str) -> bool:
         try:
             with self._mapped():
@@ -204,9 +262,11 @@ class Engine(Connection):
         workdir: str | None = None,
         env: dict[str, str] | None = None,
         user: str | None = None,
+        stdin: bool = False,
     ) -> ExecStream:
         """Start `argv` in the container (as `user`, "uid:gid"; default its root); read its output
-        from the returned stream, which the caller must close."""
+        from the returned stream, which the caller must close. With `stdin`, feed it through the
+        stream (ExecStream.feed_from)."""
         api = self._client(streaming=True)
         with self._mapped():
             created = api.exec_create(
@@ -214,7 +274,7 @@ class Engine(Connection):
                 argv,
                 stdout=True,
                 stderr=True,
-                stdin=False,
+                stdin=stdin,
                 tty=False,
                 environment=env or None,
                 workdir=workdir,

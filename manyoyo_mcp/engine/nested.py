@@ -19,6 +19,7 @@ from manyoyo_mcp.engine.exec_transport import abort_connections
 from manyoyo_mcp.engine.streams import BuildStream, LogStream
 from manyoyo_mcp.engine.types import (
     DiskUsage,
+    NestedBuildSpec,
     NestedContainer,
     NestedContainerState,
     NestedImage,
@@ -132,24 +133,22 @@ class NestedEngine:
 
     # -- images ---------------------------------------------------------------------------
 
-    def build(
-        self,
-        context_tar: IO[bytes],
-        *,
-        dockerfile: str,
-        tag: str | None,
-        build_args: dict[str, str],
-        target: str | None,
-        no_cache: bool,
-    ) -> BuildStream:
+    def build(self, context_tar: IO[bytes], spec: NestedBuildSpec) -> BuildStream:
         """Start a build from a tar context; read its events from the returned stream."""
-        params: dict[str, Any] = {"dockerfile": dockerfile, "rm": "1", "forcerm": "1", "nocache": int(no_cache)}
-        if tag:
-            params["t"] = tag
-        if build_args:
-            params["buildargs"] = json.dumps(build_args)
-        if target:
-            params["target"] = target
+        params: dict[str, Any] = {
+            "dockerfile": spec.dockerfile,
+            "rm": "1",
+            "forcerm": "1",
+            "nocache": int(spec.no_cache),
+        }
+        if spec.secrets:  # podman's API moves each file out of the context before the build
+            params["secrets"] = json.dumps([f"id={key},src={name}" for key, name in spec.secrets.items()])
+        if spec.tag:
+            params["t"] = spec.tag
+        if spec.build_args:
+            params["buildargs"] = json.dumps(spec.build_args)
+        if spec.target:
+            params["target"] = spec.target
         if self.scope:
             params["labels"] = json.dumps(self.scope)
         with self._mapped():
@@ -226,6 +225,9 @@ class NestedEngine:
                 restart_policy={"Name": spec.restart[0], "MaximumRetryCount": spec.restart[1]}
                 if spec.restart[0] != "no"
                 else {"Name": "no"},
+                init=spec.init or None,
+                read_only=spec.read_only or None,
+                tmpfs={t.target: ",".join(t.options) for t in spec.tmpfs} or None,
             )
             created = api.create_container(
                 image=spec.image,
@@ -234,6 +236,7 @@ class NestedEngine:
                 environment=spec.env,
                 labels={**spec.labels, **self.scope},
                 working_dir=spec.workdir,
+                user=spec.user,
                 ports=[(p.container_port, p.protocol) for p in spec.ports] or None,
                 volumes=[m.target for m in spec.mounts] or None,
                 host_config=host_config,

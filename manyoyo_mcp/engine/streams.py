@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,21 @@ class ExecStream:
         sock = self._response.raw._fp.fp.raw._sock
         sock.sendall(data)
         sock.shutdown(socket.SHUT_WR)
+
+    def feed_from(self, chunks: Iterable[bytes]) -> int:
+        """Write `chunks` to the command's stdin as they come (an exec created with stdin, its output
+        read meanwhile by another thread), then end its input. A command that exits, or a stream
+        closed, before all of it is written ends the feeding quietly. Returns the bytes written."""
+        sock = self._response.raw._fp.fp.raw._sock
+        written = 0
+        try:
+            for chunk in chunks:
+                sock.sendall(chunk)
+                written += len(chunk)
+            sock.shutdown(socket.SHUT_WR)
+        except (OSError, ValueError):  # the other side went away, or the stream was closed
+            pass
+        return written
 
     def close(self) -> None:
         """End the stream, waking a thread blocked reading it."""

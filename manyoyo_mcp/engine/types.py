@@ -52,6 +52,13 @@ class ContainerSpec:
     """Published ports: (host ip, host port or None for any, container port, protocol)."""
     stop_timeout_s: int | None = None
     """Seconds `docker stop` waits before it kills (None: the engine's default, 10)."""
+    log_files: tuple[str, int] | None = None
+    """The container's own output kept by the engine: (size of a file, e.g. "10m", how many files);
+    None: the engine's default (unbounded with json-file)."""
+    network: str | None = None
+    """The network it joins (a network of its own, made with it); None: the engine's default bridge."""
+    extra_hosts: tuple[tuple[str, str], ...] = ()
+    """(name, address) lines added to its /etc/hosts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +146,13 @@ class NestedMount:
 
 
 @dataclass(frozen=True, slots=True)
+class NestedTmpfs:
+    target: str
+    options: tuple[str, ...] = ()
+    """Mount options the policy allowed (size=64m, mode=1777, noexec ...)."""
+
+
+@dataclass(frozen=True, slots=True)
 class NestedRunSpec:
     """A nested container to create, from validated fields only."""
 
@@ -157,6 +171,27 @@ class NestedRunSpec:
     cap_add: tuple[str, ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()
     restart: tuple[str, int] = ("no", 0)
+    init: bool = False
+    """An init as the container's PID 1 (docker-init / catatonit) that reaps orphaned children."""
+    user: str | None = None
+    """'uid[:gid]' or 'name[:group]' as the image knows them; None: the image's own user."""
+    read_only: bool = False
+    tmpfs: tuple[NestedTmpfs, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NestedBuildSpec:
+    """A build, from validated fields only."""
+
+    dockerfile: str
+    """The Dockerfile's path inside the context."""
+    tag: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    secrets: dict[str, str] = field(default_factory=dict)
+    """id -> where the builder finds the secret: a file name in the context for podman's API (which
+    moves it out before the build), a path in the sandbox for BuildKit's CLI."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,3 +229,19 @@ class DiskUsage:
     image_bytes: dict[str, int] = field(default_factory=dict)
     volume_bytes: dict[str, int] = field(default_factory=dict)
     build_cache: tuple[tuple[str, int], ...] = ()  # (id, bytes) of entries not in use
+
+
+# -- the host's resources -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HostFacts:
+    """What the host engine's machine has, for ceilings derived from it."""
+
+    cpus: int
+    memory_bytes: int
+    pid_max: int
+    disk_free_bytes: int | None
+    """Free space where the engine keeps volumes; None when it cannot be measured (a remote engine)."""
+    source: str
+    """Where the figures come from: this machine, or the engine's report (pid_max then estimated)."""

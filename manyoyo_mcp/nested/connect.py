@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import anyio
 
-from manyoyo_mcp.engine import Engine, NestedEngine
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.inside import PROPER_ROOT
 from manyoyo_mcp.sandbox.layout import ENGINE_SOCKETS
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine, NestedEngine
 
 
 def open_engine(engine: Engine, sandbox: Sandbox) -> NestedEngine:

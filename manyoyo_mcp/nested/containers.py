@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from manyoyo_mcp.engine import Engine, NestedContainerState, NestedEngine
+from manyoyo_mcp.engine import NestedContainerState
 from manyoyo_mcp.errors import ContainerNotFound, InvalidArgument, ObjectNotFound
 from manyoyo_mcp.models import ContainerLogsResult, RemoveContainerResult, StopContainerResult
 from manyoyo_mcp.nested import specs
@@ -17,6 +18,9 @@ from manyoyo_mcp.nested.connect import opened_engine
 from manyoyo_mcp.output import OutputCapture
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine, NestedEngine
 
 
 async def _resolve(nested: NestedEngine, sandbox: str, container: str) -> NestedContainerState:

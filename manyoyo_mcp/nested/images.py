@@ -7,8 +7,8 @@ exec tunnel), never to disk. Which host images may be copied is the operator's c
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.models import LoadImageResult
 from manyoyo_mcp.nested import specs as nested_specs
@@ -17,6 +17,9 @@ from manyoyo_mcp.sandbox.inside import PROPER_ROOT
 from manyoyo_mcp.sandbox.layout import ENGINE_SOCKETS
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine
 
 
 async def load_image(engine: Engine, sandbox: Sandbox, image: str) -> LoadImageResult:

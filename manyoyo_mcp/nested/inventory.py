@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from manyoyo_mcp.engine import DiskUsage, Engine, NestedEngine, NestedInventory, PruneReport
+from manyoyo_mcp.engine import DiskUsage, NestedInventory, PruneReport
 from manyoyo_mcp.models import (
     ListNestedResult,
     NestedContainerView,
@@ -19,6 +19,9 @@ from manyoyo_mcp.models import (
 from manyoyo_mcp.nested.connect import opened_engine
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine, NestedEngine
 
 ImageSelection = Literal["none", "dangling", "unused"]
 STOPPED_STATES = ("exited", "created", "dead", "stopped", "configured")

@@ -11,17 +11,14 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
 
+from manyoyo_mcp import policy
 from manyoyo_mcp.config.env_files import validate_env
 from manyoyo_mcp.config.settings import ServerSettings
-from manyoyo_mcp.engine import (
-    Engine,
-    LogStream,
-    NestedEngine,
-    NestedRunSpec,
-)
+from manyoyo_mcp.engine import NestedRunSpec
 from manyoyo_mcp.errors import (
     ImageMissing,
     InvalidArgument,
@@ -42,6 +39,9 @@ from manyoyo_mcp.policy import allowlists, rule_ids
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine, LogStream, NestedEngine
 
 EXIT_DRAIN_S = 1.0
 NESTED_LABELS = {ownership.LABEL_PREFIX + "run-by": "manyoyo-mcp"}
@@ -66,6 +66,10 @@ class RunRequest:
     cap_add: list[str] = field(default_factory=list)
     sysctls: dict[str, str] = field(default_factory=dict)
     restart: str = "no"
+    init: bool = False
+    user: str | None = None
+    read_only: bool = False
+    tmpfs: list[str] = field(default_factory=list)
 
 
 def nested_options(request: RunRequest) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...], tuple[str, int]]:
@@ -105,12 +109,13 @@ def command_argv(command: str | list[str] | None) -> tuple[str, ...] | None:
 
 def nested_limits(request: RunRequest, sandbox: Sandbox, settings: ServerSettings) -> Limits:
     """The agent's limits or the operator's defaults, never above what the sandbox itself has (a
-    limit the sandbox does not set is capped by the operator's sandbox ceiling)."""
+    limit the sandbox does not set is capped by the operator's sandbox ceiling, else its default:
+    the ceilings the host makes are the sandbox service's)."""
     own = sandbox.limits
     ceilings = Limits(
-        own.cpus or settings.max_cpus,
+        own.cpus or settings.max_cpus or settings.default_cpus,
         own.memory_bytes or parse_memory(settings.max_memory),
-        own.pids or settings.max_pids,
+        own.pids or settings.max_pids or settings.default_pids,
     )
     defaults = Limits(
         settings.nested_default_cpus, parse_memory(settings.nested_default_memory), settings.nested_default_pids
@@ -126,6 +131,7 @@ async def run_container(
     request: RunRequest,
     settings: ServerSettings,
     on_progress: ProgressCallback | None = None,
+    owner: tuple[int, int] | None = None,
 ) -> RunContainerResult:
     """Run a nested container in `sandbox` (inspected: its limits cap the container's).
 
@@ -134,11 +140,12 @@ async def run_container(
     when the call is cancelled. Detached: returns once it started. Limits default to the
     operator's nested defaults and may not exceed the sandbox's own. Raises InvalidArgument (a
     malformed argument, remove with detach, limits), PolicyDenied (sock.bind-mount,
-    quota.nested-containers), ImageMissing (saying how to build, load or pull it) and
+    sandbox.user-unmapped against the workspace `owner`'s (uid, gid) where the sandbox has a
+    proper, quota.nested-containers), ImageMissing (saying how to build, load or pull it) and
     ObjectConflict (the name is taken).
     """
     limits = nested_limits(request, sandbox, settings)
-    spec = run_spec(request, sandbox, limits)
+    spec = run_spec(request, sandbox, limits, owner)
     capture = OutputCapture(settings.output_cap_bytes)
     timed_out = removed = False
     exit_code: int | None = None
@@ -183,9 +190,12 @@ async def run_container(
     )
 
 
-def run_spec(request: RunRequest, sandbox: Sandbox, limits: Limits) -> NestedRunSpec:
+def run_spec(
+    request: RunRequest, sandbox: Sandbox, limits: Limits, owner: tuple[int, int] | None = None
+) -> NestedRunSpec:
     """The nested container `request` stands for, every field parsed the way the engines read it
-    (pure). Raises InvalidArgument, and PolicyDenied for a bind mount in sock mode."""
+    (pure). Raises InvalidArgument, and PolicyDenied for a bind mount in sock mode or a user id
+    the sandbox proper does not map (`owner`: its workspace owner's (uid, gid))."""
     caps, sysctls, restart = nested_options(request)
     spec = NestedRunSpec(
         image=specs.image_ref(request.image),
@@ -203,7 +213,13 @@ def run_spec(request: RunRequest, sandbox: Sandbox, limits: Limits) -> NestedRun
         cap_add=caps,
         sysctls=sysctls,
         restart=restart,
+        init=request.init,
+        user=specs.user(request.user) if request.user else None,
+        read_only=request.read_only,
+        tmpfs=tuple(specs.tmpfs(t) for t in request.tmpfs),
     )
+    if spec.user and owner is not None and (denied := policy.user_denial(spec.user, owner)):
+        raise PolicyDenied(denied.rule, denied.reason)
     if sandbox.is_sock and any(m.source.startswith("/") for m in spec.mounts):
         raise PolicyDenied(
             rule_ids.SOCK_BIND_MOUNT.id,

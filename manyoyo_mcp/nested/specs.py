@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from manyoyo_mcp.engine import NestedMount, NestedPort
+from manyoyo_mcp.engine import NestedMount, NestedPort, NestedTmpfs
 from manyoyo_mcp.errors import InvalidArgument
-from manyoyo_mcp.policy.allowlists import check_no_nul, sandbox_path
+from manyoyo_mcp.policy.allowlists import USER_FORMS, USER_SPEC, check_no_nul, sandbox_path
 
 # The Docker reference grammar (distribution/reference), without digests for tags we create.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -80,7 +80,9 @@ def port(spec: str) -> NestedPort:
         container_port=int(match["container"]),
         protocol=match["proto"] or "tcp",  # type: ignore[arg-type]
         host_port=int(match["host"]) if match["host"] else None,
-        host_ip=match["ip"] or "",
+        # The sandbox's loopback unless an address is given (dockerd has --ip 127.0.0.1; podman binds
+        # every address of the sandbox when none is named): other sandboxes never reach it either way.
+        host_ip=match["ip"] or "127.0.0.1",
     )
 
 
@@ -114,6 +116,25 @@ def volume(spec: str) -> NestedMount:
             "letters, digits, '_', '.' or '-'"
         )
     return NestedMount(source=source, target=target, read_only=mode == "ro")
+
+
+def tmpfs(spec: str) -> NestedTmpfs:
+    """'/path[:option,option...]' as a tmpfs mount (its options the policy allowed: nested.tmpfs)."""
+    check_no_nul("tmpfs", spec)
+    target, _, options = spec.partition(":")
+    if not target.startswith("/"):
+        raise InvalidArgument(f"tmpfs {spec!r}: give an absolute path in the container, e.g. '/tmp' or '/run:size=64m'")
+    target = sandbox_path("tmpfs target", target, "/")
+    if target == "/":
+        raise InvalidArgument(f"tmpfs {spec!r}: cannot mount over the container's root (use read_only and tmpfs paths)")
+    return NestedTmpfs(target, tuple(o.strip() for o in options.split(",") if o.strip()))
+
+
+def user(spec: str) -> str:
+    """A user to run as: 'root', a name, 'uid' or 'uid:gid' (or 'name:group'); InvalidArgument otherwise."""
+    if not USER_SPEC.fullmatch(spec):
+        raise InvalidArgument(f"user {spec!r} is not understood: use {USER_FORMS}, e.g. '1000:1000'")
+    return spec
 
 
 def build_args(args: dict[str, str]) -> dict[str, str]:

@@ -10,7 +10,16 @@ describe.py    the active policy as data (describe_policy)
 
 from manyoyo_mcp.policy.calls import Decision, ToolCall, allow, deny, tool_call
 from manyoyo_mcp.policy.describe import describe
-from manyoyo_mcp.policy.rules import RULES, admit, context_denial, could_not_judge, evaluate, invalid_arguments
+from manyoyo_mcp.policy.rules import (
+    RULES,
+    admit,
+    context_denial,
+    could_not_judge,
+    evaluate,
+    invalid_arguments,
+    secret_denial,
+    user_denial,
+)
 
 __all__ = [
     "RULES",
@@ -24,5 +33,7 @@ __all__ = [
     "describe",
     "evaluate",
     "invalid_arguments",
+    "secret_denial",
     "tool_call",
+    "user_denial",
 ]

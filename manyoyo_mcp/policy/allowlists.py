@@ -79,6 +79,46 @@ SYSCTL_ALLOWLIST = frozenset(
 MAX_RESTARTS = 5
 
 
+# tmpfs mount options of a nested container: its size and owner, and flags that only take rights
+# away. `suid` and `dev` (set-uid programs and device files on it) are refused, like the kernel's
+# other tmpfs options (mpol, huge, ...). A tmpfs's pages count against the container's memory limit.
+TMPFS_FLAGS = frozenset({"ro", "rw", "exec", "noexec", "nosuid", "nodev"})
+TMPFS_VALUES = {
+    "size": re.compile(r"[0-9]{1,15}[kmgKMG%]?"),
+    "mode": re.compile(r"[0-7]{3,4}"),
+    "uid": re.compile(r"[0-9]{1,10}"),
+    "gid": re.compile(r"[0-9]{1,10}"),
+    "nr_inodes": re.compile(r"[0-9]{1,15}[kmgKMG]?"),
+}
+TMPFS_FORMS = "ro, rw, exec, noexec, nosuid, nodev, size=N[k|m|g|%], mode=OCTAL, uid=N, gid=N, nr_inodes=N"
+
+
+def tmpfs_option_allowed(option: str) -> bool:
+    name, has_value, value = option.strip().partition("=")
+    if not has_value:
+        return name in TMPFS_FLAGS
+    pattern = TMPFS_VALUES.get(name)
+    return pattern is not None and pattern.fullmatch(value) is not None
+
+
+# The users a command or a nested container may run as: `root`, a name, `uid` or `uid:gid` (or
+# `name:group`). Every one is a user of the sandbox proper, whose user namespace maps ids 0-65535
+# (outer-init's UID_COUNT) and the workspace owner's own: the host's uid 0 is never among them.
+USER_SPEC = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?")
+USER_FORMS = "'root', a user name, 'uid' or 'uid:gid' (or 'name:group')"
+SANDBOX_IDS = 65536
+
+
+def unmapped_id(spec: str, owner: tuple[int, int] | None) -> str | None:
+    """The part of a user spec that names a numeric id the sandbox proper does not map (0-65535 and
+    the workspace owner's `owner` (uid, gid)); None if every numeric part is mapped."""
+    user, _, group = spec.partition(":")
+    for part, own in ((user, owner[0] if owner else None), (group, owner[1] if owner else None)):
+        if part.isdigit() and int(part) >= SANDBOX_IDS and int(part) != own:
+            return part
+    return None
+
+
 _RESTART = re.compile(r"(no|on-failure)(?::(\d{1,3}))?")
 
 

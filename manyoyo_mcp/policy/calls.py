@@ -38,6 +38,7 @@ PROFILE_FIELDS: dict[str, Callable[[RunProfile], Any]] = {
     "mode": lambda profile: profile.container_mode,
     "workspace": lambda profile: profile.host_path,
     "image": lambda profile: profile.image(),
+    "network": lambda profile: profile.network,
 }
 
 

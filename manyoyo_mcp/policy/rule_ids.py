@@ -56,10 +56,34 @@ PROFILE_FILE_PATH = _rule(
 TIMEOUT_CEILING = _rule(
     "limits.timeout-ceiling", "a timeout above the operator's ceiling", "timeout_s up to MANYOYO_MAX_EXEC_TIMEOUT_S"
 )
+LIMITS_CEILING = {
+    kind: _rule(f"limits.{kind}-ceiling", f"a sandbox's {kind} above the operator's ceiling", allowed)
+    for kind, allowed in (
+        ("cpus", "up to MANYOYO_MAX_CPUS, at most MANYOYO_HOST_CPU_SHARE of the host's CPUs"),
+        ("memory", "up to MANYOYO_MAX_MEMORY, at most the scope's total"),
+        ("pids", "up to MANYOYO_MAX_PIDS, at most MANYOYO_HOST_PID_SHARE of the host's kernel.pid_max"),
+        ("disk", "a disk quota up to MANYOYO_MAX_DISK, at most the scope's total"),
+    )
+}
+QUOTA_TOTAL = {
+    kind: _rule(
+        f"quota.total-{kind}",
+        f"a sandbox whose {kind} would take this server's sandboxes together past the operator's total",
+        f"up to MANYOYO_MAX_TOTAL_{kind.upper()} (or its share of the host) for all sandboxes together"
+        + (", quotas of stopped sandboxes included" if kind == "disk" else ", running sandboxes only"),
+    )
+    for kind in ("cpus", "memory", "pids", "disk")
+}
 QUOTA_SANDBOXES = _rule(
     "quota.sandboxes",
     "more sandboxes than the operator allows",
     "up to MANYOYO_MAX_SANDBOXES sandboxes; reusing one by name always",
+)
+
+AUDIT_DISK_LOW = _rule(
+    "audit.disk-low",
+    "every call while the disk holding the audit log has less free space than the operator's reserve",
+    "calls again once there is MANYOYO_AUDIT_MIN_FREE_BYTES free (the reserve keeps refusals recorded)",
 )
 
 # -- host paths (workspaces and a profile's volumes), judged once resolved ----------------
@@ -132,6 +156,17 @@ NESTED_RESTART = _rule(
     "restart policies other than no and on-failure with a few retries",
     "'no' or 'on-failure[:N]', N at most 5",
 )
+NESTED_TMPFS = _rule(
+    "nested.tmpfs",
+    "tmpfs mount options outside the allowlist (suid, dev, mpol ...)",
+    "ro, rw, exec, noexec, nosuid, nodev, size, mode, uid, gid, nr_inodes",
+)
+USER_UNMAPPED = _rule(
+    "sandbox.user-unmapped",
+    "a user (exec, launch_agent, run_container) whose uid or gid the sandbox proper does not map: it could "
+    "only be a host id, which never enters a sandbox",
+    "root, names the sandbox (or the image) knows, uid[:gid] within 0-65535 or the workspace owner's",
+)
 QUOTA_NESTED = _rule(
     "quota.nested-containers",
     "more containers in one sandbox than the operator allows",
@@ -142,15 +177,35 @@ BUILD_CONTEXT = _rule(
     "build contexts there (judged as given and once resolved)",
     "a project directory such as /workspace",
 )
+BUILD_SECRET_PATH = _rule(
+    "build.secret-protected-path",
+    "build secret files under the sandbox's /, /proc, /sys, /dev, /run or engine folders (judged as given and "
+    "once resolved)",
+    "files under /workspace or a home folder",
+)
 BUILD_SECRET_ARGS = _rule(
     "build.secret-args",
     "build args that look like secrets by name or value (MANYOYO_SECRET_BUILD_ARGS)",
-    "secrets as run_container env; the operator may allow them (warn, allow)",
+    "secrets as files (build_image secrets) or run_container env; the operator may allow them (warn, allow)",
 )
 LOAD_ALLOWLIST = _rule(
     "image.load-allowlist",
     "copying a host image the operator has not listed",
     "host images matching MANYOYO_LOADABLE_IMAGES",
+)
+
+# -- a sandbox's network -----------------------------------------------------------------
+NETWORK_CEILING = _rule(
+    "network.ceiling",
+    "an egress mode wider than the operator's ceiling (none < allowlist < public)",
+    "modes up to MANYOYO_NETWORK_CEILING (describe_policy's network.ceiling)",
+)
+NETWORK_ALLOWLIST = _rule(
+    "network.allowlist",
+    "an allowlist entry the operator does not allow: a private, loopback, link-local or metadata range, or, "
+    "when the ceiling is allowlist, anything not on the operator's allowlist",
+    "entries on (or inside) MANYOYO_NETWORK_ALLOW, and public addresses and host names when public mode is "
+    "within the ceiling; private destinations only as the operator's MANYOYO_NETWORK_EXCEPTIONS",
 )
 
 # -- ids of allowed decisions ------------------------------------------------------------
@@ -175,7 +230,18 @@ SOCK_PREAPPROVED = _rule(
     "nothing: sock mode the operator approved in the configuration",
     "sock mode without a question",
 )
+IDLE_TTL = _rule(
+    "sandbox.idle-ttl",
+    "nothing: a sandbox no tool call used for longer than the operator's MANYOYO_IDLE_TTL, stopped (or removed, "
+    "MANYOYO_IDLE_ACTION) by the server or `manyoyo-mcp gc`",
+    "create_sandbox with its name starts a stopped one again",
+)
 SOCK_CONFIRMED = _rule("mode.sock-confirmed", "nothing: sock mode a human confirmed", "sock mode")
+NETWORK_NARROWED = _rule(
+    "network.narrowed",
+    "nothing: an egress the call (or its run profile) chose within the operator's ceiling",
+    "that egress, noted in the audit log",
+)
 
 
 def tool_allowed(tool: str) -> str:

@@ -22,6 +22,7 @@ from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.policy import allowlists, rule_ids
 from manyoyo_mcp.policy.calls import Decision, ToolCall, allow, deny
 from manyoyo_mcp.policy.host_paths import PathVerdict, judge_host_path
+from manyoyo_mcp.policy.network import network_rule
 
 Rule = Callable[[ToolCall, ServerSettings], Decision | None]
 
@@ -193,6 +194,14 @@ def _nested_options(call: ToolCall, settings: ServerSettings) -> Decision | None
                 f"sysctl {name!r} may not be set; allowed (namespaced, safe): "
                 f"{', '.join(sorted(allowlists.SYSCTL_ALLOWLIST))}",
             )
+    for spec in call.given("tmpfs") or ():
+        options = spec.partition(":")[2].split(",")
+        refused = [o for o in options if o.strip() and not allowlists.tmpfs_option_allowed(o)]
+        if refused:
+            return deny(
+                rule_ids.NESTED_TMPFS,
+                f"tmpfs {spec!r}: option {refused[0]!r} is not allowed; allowed: {allowlists.TMPFS_FORMS}",
+            )
     restart = call.given("restart")
     if allowlists.restart_policy(restart) is None:
         return deny(
@@ -213,6 +222,25 @@ def _build_context(call: ToolCall, settings: ServerSettings) -> Decision | None:
     return None
 
 
+def _build_secret_files(call: ToolCall, settings: ServerSettings) -> Decision | None:
+    for secret_id, given in (call.given("secrets") or {}).items():
+        if "\x00" not in given and given.strip():
+            path = allowlists.sandbox_path(f"secret {secret_id}", given)
+            protected = allowlists.forbidden_sandbox_path(path)
+            if protected:
+                return secret_denial(secret_id, given, path, protected)
+    return None
+
+
+def secret_denial(secret_id: str, given: str, path: str, protected: str) -> Decision:
+    return deny(
+        rule_ids.BUILD_SECRET_PATH,
+        f"secret {secret_id!r}: {given!r} resolves to {path}, under {protected}, which a build may not read: keep "
+        "the secret in a file under /workspace (out of the image: the server leaves it out of the context) or "
+        "the home folder",
+    )
+
+
 def _build_secret_args(call: ToolCall, settings: ServerSettings) -> Decision | None:
     build_args = call.given("build_args") or {}
     if settings.secret_build_args == "allow":
@@ -221,8 +249,8 @@ def _build_secret_args(call: ToolCall, settings: ServerSettings) -> Decision | N
     if not suspicious:
         return None
     advice = (
-        "build args stay readable in the image's history: pass secrets when the container runs "
-        "(run_container env) or build without them"
+        "build args stay readable in the image's history: pass a secret as a file with `secrets` "
+        "(RUN --mount=type=secret), or when the container runs (run_container env)"
     )
     if settings.secret_build_args == "warn":
         return allow(
@@ -243,15 +271,37 @@ def context_denial(given: str, path: str, protected: str) -> Decision:
     )
 
 
+def user_denial(spec: str, owner: tuple[int, int]) -> Decision | None:
+    """A user whose numeric uid or gid the sandbox proper does not map (judged once the sandbox's
+    workspace owner, `owner` (uid, gid), is known): it could only be a host id."""
+    part = allowlists.unmapped_id(spec, owner)
+    if part is None:
+        return None
+    return deny(
+        rule_ids.USER_UNMAPPED,
+        f"user {spec!r}: id {part} is not one of the sandbox's (its user namespace maps uids and gids 0-"
+        f"{allowlists.SANDBOX_IDS - 1} and the workspace owner's, {owner[0]}:{owner[1]}); use root, a name the "
+        "sandbox knows, or an id in that range",
+    )
+
+
 # Every tool the server offers, with the rules that apply to it. A tool not listed is denied.
 RULES: dict[str, tuple[Rule, ...]] = {
-    "create_sandbox": (_run_profile, _sock_mode, _sandbox_image, _workspace_mount, _profile_volumes),
-    "launch_agent": (_run_profile, _timeout_ceiling, _sock_mode, _sandbox_image, _workspace_mount, _profile_volumes),
+    "create_sandbox": (_run_profile, _sock_mode, _sandbox_image, _workspace_mount, _profile_volumes, network_rule),
+    "launch_agent": (
+        _run_profile,
+        _timeout_ceiling,
+        _sock_mode,
+        _sandbox_image,
+        _workspace_mount,
+        _profile_volumes,
+        network_rule,
+    ),
     "exec": (_timeout_ceiling,),
     "list_sandboxes": (),
     "list_nested": (),
     "remove_sandbox": (),
-    "build_image": (_timeout_ceiling, _build_context, _build_secret_args),
+    "build_image": (_timeout_ceiling, _build_context, _build_secret_files, _build_secret_args),
     "run_container": (_timeout_ceiling, _nested_mounts, _nested_options),
     "container_logs": (),
     "stop_container": (),

@@ -13,15 +13,18 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import anyio
 
 from manyoyo_mcp.config.env_files import validate_env
-from manyoyo_mcp.engine import Engine, ExecStream
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.output import OutputCapture
 from manyoyo_mcp.sandbox.inside import ROOT, Entry, SandboxUser
 from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine, ExecStream
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +112,9 @@ async def run_exec(
     command = entry.command(argv, user=request.user, workdir=request.workdir, env=env)
     capture = OutputCapture(output_cap)
     started = time.monotonic()
-    stream: ExecStream = await in_thread(engine.exec_start, container_id, command.argv, command.workdir, command.env)
+    stream: ExecStream = await in_thread(
+        engine.exec_start, container_id, command.argv, command.workdir, command.env, command.user
+    )
     killed = False
 
     async def kill() -> None:

@@ -37,12 +37,16 @@ class SandboxUser(BaseModel):
     """A user of the sandbox proper; commands run as the workspace owner's by default."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
-    name: str = Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
     uid: int = Field(ge=0, lt=2**32 - 1)
     gid: int = Field(ge=0, lt=2**32 - 1)
+    home_dir: str | None = None
+    """The home folder the sandbox's user database gives; None: the one inner-init makes."""
 
     @property
     def home(self) -> str:
+        if self.home_dir is not None:
+            return self.home_dir
         return "/root" if self.uid == 0 else f"/home/{self.name}"
 
 
@@ -83,13 +87,19 @@ class Entry:
     def default_user(self) -> SandboxUser:
         return self.state.user if self.state is not None else ROOT
 
+    @property
+    def owner(self) -> tuple[int, int] | None:
+        """The workspace owner's (uid, gid), kept as themselves in the sandbox proper's user
+        namespace beside 0-65535; None without a proper (sock mode: no user namespace)."""
+        return (self.state.user.uid, self.state.user.gid) if self.state is not None else None
+
     def command(
         self, argv: list[str], *, user: SandboxUser | None = None, workdir: str | None = None, env: dict[str, str]
     ) -> ExecCommand:
         """What `docker exec` runs so that `argv` runs as `user` (default: the workspace owner's)
         in `workdir` (default: the workspace) with `env` added to the sandbox's environment."""
-        if self.state is None:
-            return ExecCommand(list(argv), dict(env), workdir)
+        if self.state is None:  # the container's own users, through `docker exec --user`
+            return ExecCommand(list(argv), dict(env), workdir, f"{user.uid}:{user.gid}" if user else None)
         who = user or self.default_user
         environment = dict(line.split("=", 1) for line in self.state.env if "=" in line)
         environment.update(HOME=who.home, USER=who.name, LOGNAME=who.name)
@@ -108,3 +118,5 @@ class ExecCommand:
     argv: list[str]
     env: dict[str, str]
     workdir: str | None
+    user: str | None = None
+    """'uid:gid' for `docker exec --user` (sock mode); None: the container's root."""

@@ -10,18 +10,22 @@ import shlex
 import time
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from manyoyo_mcp.config.agents import agent_table, headless_argv, resolve_agent
 from manyoyo_mcp.config.run_profiles import RunProfile, parse_port, parse_volume
 from manyoyo_mcp.config.settings import ServerSettings
-from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.models import LaunchAgentResult
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
 from manyoyo_mcp.sandbox.layout import WORKSPACE_TARGET
 from manyoyo_mcp.sandbox.plan import CreateRequest
 from manyoyo_mcp.sandbox.service import SandboxService
+from manyoyo_mcp.sandbox.users import resolve_user
 from manyoyo_mcp.threads import ProgressCallback
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +55,9 @@ def from_profile(request: CreateRequest, chosen: ChosenProfile) -> CreateRequest
         cpus=request.cpus if request.cpus is not None else profile.cpus,
         memory=request.memory or profile.memory,
         pids=request.pids if request.pids is not None else profile.pids,
+        disk=request.disk or profile.disk,
         mode=request.mode or profile.container_mode or "dind",
+        network=request.network or profile.network,
         workspace_target=profile.container_path or WORKSPACE_TARGET,
         volumes=tuple(parse_volume(v) for v in profile.volumes),
         ports=tuple(parse_port(p) for p in profile.ports),
@@ -67,6 +73,8 @@ class LaunchRequest:
     workspace: str | None = None
     resume: bool = False
     timeout_s: float = 600
+    user: str | None = None
+    """None: the sandbox's default user (the workspace owner's)."""
 
 
 def agent_command(
@@ -123,11 +131,13 @@ async def launch_agent(
     sandbox = await sandboxes.create(
         from_profile(CreateRequest(name=request.sandbox, workspace=request.workspace), chosen)
     )
+    entry = await sandboxes.entry(await sandboxes.resolve(sandbox.id))
+    user = await resolve_user(engine, sandbox.id, entry, request.user) if request.user else None
     outcome = await run_exec(
         engine,
         sandbox.id,
-        await sandboxes.entry(await sandboxes.resolve(sandbox.id)),
-        ExecRequest(command=argv, env={**chosen.environment, **agent_env}, timeout_s=request.timeout_s),
+        entry,
+        ExecRequest(command=argv, env={**chosen.environment, **agent_env}, timeout_s=request.timeout_s, user=user),
         settings.output_cap_bytes,
         on_progress=on_progress,
     )

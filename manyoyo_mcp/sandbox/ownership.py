@@ -18,6 +18,11 @@ ENGINE = LABEL_PREFIX + "engine"
 MODE = LABEL_PREFIX + "mode"
 WORKSPACE = LABEL_PREFIX + "workspace"
 KIND = LABEL_PREFIX + "kind"
+DISK = LABEL_PREFIX + "disk"  # the disk quota in bytes, or "none"
+NETWORK = LABEL_PREFIX + "network"  # the sandbox's egress mode
+NETWORK_ALLOW = LABEL_PREFIX + "network-allow"  # its allowlist, comma-separated
+IMAGE_NETWORK = LABEL_PREFIX + "network-containment"  # on a sandbox image: its outer init enforces it
+IMAGE_DISK_QUOTA = LABEL_PREFIX + "disk-quota"  # on a sandbox image: "loop", its outer init makes quotas
 SOCK_OF = LABEL_PREFIX + "sock-of"  # in sock mode: the sandbox (full id) whose tools made the object
 
 _FULL_ID = re.compile(r"[0-9a-f]{64}")
@@ -31,6 +36,11 @@ def owner_labels(scope: str) -> dict[str, str]:
 def container_name(scope: str, sandbox: str) -> str:
     """The engine-side name of a sandbox; prefixed so it cannot collide with a user's own containers."""
     return f"manyoyo-{sandbox}" if scope == "default" else f"manyoyo-{scope}-{sandbox}"
+
+
+def network_name(scope: str, sandbox: str) -> str:
+    """The Docker network a sandbox alone is on (its egress rules live in its outer container)."""
+    return container_name(scope, sandbox) + "-net"
 
 
 def engine_volume_name(scope: str, sandbox: str) -> str:

@@ -7,6 +7,8 @@ the targeted set of `standard` runs on both kinds. The operator picks one by nam
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from manyoyo_mcp.engine.types import RuntimeProfile
 from manyoyo_mcp.errors import InvalidArgument
 
@@ -54,3 +56,16 @@ SOCK_PROFILE = RuntimeProfile(
     name="sock",
     summary="Sock mode: Docker's defaults (seccomp, AppArmor, default capabilities); the host's socket is mounted.",
 )
+
+
+# A disk quota is an ext4 image on a loop device, attached by the outer container's init: it needs
+# /dev/loop-control and loop block devices (major 7), and gives them up once the disk is mounted
+# (cgroup v1). Added to `standard` only when a sandbox has a quota; `privileged` has every device.
+LOOP_DEVICE_RULES = ("b 7:* rwm", "c 10:237 rwm")
+
+
+def with_disk_quota(profile: RuntimeProfile) -> RuntimeProfile:
+    """`profile` with the loop devices a disk quota needs."""
+    if profile.privileged:
+        return profile
+    return replace(profile, device_cgroup_rules=(*profile.device_cgroup_rules, *LOOP_DEVICE_RULES))

@@ -15,12 +15,15 @@ import pwd
 import secrets
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
+from manyoyo_mcp import egress
 from manyoyo_mcp.config.settings import ServerSettings
-from manyoyo_mcp.engine import Engine, ObjectConflict
+from manyoyo_mcp.engine import ObjectConflict
 from manyoyo_mcp.errors import (
+    EngineFailure,
     FirstCommandFailed,
     ImageMissing,
     InvalidArgument,
@@ -33,12 +36,17 @@ from manyoyo_mcp.errors import (
 from manyoyo_mcp.models import CreateSandboxResult, RemoveSandboxResult, SandboxView
 from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.ceilings import Ceilings, derive
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
 from manyoyo_mcp.sandbox.inside import CRUN, PROPER, PROPER_ROOT, STATE_FILE, Entry, ProperState, parse_state
 from manyoyo_mcp.sandbox.layout import ENGINE_LOG, ENGINE_SOCKETS, SOCK_MODE_SOCKET
 from manyoyo_mcp.sandbox.plan import CreateRequest, SandboxPlan, plan_sandbox, validate_sandbox_name
+from manyoyo_mcp.sandbox.usage import check_totals, disk_notices, disk_view, image_makes_quotas, limits_of
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import in_thread
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine
 
 CRUN_EXEC = (*CRUN, "exec", PROPER)
 BUILD_HELP = (
@@ -91,6 +99,16 @@ class SandboxService:
         self.settings = settings
         self._owner = ownership.owner_labels(settings.scope)
         self._entries: dict[str, Entry] = {}
+        self._host_addresses: tuple[str, ...] | None = None
+        self.known_ceilings: Ceilings | None = None
+        """The ceilings, once the host's figures were read (describe_policy makes no engine call)."""
+
+    async def ceilings(self) -> Ceilings:
+        """Each sandbox's defaults and ceilings and the scope's totals, from the settings and the
+        host's figures (read from the engine once; the free disk is measured then)."""
+        if self.known_ceilings is None:
+            self.known_ceilings = derive(self.settings, await in_thread(self.engine.host_facts))
+        return self.known_ceilings
 
     async def entry(self, sandbox: Sandbox) -> Entry:
         """How commands enter the running `sandbox` (read once from its state file, then kept)."""
@@ -141,8 +159,12 @@ class SandboxService:
         return Sandbox.of(await in_thread(self.engine.inspect_container, sandbox.id))
 
     async def list(self) -> list[SandboxView]:
-        """Every owned sandbox as list_sandboxes shows it (state, engine, mode, limits, age in seconds)."""
-        return [(await self.inspect(sandbox)).view() for sandbox in await self.owned()]
+        """Every owned sandbox as list_sandboxes shows it (state, engine, mode, limits, disk, age in seconds)."""
+        return [await self.view(await self.inspect(sandbox)) for sandbox in await self.owned()]
+
+    async def view(self, sandbox: Sandbox) -> SandboxView:
+        """An inspected sandbox as the agent sees it, with its disk quota and use."""
+        return sandbox.view().model_copy(update={"disk": await disk_view(self.engine, sandbox)})
 
     # -- create ---------------------------------------------------------------------------
 
@@ -168,22 +190,45 @@ class SandboxService:
                 "with remove_sandbox, or reuse one by name",
             )
         workspace = resolve_workspace(request.workspace) if request.workspace else None
+        quota = request.mode == "sock" or await image_makes_quotas(
+            self.engine, self.settings, request.image or self.settings.sandbox_image
+        )
         plan = plan_sandbox(
             request,
             self.settings,
+            await self.ceilings(),
             name=name,
             workspace=workspace,
             volumes=tuple((resolve_host_path(h, "profile volume"), t, ro) for h, t, ro in request.volumes),
             host_socket=self.settings.host_engine_socket(),
             user_name=_owner_name(workspace),
+            host_addresses=await self.host_addresses() if (request.mode or "dind") == "dind" else (),
+            image_makes_quota=quota,
         )
         await self._check_engine_side(plan)
+        await check_totals(self, plan.limits)
         return await self._materialise(plan, request, started)
+
+    async def host_addresses(self) -> tuple[str, ...]:
+        """The engine host's own addresses, which public mode refuses: listed once per server by a
+        short-lived container in the host's network namespace (so a remote engine's are its own)."""
+        if self._host_addresses is None:
+            labels = {**self._owner, ownership.KIND: "host-probe"}
+            listing = await in_thread(self.engine.host_interfaces, self.settings.sandbox_image, labels)
+            self._host_addresses = egress.host_addresses(listing)
+        return self._host_addresses
 
     async def _check_engine_side(self, plan: SandboxPlan) -> None:
         """What only the engine knows: the images exist, the container name is free."""
-        if not await in_thread(self.engine.image_present, plan.spec.image):
+        labels = await in_thread(self.engine.image_labels, plan.spec.image)
+        if labels is None:
             raise ImageMissing(f"sandbox image {plan.spec.image!r} is not on the engine: {BUILD_HELP}")
+        if plan.mode == "dind" and ownership.IMAGE_NETWORK not in labels:
+            # An older image ignores the network settings: its sandboxes would reach everything.
+            raise ImageMissing(
+                f"sandbox image {plan.spec.image!r} predates network containment (no {ownership.IMAGE_NETWORK} "
+                f"label) and would not enforce the sandbox's network: rebuild it, {BUILD_HELP}"
+            )
         for ref in self.settings.preload_images:
             if await in_thread(self.engine.image_tags, ref) is None:
                 raise ImageMissing(
@@ -201,6 +246,9 @@ class SandboxService:
         if plan.volume is not None:
             await in_thread(self.engine.create_volume, plan.volume, plan.volume_labels)
         try:
+            if plan.spec.network is not None:
+                internal = plan.network.mode == "none"  # no route out, whatever the rules inside say
+                await in_thread(self.engine.create_network, plan.spec.network, plan.network_labels, internal)
             container_id = await in_thread(self.engine.create_container, plan.spec)
         except ObjectConflict as exc:
             # A concurrent create_sandbox of the same name won the race: hand back its sandbox.
@@ -210,8 +258,7 @@ class SandboxService:
             raise SandboxConflict(f"sandbox name {plan.name!r} is taken: {exc}") from exc
         except BaseException:
             with anyio.CancelScope(shield=True):
-                if plan.volume is not None:
-                    await in_thread(self.engine.remove_volume, plan.volume)
+                await self._remove_storage_and_network(plan)
             raise
         sock = plan.mode == "sock"
         try:
@@ -227,18 +274,27 @@ class SandboxService:
             # Nothing half-done: a sandbox whose engine never answered is removed with its storage.
             with anyio.CancelScope(shield=True):
                 await in_thread(self.engine.remove_container, container_id)
-                if plan.volume is not None:
-                    await in_thread(self.engine.remove_volume, plan.volume)
+                await self._remove_storage_and_network(plan)
             raise
         created = Sandbox.of(await in_thread(self.engine.inspect_container, container_id))
         return CreateSandboxResult(
-            **created.view().model_dump(),
+            **(await self.view(created)).model_dump(),
             created=True,
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
             preloaded=[] if sock else list(self.settings.preload_images),
-            notices=notices_of((await self.entry(created)).state),
+            notices=[
+                *notices_of(state := (await self.entry(created)).state),
+                *plan.notices,
+                *disk_notices(plan.limits, state),
+            ],
         )
+
+    async def _remove_storage_and_network(self, plan: SandboxPlan) -> None:
+        if plan.volume is not None:
+            await in_thread(self.engine.remove_volume, plan.volume)
+        if plan.spec.network is not None:
+            await in_thread(self.engine.remove_network, plan.spec.network)
 
     async def _reuse(self, existing: Sandbox, request: CreateRequest, started: float) -> CreateSandboxResult:
         if (request.mode or "dind") != existing.mode:
@@ -251,12 +307,18 @@ class SandboxService:
                 f"sandbox {existing.name!r} exists with engine {existing.engine!r}; use it as it is, or "
                 f"remove_sandbox and create it again with engine {request.engine!r}"
             )
+        if request.network is not None and request.network.mode != existing.network.mode:
+            raise SandboxConflict(
+                f"sandbox {existing.name!r} exists with network {existing.network.mode!r}; use it as it is, or "
+                f"remove_sandbox and create it again with network {request.network.mode!r}"
+            )
         if not existing.running:
+            await check_totals(self, limits_of(await self.inspect(existing)), starting=existing.id)
             await in_thread(self.engine.start_container, existing.id)
         version = await self._wait_ready(existing.id, existing.engine, existing.is_sock)
         reused = await self.inspect(existing)
         return CreateSandboxResult(
-            **reused.view().model_dump(),
+            **(await self.view(reused)).model_dump(),
             created=False,
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
@@ -288,7 +350,13 @@ class SandboxService:
         probe = ["curl", "-sf", "--max-time", "30", "--unix-socket", socket, "http://localhost/version"]
         deadline = time.monotonic() + self.settings.ready_timeout_s
         while True:
-            code, out, _ = await in_thread(self.engine.exec_run, container_id, probe, None if sock else PROPER_ROOT)
+            try:
+                code, out, _ = await in_thread(self.engine.exec_run, container_id, probe, None if sock else PROPER_ROOT)
+            except EngineFailure as exc:  # its init ended: the container stopped
+                if (await in_thread(self.engine.inspect_container, container_id)).state == "running":
+                    raise
+                log = await in_thread(self.engine.container_log_tail, container_id, 20)
+                raise SandboxNotReady(f"the sandbox stopped while starting. Its log ends:\n{log.strip()}") from exc
             if code == 0:
                 try:
                     return str(json.loads(out).get("Version", "unknown"))
@@ -326,4 +394,7 @@ class SandboxService:
         )
         for volume in volumes:
             await in_thread(self.engine.remove_volume, volume)
+        networks = {**self._owner, ownership.SANDBOX: found.name, ownership.KIND: "network"}
+        for network in await in_thread(self.engine.list_networks, networks):
+            await in_thread(self.engine.remove_network, network)
         return RemoveSandboxResult(name=found.name, id=found.id, removed_volumes=volumes)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from manyoyo_mcp.engine import ContainerDetails, ContainerSummary
 from manyoyo_mcp.limits import Limits, format_memory
-from manyoyo_mcp.models import LimitsView, SandboxView
+from manyoyo_mcp.models import LimitsView, NetworkView, SandboxView
 from manyoyo_mcp.sandbox import ownership
 
 
@@ -54,6 +54,15 @@ class Sandbox:
         return self.labels.get(ownership.WORKSPACE)
 
     @property
+    def network(self) -> NetworkView:
+        """Its egress as the server set it (sandboxes made before egress modes existed: public)."""
+        allow = self.labels.get(ownership.NETWORK_ALLOW, "")
+        return NetworkView(
+            mode=self.labels.get(ownership.NETWORK, "public"),  # type: ignore[arg-type]
+            allow=[a for a in allow.split(",") if a],
+        )
+
+    @property
     def running(self) -> bool:
         return self.state == "running"
 
@@ -66,7 +75,7 @@ class Sandbox:
     def view(self) -> SandboxView:
         """What list_sandboxes and create_sandbox show the agent."""
         details = self._inspected()
-        created = _parse_time(details.created)
+        created = parse_time(details.created)
         return SandboxView(
             name=self.name or self.container_name,
             id=self.id,
@@ -75,6 +84,7 @@ class Sandbox:
             state=self.state,
             image=details.image,
             workspace=self.workspace,
+            network=self.network,
             limits=LimitsView(
                 cpus=details.nano_cpus / 1e9,
                 memory=format_memory(details.memory_bytes),
@@ -91,7 +101,7 @@ class Sandbox:
         return self.details
 
 
-def _parse_time(value: str) -> datetime | None:
+def parse_time(value: str) -> datetime | None:
     # Docker gives nanoseconds ("2026-11-29T04:32:06.916434760Z"); Python takes microseconds.
     match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$", value)
     if not match:

@@ -1,14 +1,18 @@
 """The server's wiring: one App per server holds what the tools share (settings, the engine, the
-sandbox service, the recorder); each module of server/tools/ registers its tools against it."""
+sandbox service, the recorder); each module of server/tools/ registers its tools against it.
+
+The engine, and with it the docker SDK, is made by the first call that needs it: answering
+`initialize` and listing the tools need neither (see server/startup.py)."""
 
 import contextlib
 import inspect
 import json
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
@@ -18,12 +22,18 @@ from manyoyo_mcp.audit.log import AuditLog
 from manyoyo_mcp.audit.recorder import Recorder
 from manyoyo_mcp.config.loader import profile_secrets
 from manyoyo_mcp.config.settings import ServerSettings
-from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.sandbox.service import SandboxService
 from manyoyo_mcp.server.errors import maps_errors
 from manyoyo_mcp.server.gate import AuditedServer
+from manyoyo_mcp.server.housekeeping import housekeeping
+from manyoyo_mcp.server.rendering import structured_only
+from manyoyo_mcp.server.startup import Startup
 from manyoyo_mcp.threads import ProgressCallback
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine
+    from manyoyo_mcp.sandbox.ceilings import Ceilings
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +60,41 @@ class App:
     """What every tool of one server shares; tools reach it as a closure, resolvers via `app_of`."""
 
     settings: ServerSettings
-    engine: Engine
-    sandboxes: SandboxService
     recorder: Recorder
     mcp: AuditedServer
+    given_engine: "Engine | None" = None
+    """An engine the caller owns (tests); else one is made on first use, and closed with the server."""
+    _made_engine: "Engine | None" = None
+    _sandboxes: SandboxService | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def engine(self) -> "Engine":
+        """The host engine: made (the docker SDK imported) on first use; connecting stays lazy too,
+        so an engine that is down is still the error of the first call that needs it."""
+        if self.given_engine is not None:
+            return self.given_engine
+        with self._lock:
+            if self._made_engine is None:
+                from manyoyo_mcp.engine.host import Engine
+
+                self._made_engine = Engine(self.settings.docker_host)
+            return self._made_engine
+
+    @property
+    def sandboxes(self) -> SandboxService:
+        if self._sandboxes is None:
+            self._sandboxes = SandboxService(self.engine, self.settings)
+        return self._sandboxes
+
+    def known_ceilings(self) -> "Ceilings | None":
+        """The ceilings the host makes, once the sandbox service has read its figures (no engine call here)."""
+        return self._sandboxes.known_ceilings if self._sandboxes is not None else None
+
+    def close(self) -> None:
+        """Close the engine made here, if one was (an engine given stays open)."""
+        if self._made_engine is not None:
+            self._made_engine.close()
 
     def tool(
         self,
@@ -66,11 +107,12 @@ class App:
         name: str | None = None,
     ) -> Callable[[ToolFn], ToolFn]:
         """Register a tool with its annotations; its docstring (dedented) is the agent's description,
-        and the project's errors it raises become tool errors the agent reads (maps_errors)."""
+        the project's errors it raises become tool errors the agent reads (maps_errors), and its result
+        goes out once, as structured content (structured_only; the gate adds the short text)."""
 
         def register(fn: ToolFn) -> ToolFn:
             self.mcp.add_tool(
-                maps_errors(fn),
+                maps_errors(structured_only(fn)),
                 name=name,
                 title=title,
                 description=inspect.cleandoc(fn.__doc__ or ""),
@@ -99,31 +141,44 @@ class App:
         return report
 
 
-def build_server(settings: ServerSettings, engine: Engine | None = None) -> AuditedServer:
-    """The MCP server. An `engine` passed in stays open (the caller owns it); one made here is closed on exit."""
+def build_server(
+    settings: ServerSettings, engine: "Engine | None" = None, *, startup: Startup | None = None
+) -> AuditedServer:
+    """The MCP server. An `engine` passed in stays open (the caller owns it); one made here is closed on exit.
+    `startup` (serve's) times the phases of a start and logs them once the server reads messages."""
     from manyoyo_mcp.server import tools  # the tool modules register against the App made here
 
-    owns_engine = engine is None
-    engine = engine or Engine(settings.docker_host)
-    recorder = Recorder(AuditLog(settings.audit_path, max_bytes=settings.audit_max_bytes), settings)
+    startup = startup or Startup(logged=False)
+    startup.done("tool modules")
+    audit_log = AuditLog(
+        settings.audit_path,
+        max_bytes=settings.audit_max_bytes,
+        max_total_bytes=settings.audit_max_total_bytes,
+        retention=settings.audit_retention,
+    )
+    recorder = Recorder(audit_log, settings)
     credentials, problems = profile_secrets(settings)
     recorder.remember(credentials)
     for problem in problems:
         log.warning("%s (launching that profile will fail until it is fixed)", problem)
+    startup.done("run profiles' credentials")
 
     @contextlib.asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[App]:
+        startup.done("event loop and transport")
         try:
             await recorder.server_event("server_start", version=__version__, pid=os.getpid())
         except ManyoyoError as exc:  # keep serving: every tool call will refuse with this reason
             log.error("%s", exc)
+        startup.done("audit log opened")
+        startup.report()
         try:
-            yield app
+            async with housekeeping(app):
+                yield app
         finally:
             with contextlib.suppress(ManyoyoError):
                 await recorder.server_event("server_stop")
-            if owns_engine:
-                engine.close()
+            app.close()
 
     server = AuditedServer(
         "manyoyo-mcp",
@@ -134,7 +189,7 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> Audi
         recorder=recorder,
         settings=settings,
     )
-    app = App(settings, engine, SandboxService(engine, settings), recorder, server)
+    app = App(settings, recorder, server, engine)
 
     @server.resource(
         AUDIT_RESOURCE,
@@ -147,4 +202,5 @@ def build_server(settings: ServerSettings, engine: Engine | None = None) -> Audi
         return json.dumps(list(recorder.records), indent=1)
 
     tools.register_all(app)
+    startup.done("tool registration")
     return server

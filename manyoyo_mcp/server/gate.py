@@ -11,12 +11,14 @@
                   engine has answered (a resolved path, a quota): a second decision record
     6. outcome    ok or timeout (from the result), denied, error or timeout (from the error's
                   class), cancelled, awaiting-input (the client asks a human and calls again)
+    7. deliver    the configured credentials masked in the result's structured content, then its
+                  short text rendered from that (server/rendering.py): the data goes out once
 
 Every tool error reads `Error executing tool <name>: <message>` (server/errors.py).
 """
 
 import contextvars
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -31,6 +33,7 @@ from manyoyo_mcp.audit.recorder import CallRecord, Recorder
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.errors import ManyoyoError, PolicyDenied
 from manyoyo_mcp.server.errors import project_error, tool_error_text
+from manyoyo_mcp.server.rendering import render
 
 T = TypeVar("T")
 
@@ -93,7 +96,8 @@ class AuditedServer(MCPServer):
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
         arguments = dict(arguments or {})
         record = await self._recorded(name, self.recorder.arrive(name, arguments, client_of(context)))
-        decision, judged = self.judge(name, arguments)
+        low_disk = self.recorder.disk_low()  # refused while the refusal can still be recorded
+        decision, judged = (low_disk, None) if low_disk is not None else self.judge(name, arguments)
         await self._recorded(name, record.decision(decision))
         if not decision.allowed or judged is None:
             await self._refuse(name, record, PolicyDenied(decision.rule, decision.reason))
@@ -120,7 +124,7 @@ class AuditedServer(MCPServer):
             return result
         data = getattr(result, "structured_content", None) or {}
         await self._recorded(name, record.outcome("timeout" if data.get("timed_out") else "ok", result=data))
-        return self._masked(result)
+        return self._delivered(name, result)
 
     async def _recorded(self, name: str, write: Awaitable[T]) -> T:
         """An audit write; a log that cannot be written refuses the call with the reason."""
@@ -140,16 +144,25 @@ class AuditedServer(MCPServer):
             await record.decision(policy.Decision(False, error.rule, error.reason))
         await record.outcome(error.outcome if error is not None else "error", error=str(raised))
 
-    def _masked(self, result: Any) -> Any:
-        """The result with the configured credentials replaced, in its text and structured parts."""
-        if not isinstance(result, CallToolResult) or not self.recorder.masking:
+    def _delivered(self, tool: str, result: Any) -> Any:
+        """The result as the client gets it: the configured credentials masked in its structured
+        content, then its short text rendered from the masked data (and masked too: both parts are)."""
+        if not isinstance(result, CallToolResult):
             return result
-        content = [
-            item.model_copy(update={"text": self.recorder.mask(item.text)}) if isinstance(item, TextContent) else item
-            for item in result.content
-        ]
-        structured = self.recorder.mask(result.structured_content) if result.structured_content else None
+        mask = self.recorder.mask if self.recorder.masking else _unchanged
+        structured = None if result.structured_content is None else mask(result.structured_content)
+        content = [_masked_text(item, mask) for item in result.content]
+        if structured is not None and not content:  # sent once (structured_only): add the short text
+            content = [TextContent(type="text", text=mask(render(tool, structured)))]
         return result.model_copy(update={"content": content, "structured_content": structured})
+
+
+def _unchanged(value: T) -> T:
+    return value
+
+
+def _masked_text(item: Any, mask: Callable[[Any], Any]) -> Any:
+    return item.model_copy(update={"text": mask(item.text)}) if isinstance(item, TextContent) else item
 
 
 def _problems(exc: ValidationError) -> str:

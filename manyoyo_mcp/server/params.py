@@ -8,6 +8,7 @@ from pydantic import Field
 
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.credentials import secret_values
+from manyoyo_mcp.policy.allowlists import USER_SPEC
 from manyoyo_mcp.sandbox.launch import ChosenProfile
 from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.server.errors import maps_errors
@@ -22,6 +23,17 @@ SandboxRef = Annotated[
 ]
 NestedContainerRef = Annotated[
     str, Field(description="A container inside the sandbox: its name or id (as list_nested shows them).")
+]
+
+
+User = Annotated[
+    str | None,
+    Field(
+        pattern=rf"^{USER_SPEC.pattern}$",
+        description="Run as this user instead of the default, the workspace owner's user (files it writes in "
+        "/workspace belong to the owner on the host): 'root', a name the sandbox knows, or 'uid[:gid]'. What "
+        "root writes in /workspace belongs to the sandbox's root (uid 1000000 on the host), not the owner.",
+    ),
 ]
 
 

@@ -168,7 +168,7 @@ async def test_a_log_that_cannot_be_written_stops_every_tool(settings, engine: E
 def test_a_server_killed_mid_exec_leaves_a_verifiable_log_with_the_arrival(scope, tmp_path):
     audit_dir = tmp_path / "audit"
     name = f"kill-{secrets.token_hex(2)}"
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")}
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST", "MANYOYO_SANDBOX_IMAGE")}
     params = StdioServerParameters(
         command=CLI,
         args=["serve", "--scope", scope],

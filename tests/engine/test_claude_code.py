@@ -75,8 +75,8 @@ def test_a_scripted_conversation_through_the_real_claude_code(claude, engine, sc
     ], run.summary()
     created, small, big, refused, removed = results
 
-    # A success: the model reads the structuredContent as compact JSON (our text block is the same
-    # data indented, so one line of JSON shows which of the two it got).
+    # A success: the model reads the structuredContent as compact JSON (our text block is a short
+    # summary for people, so the JSON shows which of the two it got).
     assert not created["is_error"] and isinstance(created["content"], str)
     sandbox = json.loads(created["text"])
     assert created["text"] == compact(sandbox)

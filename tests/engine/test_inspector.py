@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -19,6 +20,8 @@ AUDIT_DIR = tempfile.mkdtemp(prefix="manyoyo-audit-inspector-")
 
 def inspector(scope: str, *args: str) -> dict:
     server_env = ["-e", "MANYOYO_LOADABLE_IMAGES=manyoyo-busybox:latest", "-e", f"MANYOYO_AUDIT_DIR={AUDIT_DIR}"]
+    if os.environ.get("MANYOYO_SANDBOX_IMAGE"):  # the image under test (tests/conftest.py)
+        server_env += ["-e", f"MANYOYO_SANDBOX_IMAGE={os.environ['MANYOYO_SANDBOX_IMAGE']}"]
     done = subprocess.run(
         [*INSPECTOR, *server_env, SERVER, "serve", "--scope", scope, *args], capture_output=True, text=True, timeout=300
     )

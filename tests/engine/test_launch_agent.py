@@ -27,6 +27,7 @@ pytestmark = pytest.mark.anyio
 
 TOKEN = "sk-ant-api03-" + secrets.token_hex(16)
 STAND_IN = """#!/bin/sh
+echo "as $(id -un)"
 out=/workspace/.record
 mkdir -p "$out"
 printf '%s\\n' "$0" > "$out/argv0"
@@ -138,6 +139,11 @@ async def test_the_agent_runs_headless_in_yolo_mode_with_its_credentials_masked_
                 client, "launch_agent", {"profile": "claude", "prompt": "go on", "sandbox": name, "resume": True}
             )
             assert resumed["command"] == ["claude", "--dangerously-skip-permissions", "--continue", "-p", "go on"]
+            # Another user of the sandbox's, asked for by name (the workspace is root's: root is the default).
+            as_nobody = await call(
+                client, "launch_agent", {"profile": "claude", "prompt": "x", "sandbox": name, "user": "nobody"}
+            )
+            assert as_nobody["output"].startswith("as nobody\n") and result["output"].startswith("as root\n")
             # exec in the sandbox sees the credentials, and masks them too.
             shown = await call(client, "exec", {"sandbox": name, "command": "echo $ANTHROPIC_AUTH_TOKEN"})
             assert shown["stdout"].startswith("[redacted:")

@@ -90,5 +90,7 @@ async def test_a_preapproved_sock_sandbox_needs_no_question_and_its_objects_go_w
             client, "run_container", {"sandbox": name, "image": TESTBOX, "command": "sleep 300", "detach": True}
         )
         on_host = host_names()
+        who = await call(client, "exec", {"sandbox": name, "command": "id -un; id -u", "user": "nobody"})
         await call(client, "remove_sandbox", {"sandbox": name})
     assert service["name"] in on_host and service["name"] not in host_names()
+    assert who["stdout"] == "nobody\n65534\n"  # docker exec's user: sock mode has no sandbox proper

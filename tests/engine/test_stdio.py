@@ -21,7 +21,7 @@ AUDIT_DIR = tempfile.mkdtemp(prefix="manyoyo-audit-stdio-")
 
 
 def server_params(scope: str, **env: str) -> StdioServerParameters:
-    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")}
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST", "MANYOYO_SANDBOX_IMAGE")}
     return StdioServerParameters(
         command=SERVER,
         args=["serve", "--scope", scope],

@@ -118,8 +118,9 @@ def server_entry(scope: str, audit_dir: str, workdir: str, env: dict[str, str] |
         "MANYOYO_READY_TIMEOUT_S": "90",
         "MANYOYO_ALLOWED_HOST_ROOTS": workdir,
     }
-    if os.environ.get("DOCKER_HOST"):
-        server_env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+    for passed in ("DOCKER_HOST", "MANYOYO_SANDBOX_IMAGE"):  # the image under test (tests/conftest.py)
+        if os.environ.get(passed):
+            server_env[passed] = os.environ[passed]
     server_env.update(env or {})
     return {"type": "stdio", "command": str(SERVER), "args": ["serve", "--scope", scope], "env": server_env}
 

@@ -10,6 +10,7 @@ start about a minute under software emulation. Standard library only.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -19,8 +20,8 @@ from pathlib import Path
 from manyoyo_mcp.config.settings import DEFAULT_IMAGE
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "vm"
-IMAGES = (DEFAULT_IMAGE, "manyoyo-busybox:latest")
-"""The host's images preloaded into the guest's engine by default."""
+IMAGES = (os.environ.get("MANYOYO_SANDBOX_IMAGE") or DEFAULT_IMAGE, "manyoyo-busybox:latest")
+"""The host's images preloaded into the guest's engine by default (the sandbox image under test)."""
 
 
 class VMHostError(RuntimeError):

@@ -16,7 +16,7 @@ from manyoyo_mcp.policy import rule_ids
 PACKAGE = Path(manyoyo_mcp.__file__).parent
 # Lowest first: a module may import from its own layer and the layers below, never from above.
 LAYERS = (
-    ("__init__", "errors", "credentials", "limits", "output", "threads", "models"),  # shared basics
+    ("__init__", "errors", "credentials", "egress", "limits", "output", "threads", "models"),  # shared basics
     ("engine",),
     ("config",),
     ("policy",),
@@ -26,7 +26,9 @@ LAYERS = (
     ("server",),
     ("cli", "__main__"),
 )
-RULE_ID = re.compile(r"(tool|arguments|policy|sandbox|host|limits|image|nested|build|quota|mode|profile|sock)\.[a-z-]+")
+RULE_ID = re.compile(
+    r"(tool|arguments|policy|sandbox|host|limits|image|nested|build|quota|mode|profile|sock|network|audit)\.[a-z-]+"
+)
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 80
 

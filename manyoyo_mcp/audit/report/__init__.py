@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from manyoyo_mcp.audit.log import verify
+from manyoyo_mcp.audit.log import check_chain
 from manyoyo_mcp.audit.report.rows import Row, rows
 from manyoyo_mcp.audit.report.summary import Chain, Summary, summarize
 from manyoyo_mcp.audit.review import Filters, Session, load, select, sessions
@@ -30,9 +30,10 @@ class Review:
 def review(directory: Path, filters: Filters | None = None) -> Review:
     """Read and verify the log in `directory`; keep the calls `filters` accept."""
     calls, records = load(directory)
-    count, problem = verify(directory)
+    checked = check_chain(directory)
     chosen, kept = select(calls, records, filters or Filters())
     found = sessions(chosen, kept)
     lines = rows(chosen)
-    chain = Chain(count, problem, str(records[-1].get("hash")) if records else None)
+    head = str(records[-1].get("hash")) if records else None
+    chain = Chain(checked.records, checked.problem, head, checked.dropped_through)
     return Review(directory, lines, found, summarize(lines, kept, found, chain))

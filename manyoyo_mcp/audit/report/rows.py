@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from manyoyo_mcp.audit.bounds import is_large
+from manyoyo_mcp.audit.bounds import shown as readable
 from manyoyo_mcp.audit.review import Call
 
 # outcome key -> the text label shown next to its colour (never colour alone)
@@ -116,7 +118,11 @@ def outcome_of(call: Call) -> str:
 
 def describe(tool: str, args: dict[str, Any]) -> tuple[str, str, frozenset[str]]:
     """(what the call did in a line's words, its other arguments as `key=value` words, the
-    arguments these two show). A tool with no words of its own is described by its arguments."""
+    arguments these two show). A tool with no words of its own is described by its arguments.
+    A text the log kept as its size, digest and head shows its head and what was cut."""
+    if is_large(args):  # the whole of them, past the record's size
+        return str(readable(args)), "", frozenset()
+    args = {key: readable(value) for key, value in args.items()}
     describer = _DESCRIBERS.get(tool)
     what, shown = describer(args) if describer is not None else ("", set())
     if not what:
@@ -128,7 +134,7 @@ def describe(tool: str, args: dict[str, Any]) -> tuple[str, str, frozenset[str]]
 
 def _command(value: Any) -> str:
     if isinstance(value, list):
-        return shlex.join(str(v) for v in value)
+        return shlex.join(str(readable(v)) for v in value)
     return "" if value is None else str(value)
 
 

@@ -19,6 +19,7 @@ SESSIONS = 8  # sessions listed before "and N more"
 FAILURES = ("error", "timeout", "cancelled", "unfinished")
 HUMAN = "accepted by the user"  # a decision's `confirmation` (server/confirmation.py)
 OPERATOR = "operator"
+REMOVES_SANDBOXES = ("remove_sandbox", "gc")  # gc: an idle sandbox removed by the server or `manyoyo-mcp gc`
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class Chain:
     records: int
     problem: Problem | None
     head: str | None  # the last record's hash: a copy kept elsewhere reveals records cut off the end
+    dropped_through: int | None = None  # records up to this seq went by retention, as the chain records
 
     @property
     def intact(self) -> bool:
@@ -43,7 +45,12 @@ class Chain:
     def text(self) -> str:
         if self.problem is None:
             head = f"; last record's hash {self.head[:16]}" if self.head else ""
-            return f"verified: all {self.records} records intact{head}"
+            went = (
+                f" (records up to seq {self.dropped_through} went by retention, as the log records)"
+                if self.dropped_through
+                else ""
+            )
+            return f"verified: all {self.records} records intact{went}{head}"
         return f"BROKEN at {self.problem}; records from there on cannot be trusted"
 
 
@@ -131,7 +138,7 @@ def sandbox_lives(rows: Sequence[Row]) -> list[SandboxLife]:
         if row.call.tool in MAKES_SANDBOXES and outcome.get("created"):
             key = str(outcome["created"][0])
             lives[key] = SandboxLife(row.call.sandbox or key[:12], created=row)
-        elif row.call.tool == "remove_sandbox" and outcome.get("removed"):
+        elif row.call.tool in REMOVES_SANDBOXES and outcome.get("removed"):
             key = str(outcome["removed"][0])
             made = lives.get(key)
             name = made.name if made else row.call.sandbox or key[:12]
@@ -170,6 +177,7 @@ def as_dict(summary: Summary) -> dict[str, Any]:
             "records": chain.records,
             "problem": str(chain.problem) if chain.problem else None,
             "head": chain.head,
+            "dropped_through_seq": chain.dropped_through,
         },
         "calls": summary.calls,
         "outcomes": summary.outcomes,

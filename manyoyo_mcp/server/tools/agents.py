@@ -8,7 +8,7 @@ from pydantic import Field
 from manyoyo_mcp.models import LaunchAgentResult
 from manyoyo_mcp.sandbox import launch
 from manyoyo_mcp.server.confirmation import SockApproval, confirm_sock_mode
-from manyoyo_mcp.server.params import EffectiveProfile, timeout
+from manyoyo_mcp.server.params import EffectiveProfile, User, timeout
 
 if TYPE_CHECKING:
     from manyoyo_mcp.server.app import App
@@ -63,6 +63,7 @@ def add_launch_agent(app: "App") -> None:
         workspace: Workspace = None,
         resume: Resume = False,
         timeout_s: Timeout = None,
+        user: User = None,
     ) -> LaunchAgentResult:
         """Run a coding agent headless, with its permission prompts skipped ("yolo"), inside a sandbox.
 
@@ -81,5 +82,6 @@ def add_launch_agent(app: "App") -> None:
             workspace=workspace,
             resume=resume,
             timeout_s=app.timeout(timeout_s),
+            user=user,
         )
         return await launch.launch_agent(app.sandboxes, app.engine, app.settings, chosen, request, app.progress(ctx))

@@ -8,7 +8,8 @@ from pydantic import Field
 
 from manyoyo_mcp.models import ExecResult
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
-from manyoyo_mcp.server.params import RunningSandbox, SandboxRef, timeout
+from manyoyo_mcp.sandbox.users import resolve_user
+from manyoyo_mcp.server.params import RunningSandbox, SandboxRef, User, timeout
 
 if TYPE_CHECKING:
     from manyoyo_mcp.server.app import App
@@ -40,6 +41,7 @@ def add_exec(app: "App") -> None:
         workdir: Workdir = None,
         env: Env = None,
         timeout_s: Timeout = None,
+        user: User = None,
     ) -> ExecResult:
         """Run a command inside a sandbox and return its exit code, stdout and stderr.
 
@@ -47,8 +49,11 @@ def add_exec(app: "App") -> None:
         the operator's cap (default 1 MiB): beyond it the head and tail are kept with a marker and
         `truncated` is true. On timeout the command and all its child processes are killed.
         """
-        request = ExecRequest(command=command, workdir=workdir, env=env or {}, timeout_s=app.timeout(timeout_s))
         entry = await app.sandboxes.entry(target)
+        who = await resolve_user(app.engine, target.id, entry, user) if user else None
+        request = ExecRequest(
+            command=command, workdir=workdir, env=env or {}, timeout_s=app.timeout(timeout_s), user=who
+        )
         outcome = await run_exec(
             app.engine, target.id, entry, request, app.settings.output_cap_bytes, on_progress=app.progress(ctx)
         )

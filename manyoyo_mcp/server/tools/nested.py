@@ -1,7 +1,7 @@
 """Tools for what lives inside a sandbox's own engine: list_nested, run_container, container_logs,
 stop_container, remove_container, prune (nested/ does the work, through the sandbox's engine API)."""
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
 from pydantic import Field
@@ -15,9 +15,11 @@ from manyoyo_mcp.models import (
     StopContainerResult,
 )
 from manyoyo_mcp.nested import containers, inventory, run
+from manyoyo_mcp.policy.allowlists import USER_SPEC
 from manyoyo_mcp.server.params import NestedContainerRef, RunningSandbox, SandboxRef
 
 if TYPE_CHECKING:
+    from manyoyo_mcp.config.settings import ServerSettings
     from manyoyo_mcp.server.app import App
 
 Image = Annotated[str, Field(description="An image in the sandbox's engine: a tag such as 'myapp:test', or an id.")]
@@ -30,9 +32,10 @@ Env = Annotated[dict[str, str] | None, Field(description="Environment variables 
 Ports = Annotated[
     list[str] | None,
     Field(
-        description="Ports to publish on the sandbox, e.g. ['8080:80']: then reachable inside the sandbox "
-        "(exec `curl localhost:8080`). Forms: 'PORT', 'SANDBOX_PORT:PORT', 'IP:SANDBOX_PORT:PORT', "
-        "optionally with '/udp'."
+        description="Ports to publish on the sandbox, e.g. ['8080:80']: then reachable inside the sandbox at "
+        "localhost (exec `curl localhost:8080`), on its loopback only; '0.0.0.0:8080:80' publishes it on every "
+        "address of the sandbox (still never outside it). Forms: 'PORT', 'SANDBOX_PORT:PORT', "
+        "'IP:SANDBOX_PORT:PORT', optionally with '/udp'."
     ),
 ]
 Volumes = Annotated[
@@ -70,6 +73,37 @@ Restart = Annotated[
     str,
     Field(description="Restart policy of a detached container: 'no' (default) or 'on-failure[:N]', N <= 5."),
 ]
+Init = Annotated[
+    bool,
+    Field(
+        description="Run a tiny init as the container's PID 1 (like `docker run --init`): it forwards signals "
+        "and reaps orphaned child processes, so none is left as a zombie."
+    ),
+]
+User = Annotated[
+    str | None,
+    Field(
+        pattern=rf"^{USER_SPEC.pattern}$",
+        description="Run the container's process as this user: a name or 'name:group' the image knows, or "
+        "'uid[:gid]', e.g. '1000:1000' (files it writes in a mounted /workspace then belong to that uid on "
+        "the host when it is the workspace owner's). Default: the image's user (usually root).",
+    ),
+]
+ReadOnly = Annotated[
+    bool,
+    Field(
+        description="Mount the container's root filesystem read-only (writes fail, except in volumes and "
+        "tmpfs paths). Podman also mounts tmpfs on /tmp, /var/tmp and /run then; docker does not."
+    ),
+]
+Tmpfs = Annotated[
+    list[str] | None,
+    Field(
+        description="In-memory filesystems: '/path' or '/path:options', options from rw, ro, exec, noexec, "
+        "nosuid, nodev, size=64m, mode=1777, uid=N, gid=N, nr_inodes=N (e.g. ['/tmp:size=64m']). Their "
+        "contents count against the container's memory limit."
+    ),
+]
 
 
 def add_list_nested(app: "App") -> None:
@@ -80,8 +114,8 @@ def add_list_nested(app: "App") -> None:
         return await inventory.list_nested(app.engine, target)
 
 
-def add_run_container(app: "App") -> None:
-    s = app.settings
+def _run_limits(s: "ServerSettings") -> tuple[Any, Any, Any, Any]:
+    """run_container's timeout_s, cpus, memory and pids parameters, with the operator's defaults."""
     Timeout = Annotated[
         float | None,
         Field(
@@ -101,6 +135,11 @@ def add_run_container(app: "App") -> None:
         int | None,
         Field(description=f"Maximum processes. Default {s.nested_default_pids}; at most the sandbox's."),
     ]
+    return Timeout, Cpus, Memory, Pids
+
+
+def add_run_container(app: "App") -> None:
+    Timeout, Cpus, Memory, Pids = _run_limits(app.settings)
 
     @app.tool(
         title="Run a container in a sandbox", read_only=False, destructive=False, idempotent=False, open_world=True
@@ -126,6 +165,10 @@ def add_run_container(app: "App") -> None:
         cap_add: CapAdd = None,
         sysctls: Sysctls = None,
         restart: Restart = "no",
+        init: Init = False,
+        user: User = None,
+        read_only: ReadOnly = False,
+        tmpfs: Tmpfs = None,
     ) -> RunContainerResult:
         """Run a container inside a sandbox with the sandbox's own engine (never the host's).
 
@@ -151,9 +194,14 @@ def add_run_container(app: "App") -> None:
             cap_add=cap_add or [],
             sysctls=sysctls or {},
             restart=restart,
+            init=init,
+            user=user,
+            read_only=read_only,
+            tmpfs=tmpfs or [],
         )
         inspected = await app.sandboxes.inspect(target)  # its limits: the ceilings of what runs inside
-        return await run.run_container(app.engine, inspected, request, app.settings, app.progress(ctx))
+        owner = (await app.sandboxes.entry(target)).owner
+        return await run.run_container(app.engine, inspected, request, app.settings, app.progress(ctx), owner)
 
 
 def add_container_logs(app: "App") -> None:

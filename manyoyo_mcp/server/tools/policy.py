@@ -17,4 +17,10 @@ def add_describe_policy(app: "App") -> None:
         """The rules every call is judged by, as data: allowed workspace roots and refused host paths,
         sandbox and loadable images, limits (defaults and ceilings), timeouts, quotas, protected paths
         inside sandboxes, and each rule id with what it refuses. Read it to plan calls that will pass."""
-        return DescribePolicyResult(policy=policy.describe(app.settings))
+        described = policy.describe(app.settings)
+        known = app.known_ceilings()  # the host's figures, once a call has reached the engine
+        if known is not None:
+            described["sandbox_limits"] = {**known.as_dict(), "disk_quota": app.settings.disk_quota}
+        else:
+            described["sandbox_limits"]["from_host"] = "the host's figures are read with the first call to the engine"
+        return DescribePolicyResult(policy=described)

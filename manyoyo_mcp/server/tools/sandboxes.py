@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
+from manyoyo_mcp.egress import NetworkChoice
 from manyoyo_mcp.models import CreateSandboxResult, ListSandboxesResult, RemoveSandboxResult
 from manyoyo_mcp.sandbox.launch import from_profile
 from manyoyo_mcp.sandbox.plan import CreateRequest
@@ -41,12 +42,30 @@ Env = Annotated[dict[str, str] | None, Field(description="Environment variables 
 Cpus = Annotated[float | None, Field(description="CPU cores, e.g. 1.5. Default and ceiling set by the operator.")]
 Memory = Annotated[str | None, Field(description="Memory limit, e.g. '2g' or '512m'.")]
 Pids = Annotated[int | None, Field(description="Maximum number of processes in the sandbox.")]
+Disk = Annotated[
+    str | None,
+    Field(
+        description="Disk quota for everything the sandbox writes (its files, /tmp, its engine's images, "
+        "containers and volumes; not the workspace), e.g. '20g': writes past it fail with 'No space left on "
+        "device'. Default and ceiling set by the operator (describe_policy)."
+    ),
+]
 Mode = Annotated[
     Literal["dind", "sock"] | None,
     Field(
         description="dind (the default): the sandbox has its own engine. sock: the HOST's Docker socket "
         "is mounted instead (root on the host); only if the operator enabled it, and then a human "
         "confirms it. Prefer dind."
+    ),
+]
+Network = Annotated[
+    NetworkChoice | Literal["none", "allowlist", "public"] | None,
+    Field(
+        description="The sandbox's egress, enforced outside it (its root cannot change it): 'none' (no network), "
+        "'public' (the internet; never the host, other sandboxes, private, loopback, link-local or cloud-metadata "
+        "addresses), or {mode: 'allowlist', allow: [...]} (only those destinations: '203.0.113.7:443', "
+        "'198.51.100.0/24', host names like 'registry.npmjs.org' over HTTP(S) through the sandbox's proxy). You "
+        "may only narrow the operator's ceiling (describe_policy's network). Default: the operator's default."
     ),
 ]
 Profile = Annotated[
@@ -73,7 +92,9 @@ def add_create_sandbox(app: "App") -> None:
         cpus: Cpus = None,
         memory: Memory = None,
         pids: Pids = None,
+        disk: Disk = None,
         mode: Mode = None,
+        network: Network = None,
         profile: Profile = None,
     ) -> CreateSandboxResult:
         """Create and start a sandbox (dind mode: it has its own docker or podman engine inside).
@@ -92,6 +113,8 @@ def add_create_sandbox(app: "App") -> None:
             cpus=cpus,
             memory=memory,
             pids=pids,
+            disk=disk,
+            network=NetworkChoice.model_validate(network) if network is not None else None,
         )
         return await app.sandboxes.create(request if chosen is None else from_profile(request, chosen))
 
@@ -99,7 +122,8 @@ def add_create_sandbox(app: "App") -> None:
 def add_list_sandboxes(app: "App") -> None:
     @app.tool(title="List sandboxes", read_only=True, destructive=False, idempotent=True)
     async def list_sandboxes(ctx: Context) -> ListSandboxesResult:
-        """List the sandboxes this server created, with state, engine, mode, age and limits."""
+        """List the sandboxes this server created, with state, engine, mode, network (egress), age, limits,
+        and disk use against each one's quota."""
         return ListSandboxesResult(sandboxes=await app.sandboxes.list())
 
 

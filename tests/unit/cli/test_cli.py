@@ -35,4 +35,4 @@ def test_serve_writes_only_json_rpc_to_stdout_and_logs_to_stderr(tmp_path):
     assert lines, done.stderr
     messages = [json.loads(line) for line in lines]
     assert messages[0]["id"] == 1 and messages[0]["result"]["serverInfo"]["name"] == "manyoyo-mcp"
-    assert "serving on stdio" in done.stderr
+    assert "serving on stdio" in done.stderr and "ready to read messages after" in done.stderr

@@ -133,7 +133,7 @@ def test_precedence_defaults_user_project_env_flags(home: Path, project: Path):
     write(project / ".manyoyo.json", "{mcp: {max_sandboxes: 5, max_memory: '2g'}}")
     loaded = load_config(user, project, environ={"MANYOYO_MAX_SANDBOXES": "4"}, flags={"max_sandboxes": 3})
     s = loaded.settings
-    assert (s.max_sandboxes, s.max_cpus, s.max_memory, s.max_pids) == (3, 2, "2g", 32768)
+    assert (s.max_sandboxes, s.max_cpus, s.max_memory, s.max_pids) == (3, 2, "2g", None)  # None: from the host
     assert loaded.origins["max_sandboxes"] == ["flag --max-sandboxes"]
     assert loaded.origins["max_memory"] == [str(project / ".manyoyo.json")]
     assert loaded.origins["max_cpus"] == [str(user)]
@@ -193,10 +193,16 @@ def test_merge_rules_scalars_override_lists_append_env_maps_merge_by_key(home: P
         ('{envFile: ["~/.aws/credentials"]}', "is outside the project folder"),
         ('{project_env_file: ["~/.aws/credentials"]}', "unknown key 'project_env_file'"),  # only the loader's
         ('{runs: {p: {granted_volumes: {"~/.ssh:/s:ro": "x"}}}}', "unknown key 'runs.p.granted_volumes'"),
+        ('{mcp: {network_ceiling: "public"}}', "'public' would widen the operator's 'allowlist'"),
+        ('{mcp: {network_allow: ["pypi.org"]}}', "mcp.network_allow: only the operator sets this"),
+        ('{mcp: {network_exceptions: ["10.0.0.1:22"]}}', "mcp.network_exceptions: only the operator sets this"),
     ],
 )
 def test_a_project_file_can_only_narrow(home: Path, project: Path, project_file: str, refusal: str):
-    user = write(home / ".manyoyo/manyoyo.json", '{mcp: {max_cpus: 2, max_memory: "8g"}, runs: {p: {yolo: "c"}}}')
+    user = write(
+        home / ".manyoyo/manyoyo.json",
+        '{mcp: {max_cpus: 2, max_memory: "8g", network_ceiling: "allowlist"}, runs: {p: {yolo: "c"}}}',
+    )
     write(project / ".manyoyo.json", project_file)
     with pytest.raises(ConfigError, match=f"{project / '.manyoyo.json'}: .*{refusal}"):
         load_config(user, project, environ={"MANYOYO_ALLOWED_HOST_ROOTS": str(project.parent)})
@@ -218,6 +224,24 @@ def test_a_project_file_narrows_and_chooses_a_profile(home: Path, project: Path)
     assert settings.allowed_host_roots == (str(project / "sub"),)
     assert (settings.max_cpus, settings.default_run) == (1, "q")
     assert settings.runs["p"].project_env == {"CI": "true"}
+
+
+def test_a_profiles_network_and_the_network_settings_load_from_the_files(home: Path, project: Path):
+    user = write(
+        home / ".manyoyo/manyoyo.json",
+        '{mcp: {network_allow: ["pypi.org"], network_exceptions: ["192.0.2.10:5432"]}, '
+        'runs: {offline: {network: "none"}, pkgs: {network: {mode: "allowlist", allow: ["pypi.org"]}}}}',
+    )
+    write(project / ".manyoyo.json", '{mcp: {network_ceiling: "allowlist"}}')
+    settings = load_config(user, project, environ={}).settings
+    offline, pkgs = settings.runs["offline"].network, settings.runs["pkgs"].network
+    assert offline is not None and pkgs is not None
+    assert (offline.mode, pkgs.mode, pkgs.allow) == ("none", "allowlist", ("pypi.org",))
+    assert (settings.network_ceiling, settings.network_mode) == ("allowlist", "allowlist")
+    # The project's top-level network narrows every profile (MANYOYO's order: the project's keys last).
+    write(project / ".manyoyo.json", '{network: "none"}')
+    narrowed = load_config(user, project, environ={}).settings.runs["pkgs"].network
+    assert narrowed is not None and narrowed.mode == "none"
 
 
 def test_a_project_file_cannot_replace_the_operators_variables(home: Path, project: Path):

@@ -63,3 +63,17 @@ def test_a_context_over_the_cap_is_refused_with_advice():
         repack_context(
             iter(_tar({"c/big": b"x" * 3000})), ignore_patterns=[], keep=set(), extra_files={}, max_bytes=2000
         )
+
+
+def test_secret_files_in_the_context_are_left_out_whatever_dockerignore_says():
+    archive = _tar({"app/": None, "app/Dockerfile": b"FROM x\n", "app/.npmrc": b"token", "app/keep": b"k"})
+    packed, _ = repack_context(
+        iter(archive),
+        ignore_patterns=["!.npmrc"],
+        keep={"Dockerfile"},
+        extra_files={".manyoyo-secret-ab": b"value"},
+        max_bytes=10_000,
+        exclude=frozenset({".npmrc"}),
+    )
+    with packed, tarfile.open(fileobj=packed) as tar:
+        assert sorted(tar.getnames()) == [".manyoyo-secret-ab", "Dockerfile", "keep"]

@@ -62,6 +62,10 @@ def judge(tool: str, arguments: dict, settings: ServerSettings | None = None) ->
         ("build_image", {"sandbox": "s", "build_args": {"db_password": "x"}}, "build.secret-args"),
         ("build_image", {"sandbox": "s", "build_args": {"V": "ghp_" + "a" * 36}}, "build.secret-args"),
         ("build_image", {"sandbox": "s", "build_args": {"URL": "https://u:pw12345@host/x"}}, "build.secret-args"),
+        ("build_image", {"sandbox": "s", "secrets": {"t": "/proc/self/environ"}}, "build.secret-protected-path"),
+        ("build_image", {"sandbox": "s", "secrets": {"t": "../../run/secrets/x"}}, "build.secret-protected-path"),
+        ("build_image", {"sandbox": "s", "secrets": {"a": "ok", "b": "/"}}, "build.secret-protected-path"),
+        ("build_image", {"sandbox": "s", "secrets": {"t": "//var/lib/docker/key"}}, "build.secret-protected-path"),
     ],
 )
 def test_each_denial_names_its_rule(tool, arguments, rule):
@@ -80,6 +84,9 @@ def test_each_denial_names_its_rule(tool, arguments, rule):
         ("load_image", {"sandbox": "s", "image": "node:22"}),
         ("list_sandboxes", {}),
         ("build_image", {"sandbox": "s", "build_args": {"NODE_VERSION": "22", "URL": "https://host/x"}}),
+        ("build_image", {"sandbox": "s", "secrets": {"npm": ".npmrc", "key": "/home/dev/.ssh/id_ed25519"}}),
+        ("exec", {"sandbox": "s", "command": "id", "user": "1000:1000"}),
+        ("run_container", {"sandbox": "s", "image": "x", "init": True, "read_only": True, "tmpfs": ["/tmp"]}),
     ],
 )
 def test_harmless_calls_are_allowed_with_a_rule_id(tool, arguments):
@@ -140,6 +147,14 @@ RUN = {"sandbox": "s", "image": "x"}
         ({"restart": "unless-stopped"}, {"restart": "on-failure"}, "nested.restart-policy"),
         ({"restart": "on-failure:100"}, {"restart": "on-failure:3"}, "nested.restart-policy"),
         ({"restart": "no:3"}, {"restart": "NO"}, "nested.restart-policy"),
+        ({"tmpfs": ["/tmp:suid"]}, {"tmpfs": ["/tmp:nosuid"]}, "nested.tmpfs"),
+        ({"tmpfs": ["/tmp:dev"]}, {"tmpfs": ["/tmp:nodev"]}, "nested.tmpfs"),
+        ({"tmpfs": ["/tmp:size=64m,mpol=bind"]}, {"tmpfs": ["/tmp:size=64m,mode=1777"]}, "nested.tmpfs"),
+        ({"tmpfs": ["/tmp:size=lots"]}, {"tmpfs": ["/tmp:size=50%"]}, "nested.tmpfs"),
+        ({"tmpfs": ["/tmp:mode=rwx"]}, {"tmpfs": ["/tmp:mode=0755"]}, "nested.tmpfs"),
+        ({"tmpfs": ["/tmp:uid=-1"]}, {"tmpfs": ["/tmp:uid=1000,gid=1000"]}, "nested.tmpfs"),
+        ({"tmpfs": ["/run", "/tmp:huge=always"]}, {"tmpfs": ["/run", "/tmp:exec,rw"]}, "nested.tmpfs"),
+        ({"tmpfs": ["/tmp:context=x"]}, {"tmpfs": ["/tmp:nr_inodes=1k"]}, "nested.tmpfs"),
     ],
 )
 def test_nested_options_outside_the_allowlists_are_refused_and_their_twins_pass(bad, twin, rule):
@@ -147,3 +162,35 @@ def test_nested_options_outside_the_allowlists_are_refused_and_their_twins_pass(
     allowed = judge("run_container", {**RUN, **twin})
     assert (refused.allowed, refused.rule) == (False, rule), refused.reason
     assert allowed.allowed, allowed.reason
+
+
+@pytest.mark.parametrize(
+    ("spec", "owner", "refused"),
+    [
+        ("65536", (1000, 1000), "65536"),
+        ("0:70000", (1000, 1000), "70000"),
+        ("100000:100000", (1000, 1000), "100000"),
+        ("4294967294", (0, 0), "4294967294"),
+        ("dev:65536", (1000, 1000), "65536"),
+    ],
+)
+def test_a_user_id_the_sandbox_proper_does_not_map_is_refused_naming_it(spec, owner, refused):
+    decided = policy.user_denial(spec, owner)
+    assert decided is not None and (decided.allowed, decided.rule) == (False, "sandbox.user-unmapped")
+    assert f"id {refused} " in decided.reason and f"{owner[0]}:{owner[1]}" in decided.reason
+
+
+@pytest.mark.parametrize(
+    ("spec", "owner"),
+    [
+        ("root", (1000, 1000)),
+        ("65535:65535", (1000, 1000)),
+        ("0", (0, 0)),
+        ("100000:100000", (100000, 100000)),  # the workspace owner's own ids, kept as themselves
+        ("100000", (100000, 5000)),
+        ("dev:docker", (1000, 1000)),
+        ("nobody", (1000, 1000)),
+    ],
+)
+def test_users_the_sandbox_proper_maps_pass(spec, owner):
+    assert policy.user_denial(spec, owner) is None

@@ -71,3 +71,22 @@ def test_a_state_file_that_is_not_the_inits_is_refused(text):
 
 def test_users_homes():
     assert ROOT.home == "/root" and SandboxUser(name="dev", uid=1000, gid=1000).home == "/home/dev"
+
+
+def test_a_user_from_the_sandboxs_user_database_brings_its_home():
+    entry = Entry(parse_state(json.dumps(STATE)))
+    nobody = SandboxUser(name="nobody", uid=65534, gid=65534, home_dir="/nonexistent")
+    command = entry.command(["id"], user=nobody, env={})
+    assert "--user=65534:65534" in command.argv and "--env=HOME=/nonexistent" in command.argv
+    assert "--env=USER=nobody" in command.argv
+
+
+def test_in_sock_mode_another_user_goes_to_docker_exec():
+    command = Entry(None).command(["id"], user=SandboxUser(name="1234", uid=1234, gid=0, home_dir="/"), env={})
+    assert (command.argv, command.user) == (["id"], "1234:0")
+    assert Entry(None).command(["id"], env={}).user is None
+
+
+def test_the_owner_is_the_states_user_and_sock_mode_has_none():
+    assert Entry(parse_state(json.dumps(STATE))).owner == (1000, 1000)
+    assert Entry(None).owner is None

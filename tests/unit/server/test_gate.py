@@ -74,3 +74,28 @@ async def test_a_refusal_reads_like_every_tool_error_and_is_recorded_as_the_agen
         ("outcome", None, "denied"),
     ]
     assert records[2]["error"] == text
+
+
+@pytest.mark.anyio
+async def test_a_nearly_full_disk_refuses_every_call_and_the_refusal_is_recorded(settings):
+    low = settings.model_copy(update={"audit_min_free_bytes": 2**62})  # more than any disk has free
+    async with Client(build_server(low)) as client:
+        result = await client.call_tool("list_sandboxes", {})
+    (text,) = [block.text for block in result.content]
+    assert result.is_error and "denied by policy rule audit.disk-low" in text and "frees space" in text
+    records = [r for _, _, r, _ in read_records(Path(settings.audit_dir)) if r and r.get("tool") == "list_sandboxes"]
+    assert [(r["event"], r.get("rule"), r.get("status")) for r in records] == [
+        ("call", None, None),
+        ("decision", "audit.disk-low", None),
+        ("outcome", None, "denied"),
+    ]
+
+
+@pytest.mark.anyio
+async def test_a_huge_argument_adds_a_few_kb_to_the_log_not_its_size(settings):
+    async with Client(build_server(settings)) as client:
+        await client.call_tool("exec", {"sandbox": "s", "command": "echo " + "x" * 10_000_000, "timeout_s": 10**6})
+    audit = Path(settings.audit_dir)
+    size = sum(p.stat().st_size for p in audit.glob("audit-*.jsonl"))
+    (call,) = [r for _, _, r, _ in read_records(audit) if r and r.get("event") == "call" and r.get("tool") == "exec"]
+    assert size < 16 * 1024 and call["args"]["command"]["$large"]["bytes"] == 10_000_005

@@ -1,0 +1,57 @@
+"""The host engine's resources: what its machine has (for ceilings), what a container uses, and
+stopping one (idle sandboxes)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from manyoyo_mcp.engine.connection import Connection
+from manyoyo_mcp.engine.types import HostFacts
+from manyoyo_mcp.errors import ObjectNotFound
+
+PID_MAX = Path("/proc/sys/kernel/pid_max")
+
+
+class Resources(Connection):
+    def host_facts(self) -> HostFacts:
+        """CPUs and memory as the engine reports them; kernel.pid_max and the free space under the
+        engine's data root read on this machine when the engine runs here, else pid_max as the
+        kernel sets it by default for that many CPUs and the free space unknown."""
+        with self._mapped():
+            info = self._client().info()
+        cpus, memory = int(info.get("NCPU") or 1), int(info.get("MemTotal") or 0)
+        default_pid_max = max(32768, 1024 * cpus)  # the kernel's default (kernel/pid.c)
+        if not self._local():
+            return HostFacts(cpus, memory, default_pid_max, None, "the engine's report (pid_max estimated)")
+        try:
+            pid_max = int(PID_MAX.read_text())
+        except (OSError, ValueError):
+            pid_max = default_pid_max
+        free = None
+        with contextlib.suppress(OSError):
+            stat = os.statvfs(str(info.get("DockerRootDir") or "/var/lib/docker"))
+            free = stat.f_bavail * stat.f_frsize
+        return HostFacts(cpus, memory, pid_max, free, "this machine")
+
+    def _local(self) -> bool:
+        url = self._docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        return url.startswith("unix://") and PID_MAX.exists()
+
+    def memory_usage(self, container_id: str) -> int | None:
+        """Bytes of memory the container uses now (page cache it could give back excluded), or None
+        when it is not running."""
+        with self._mapped():
+            stats = self._client().stats(container_id, stream=False, one_shot=True)
+        memory = stats.get("memory_stats") or {}
+        if "usage" not in memory:
+            return None
+        details = memory.get("stats") or {}
+        cache = details.get("total_inactive_file", details.get("inactive_file", 0))  # as `docker stats` shows it
+        return max(0, int(memory["usage"]) - int(cache))
+
+    def stop_container(self, container_id: str, timeout_s: int) -> None:
+        """Stop a container (SIGTERM, SIGKILL after `timeout_s`); stopped or gone already is fine."""
+        with contextlib.suppress(ObjectNotFound), self._mapped():
+            self._client().stop(container_id, timeout=timeout_s)
