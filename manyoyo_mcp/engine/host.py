@@ -8,7 +8,6 @@ import contextlib
 from collections.abc import Iterator
 
 import docker.errors
-import docker.types
 
 from manyoyo_mcp.engine.errors import mapped_iter, mapped_nested
 from manyoyo_mcp.engine.exec_transport import nested_api_client
@@ -99,8 +98,7 @@ class Engine(Resources):
                 security_opt=list(profile.security_opt) or None,
                 device_cgroup_rules=list(profile.device_cgroup_rules) or None,
                 cgroupns=profile.cgroupns,
-                ulimits=[docker.types.Ulimit(name=n, soft=soft, hard=hard) for n, soft, hard in profile.ulimits]
-                or None,
+                ulimits=self._ulimits(api, profile),
                 restart_policy={"Name": "no"},
                 network_mode=spec.network,
                 extra_hosts=dict(spec.extra_hosts) or None,

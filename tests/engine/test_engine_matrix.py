@@ -310,6 +310,7 @@ def test_the_outer_container_has_its_profile_and_no_host_namespaces(matrix: Matr
     assert inspect["CgroupnsMode"] == "private" and inspect["PidMode"] == "" and inspect["UTSMode"] == ""
     assert inspect["NetworkMode"].endswith("-net") and inspect["UsernsMode"] == ""  # a network of its own
     assert not inspect["Devices"] and not inspect["PortBindings"]
+    assert inspect["Ulimits"] == [{"Name": "memlock", "Hard": -1, "Soft": -1}]  # nested crun: cgroup v2's device filter
     assert all("docker.sock" not in bind for bind in inspect["Binds"] or [])
 
 
