@@ -14,8 +14,8 @@ from manyoyo_mcp.errors import InvalidArgument
 
 # The nested engines' runtimes raise their locked-memory limit to load cgroup v2's device filter
 # (crun: "setrlimit (RLIM_MEMLOCK): Operation not permitted" otherwise, on every cgroup v2 host): the
-# outer container starts with it unlimited (the host's engine sets it; it is memory the sandbox's
-# memory limit still counts).
+# outer container starts with it unlimited (the host's engine sets it, on cgroup v2 hosts only: see
+# engine/resources.py; locked memory still counts against the sandbox's memory limit).
 DIND_ULIMITS = (("memlock", -1, -1),)
 
 PROFILES: dict[str, RuntimeProfile] = {
