@@ -21,7 +21,8 @@
 #       "<token>-port"), host_port, host_engine (text the host engine's /info holds),
 #       host_engine_tcp (IP:PORT,... where the host's engine listens on TCP, if it does),
 #       sandbox_file, sandbox_token, sandbox_engine (the same for the sandbox, seen from a nested
-#       container), wait (seconds a socket gets to answer, default 2: more for a slow machine).
+#       container), wait (seconds a socket gets to answer, default 2: more for a slow machine),
+#       routes (ROUTE,...: only these are reported, and the slow ones not listed are skipped).
 
 if [ "${1:-}" = build ]; then
     dir=${2:?usage: host_reach_probes.sh build DIR}
@@ -502,6 +503,7 @@ for arg in "$@"; do
         sandbox_file=*) sandbox_file=${arg#*=} ;;
         sandbox_token=*) sandbox_token=${arg#*=} ;;
         sandbox_engine=*) sandbox_engine=${arg#*=} ;;
+        routes=*) routes=${arg#*=} ;;
         *) echo "host_reach_probes: unknown argument $arg" >&2; exit 2 ;;
     esac
 done
@@ -516,7 +518,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-report() { route=$1; shift; echo "$route $*"; }
+# wanted ROUTE...: one of them is asked for (routes= unset: every route is).
+wanted() { for r in "$@"; do case ",${routes:-$r}," in *",$r,"*) return 0 ;; esac; done; return 1; }
+report() { route=$1; shift; if wanted "$route"; then echo "$route $*"; fi; }
 # opens PATH for writing (w) or reading (r) and closes it: no O_CREAT, no O_TRUNC, nothing written.
 opens() { why=$("$H" open "$1" "$2"); }
 in_initial_userns() { [ "$(awk '{print $1 $2 $3}' /proc/self/uid_map 2>/dev/null)" = "004294967295" ]; }
@@ -578,8 +582,8 @@ EOF
     examples=""
     for f in $opened; do examples="$examples ${f#"$1"/sys/}"; done
 }
-writable_sysctls /proc
-if [ $count -gt 0 ]; then report proc-sysctls REACHED "$count of $total host-wide sysctls open for writing in /proc:$examples"
+if ! wanted proc-sysctls; then :
+elif writable_sysctls /proc && [ $count -gt 0 ]; then report proc-sysctls REACHED "$count of $total host-wide sysctls open for writing in /proc:$examples"
 elif [ -z "$fresh_proc" ]; then report proc-sysctls BLOCKED "none of $total writable in /proc, and no new proc mount"
 else
     writable_sysctls "$fresh_proc"
@@ -791,7 +795,7 @@ block_devices() {  # lines "MAJ:MIN NAME" of the devices that hold data (not an 
         awk 'NR > 2 && $3 > 0 {print $1 ":" $2, $4}' /proc/partitions 2>/dev/null
     } | sort -u -k1,1
 }
-devices=$(block_devices)
+devices=""; wanted block-device host-disk-mount && devices=$(block_devices)
 reached=""; readable=""; first_error=""
 for numbers in $(echo "$devices" | awk '{print $1}'); do
     name=$(echo "$devices" | awk -v n="$numbers" '$1 == n {print $2}')
@@ -890,7 +894,8 @@ find_engine() {  # find_engine MARKER [TCP_TARGET...]: a unix socket or TCP port
     done
 }
 
-if [ -z "${host_file:-}" ]; then report host-file N/A "no host file given"
+if ! wanted host-file; then :
+elif [ -z "${host_file:-}" ]; then report host-file N/A "no host file given"
 else
     found=$(find_file "$host_file" "${host_file##*/}")
     if [ -n "$found" ]; then report host-file REACHED "read the host's file at $found"
@@ -903,11 +908,13 @@ elif found=$(find_process "$host_token-process") && [ -n "$found" ]; then report
 else report host-process BLOCKED "no host process is visible"; fi
 if [ -z "${host_port:-}" ] || [ -z "${host_token:-}" ]; then report host-network N/A "no host port given"
 else report host-network $("$H" tcp 127.0.0.1 "$host_port" "$host_token-port"); fi
-if [ -z "${host_engine:-}" ]; then report host-engine N/A "no host engine given"
+if ! wanted host-engine; then :
+elif [ -z "${host_engine:-}" ]; then report host-engine N/A "no host engine given"
 elif found=$(find_engine "$host_engine" $(echo "${host_engine_tcp:-}" | tr , " " | sed "s/[^ ]*/tcp:&/g")) && [ -n "$found" ]; then report host-engine REACHED "the host's engine answers at $found"
 else report host-engine BLOCKED "no socket or port reaches the host's engine"; fi
 
-if [ "${place:-}" = sandbox ]; then
+if ! wanted sandbox-file sandbox-process sandbox-engine; then :
+elif [ "${place:-}" = sandbox ]; then
     for route in sandbox-file sandbox-process sandbox-engine; do report "$route" N/A "this is the sandbox itself"; done
 else
     if [ -z "${sandbox_file:-}" ]; then report sandbox-file N/A "no sandbox file given"

@@ -512,10 +512,19 @@ async def _measure_engine(
 
 
 async def measure_sandbox(
-    client: Client, host: HostCanaries, engine: str, name: str, *, wait: int = 2
+    client: Client,
+    host: HostCanaries,
+    engine: str,
+    name: str,
+    *,
+    wait: int = 2,
+    places: tuple[str, ...] = PLACES,
+    routes: tuple[str, ...] = ROUTE_IDS,
 ) -> tuple[list[Record], str]:
     """Every probe from every place of one sandbox (its engine holds TESTBOX): the records and the
-    inner engine's version. `wait`: the seconds a socket gets to answer (more on a slow machine)."""
+    inner engine's version. `wait`: the seconds a socket gets to answer (more on a slow machine);
+    `places`, `routes`: only these (the slow probes of routes left out do not run)."""
+    selected = [] if routes == ROUTE_IDS else [f"routes={','.join(routes)}"]
     built = await _exec(client, name, ["sh", "-c", PROBES, "probes", "build", HELPER_DIR])
     assert built["exit_code"] == 0, f"the probe helper does not build: {built['stderr'][-2000:]}"
     token = f"manyoyo-sandbox-{secrets.token_hex(4)}"
@@ -535,12 +544,19 @@ async def measure_sandbox(
         version = ["podman", "version", "--format", "{{.Version}}"]
     inner_version = (await _exec(client, name, version))["stdout"].strip()
     records = []
-    for place in PLACES:
+    for place in places:
         if place == "sandbox":
-            args = [f"helper={HELPER_DIR}/probe-helper", "place=sandbox", f"wait={wait}", *host.args()]
+            args = [f"helper={HELPER_DIR}/probe-helper", "place=sandbox", f"wait={wait}", *selected, *host.args()]
             command = ["sh", "-c", PROBES, "probes", *args]
         else:
-            args = ["helper=/probes/probe-helper", "place=nested", f"wait={wait}", *host.args(), *sandbox_args]
+            args = [
+                "helper=/probes/probe-helper",
+                "place=nested",
+                f"wait={wait}",
+                *selected,
+                *host.args(),
+                *sandbox_args,
+            ]
             mount = ["-v", f"{HELPER_DIR}:/probes:ro"]
             command = [engine, "run", "--rm", *NESTED_FLAGS[place], *mount, TESTBOX, "sh", "-c", PROBES, "p", *args]
         ran = await _exec(client, name, command)
@@ -555,10 +571,10 @@ async def measure_sandbox(
             ]
             assert refusals, ran
             error = re.sub(r"\b[0-9a-f]{64}\b", "<id>", refusals[0].strip())
-            records += [Record(route, engine, place, NOT_RUN, error) for route in ROUTE_IDS]
+            records += [Record(route, engine, place, NOT_RUN, error) for route in routes]
             continue
-        assert tuple(found) == ROUTE_IDS, f"{engine} {place}: the probes printed {list(found)}\n{ran}"
-        records += [Record(route, engine, place, *found[route]) for route in ROUTE_IDS]
+        assert tuple(found) == routes, f"{engine} {place}: the probes printed {list(found)}\n{ran}"
+        records += [Record(route, engine, place, *found[route]) for route in routes]
     return records, inner_version
 
 
@@ -756,8 +772,9 @@ def assert_expected(m: Measurement) -> None:
         f"EXPECTED in tests/engine/test_host_reach.py:\n{format_grid(m.outcomes())}"
     )
     expected = parse_grid(grid)
-    assert set(expected) == set(m.outcomes()), (
-        f"EXPECTED needs a cell for every route, engine and place; measured:\n{format_grid(m.outcomes())}"
+    # (a run may measure a part of the grid: the VM's in CI; a cell it measures must not be "?")
+    assert set(m.outcomes()) <= set(expected), (
+        f"EXPECTED needs a cell for every route, engine and place measured; measured:\n{format_grid(m.outcomes())}"
     )
     wrong = [
         f"  {r.route} from {r.engine} {r.place}: expected {expected[(r.route, r.engine, r.place)]}, "
