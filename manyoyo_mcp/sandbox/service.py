@@ -3,8 +3,7 @@
 Every lookup goes through the owner labels; a sandbox reference is resolved here, once, to a
 full container id, and only that id is ever passed to the engine. Creating one: resolve the host
 folders, plan the container (plan.py, pure), check what needs the engine, then create exactly
-the plan and wait until the nested engine answers; anything half-made is removed again.
-"""
+the plan and wait until the nested engine answers; anything half-made is removed again."""
 
 from __future__ import annotations
 
@@ -344,12 +343,12 @@ class SandboxService:
 
     async def _wait_ready(self, container_id: str, engine_kind: str, sock: bool) -> str:
         """Poll the nested engine's API (GET /version on its socket) until it answers; its version.
-
         In dind mode the probe runs as the sandbox proper's root: the socket is that user's."""
         socket = SOCK_MODE_SOCKET if sock else ENGINE_SOCKETS[engine_kind]
         probe = ["curl", "-sf", "--max-time", "30", "--unix-socket", socket, "http://localhost/version"]
         deadline = time.monotonic() + self.settings.ready_timeout_s
         while True:
+            asked = time.monotonic()
             try:
                 code, out, _ = await in_thread(self.engine.exec_run, container_id, probe, None if sock else PROPER_ROOT)
             except EngineFailure as exc:  # its init ended: the container stopped
@@ -368,7 +367,8 @@ class SandboxService:
                     f"{await self._startup_log(container_id)}\nIf it reports read-only cgroups or missing "
                     "permissions, the operator may need another runtime profile (see README, runtime profiles)."
                 )
-            await anyio.sleep(0.1)
+            # A pause of twice the probe's time (an exec: seconds under emulation, leaving the CPU to the engine)
+            await anyio.sleep(min(max(0.1, 2 * (time.monotonic() - asked)), 5.0))
 
     async def _startup_log(self, container_id: str) -> str:
         """The last lines of the outer init's log (the container's) and of the nested engine's."""
