@@ -283,16 +283,12 @@ async def _follow(
     async def kill() -> None:
         await in_thread(nested.kill, container_id)
 
-    cut = False
-
     async def end_after_exit() -> None:
         # podman's follow may never end for a container that exited before it attached: once the
         # container is gone, the stream gets a moment to drain, then it is closed (what it had not
         # delivered yet is read again below: a slow podman's last lines come later than that).
-        nonlocal cut
         await in_thread(nested.wait, container_id)
         await anyio.sleep(EXIT_DRAIN_S)
-        cut = True
         stream.close()
 
     try:
@@ -306,7 +302,8 @@ async def _follow(
                 close_after_stop=stream.close,
             )
             tasks.cancel_scope.cancel()
-        if cut and not timed_out:
+        if not timed_out:  # a follow cut, or ended by Podman before its last lines (under emulation)
+            await in_thread(nested.wait, container_id)
             await _catch_up(nested, container_id, capture)
         return timed_out
     finally:

@@ -1,4 +1,4 @@
-"""run_container's catch-up after a follow cut short: only what the capture lacks is appended."""
+"""run_container's catch-up after its follow (cut, or ended early by Podman): what the capture lacks is appended."""
 
 import anyio
 
