@@ -5,12 +5,16 @@ tests/unit/ mirrors the package and never touches the engine (`pytest tests/unit
 `engine` marker, and fails (never skips) when the engine or the sandbox image is missing.
 Everything a test creates lives under a scope of its own and is removed by label at the end.
 MANYOYO_SANDBOX_IMAGE points the tests' sandboxes at another image (one built to try a change).
+Tests marked `vm` need the VM test host (scripts/vm/, a cgroup v2 engine): they run last, so that
+the VM can build and boot in the background meanwhile (scripts/test starts it), and they fail, never
+skip, when it cannot come up.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +25,10 @@ from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.sandbox import ownership
 
+from .support.vm_host import SCRIPTS, VMHostError, ensure_vm, vm_status
+
 UNIT = Path(__file__).parent / "unit"
+VM_SETUP = Path(__file__).parent.parent / "build" / "vm-setup.txt"
 # The sandbox image under test: MANYOYO_SANDBOX_IMAGE (a thin image while iterating), else the default.
 SANDBOX_IMAGE = os.environ.get("MANYOYO_SANDBOX_IMAGE") or DEFAULT_IMAGE
 
@@ -33,6 +40,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.engine)
         elif "engine" in getattr(item, "fixturenames", ()):
             raise pytest.UsageError(f"{item.nodeid} uses the engine: it belongs in tests/engine/, not tests/unit/")
+    items.sort(key=lambda item: item.get_closest_marker("vm") is not None)  # stable: the VM's tests last
 
 
 @pytest.fixture
@@ -85,3 +93,19 @@ def settings(scope: str, tmp_path_factory: pytest.TempPathFactory) -> ServerSett
         audit_dir=audit_dir,
         allowed_host_roots=(str(tmp_path_factory.getbasetemp()),),
     )
+
+
+@pytest.fixture(scope="session")
+def vm_host() -> str:
+    """The VM test host's DOCKER_HOST (tcp://127.0.0.1:PORT), booted (or reused) with the host's
+    images preloaded. How long the tests waited for it and what its setup took from nothing go to
+    build/vm-setup.txt."""
+    started = time.monotonic()
+    try:
+        host = ensure_vm()
+    except VMHostError as exc:
+        pytest.fail(f"the VM test host does not come up ({SCRIPTS}/README.md): {exc}", pytrace=False)
+    waited = time.monotonic() - started
+    VM_SETUP.parent.mkdir(exist_ok=True)
+    VM_SETUP.write_text(f"the tests waited {waited:.0f} s for the VM\n{vm_status()}")
+    return host

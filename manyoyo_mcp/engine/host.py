@@ -101,6 +101,7 @@ class Engine(Resources):
                 security_opt=list(profile.security_opt) or None,
                 device_cgroup_rules=list(profile.device_cgroup_rules) or None,
                 cgroupns=profile.cgroupns,
+                ulimits=self._ulimits(api, profile),
                 restart_policy={"Name": "no"},
                 network_mode=spec.network,
                 extra_hosts=dict(spec.extra_hosts) or None,

@@ -11,9 +11,10 @@ from datetime import datetime
 from pathlib import Path
 
 import docker.errors
+import docker.types
 
 from manyoyo_mcp.engine.connection import Connection
-from manyoyo_mcp.engine.types import HostFacts
+from manyoyo_mcp.engine.types import HostFacts, RuntimeProfile
 from manyoyo_mcp.errors import ObjectNotFound
 
 PID_MAX = Path("/proc/sys/kernel/pid_max")
@@ -39,6 +40,18 @@ class Resources(Connection):
             stat = os.statvfs(str(info.get("DockerRootDir") or "/var/lib/docker"))
             free = stat.f_bavail * stat.f_frsize
         return HostFacts(cpus, memory, pid_max, free, "this machine")
+
+    def _ulimits(self, api: docker.APIClient, profile: RuntimeProfile) -> list[docker.types.Ulimit] | None:
+        """The profile's ulimits on a cgroup v2 host, where they are needed; none on a v1 host, whose
+        engine may be unable to raise them (runc: "error setting rlimit type 8", as on these CI hosts)."""
+        if not profile.ulimits:
+            return None
+        cgroup = getattr(self, "_cgroup_version", None)
+        if cgroup is None:
+            cgroup = self._cgroup_version = str(api.info().get("CgroupVersion") or "1")
+        if cgroup != "2":
+            return None
+        return [docker.types.Ulimit(name=n, soft=s, hard=h) for n, s, h in profile.ulimits]
 
     def _local(self) -> bool:
         url = self._docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"

@@ -23,6 +23,10 @@ class RuntimeProfile:
     # the root, so nested containers stay inside the sandbox's limits, and no hierarchy root with
     # a release_agent (a host-side program run by the kernel) can be mounted.
     cgroupns: str = "private"
+    # Resource limits (name, soft, hard; -1: unlimited) set by the host's engine on a cgroup v2 host,
+    # where they are needed: nothing inside can raise them (raising a hard limit needs
+    # CAP_SYS_RESOURCE in the host's namespace); a v1 host's engine may be unable to (engine/host.py).
+    ulimits: tuple[tuple[str, int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

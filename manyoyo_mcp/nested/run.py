@@ -285,7 +285,8 @@ async def _follow(
 
     async def end_after_exit() -> None:
         # podman's follow may never end for a container that exited before it attached: once the
-        # container is gone, the stream gets a moment to drain, then it is closed.
+        # container is gone, the stream gets a moment to drain, then it is closed (what it had not
+        # delivered yet is read again below: a slow podman's last lines come later than that).
         await in_thread(nested.wait, container_id)
         await anyio.sleep(EXIT_DRAIN_S)
         stream.close()
@@ -301,7 +302,30 @@ async def _follow(
                 close_after_stop=stream.close,
             )
             tasks.cancel_scope.cancel()
+        if not timed_out:  # a follow cut, or ended by Podman before its last lines (under emulation)
+            await in_thread(nested.wait, container_id)
+            await _catch_up(nested, container_id, capture)
         return timed_out
+    finally:
+        stream.close()
+
+
+async def _catch_up(nested: NestedEngine, container_id: str, capture: OutputCapture) -> None:
+    """After a follow cut short: the container's whole log read again, what `capture` lacks appended."""
+    seen = {1: capture.stdout.total, 2: capture.stderr.total}
+    stream: LogStream = await in_thread(nested.logs, container_id, follow=False)
+
+    def read() -> None:
+        with contextlib.suppress(ManyoyoError):
+            for kind, data in stream.frames():
+                key = 2 if kind == 2 else 1
+                skip = min(seen[key], len(data))
+                seen[key] -= skip
+                if data[skip:]:
+                    capture.write(kind, data[skip:])
+
+    try:
+        await in_thread(read)
     finally:
         stream.close()
 

@@ -175,9 +175,11 @@ async def wait_ready(engine: Engine, container_id: str, kind: str, sock: bool, t
     after `timeout_s`. In dind mode the probe runs as the sandbox proper's root (the socket is that
     user's). Raises SandboxNotReady, with the sandbox's log, when the sandbox stops meanwhile."""
     socket = SOCK_MODE_SOCKET if sock else ENGINE_SOCKETS[kind]
-    probe = ["curl", "-sf", "--max-time", "2", "--unix-socket", socket, "http://localhost/version"]
+    # 10 s a try: an emulated host (the VM tests) takes seconds to answer one exec.
+    probe = ["curl", "-sf", "--max-time", "10", "--unix-socket", socket, "http://localhost/version"]
     deadline = time.monotonic() + timeout_s
     while True:
+        asked = time.monotonic()
         try:
             code, out, _ = await in_thread(engine.exec_run, container_id, probe, None if sock else PROPER_ROOT)
         except EngineFailure as exc:  # its init ended (the container stopped), or it was removed
@@ -194,7 +196,9 @@ async def wait_ready(engine: Engine, container_id: str, kind: str, sock: bool, t
                 return "unknown"
         if time.monotonic() > deadline:
             return None
-        await anyio.sleep(POLL_S)
+        # A pause of twice the probe's own time (at least POLL_S, at most 5 s): where one exec takes
+        # seconds of CPU (emulation), back-to-back probes would starve the engine that is starting.
+        await anyio.sleep(min(max(POLL_S, 2 * (time.monotonic() - asked)), 5.0))
 
 
 async def startup_log(engine: Engine, container_id: str) -> str:

@@ -12,6 +12,12 @@ from dataclasses import replace
 from manyoyo_mcp.engine.types import RuntimeProfile
 from manyoyo_mcp.errors import InvalidArgument
 
+# The nested engines' runtimes raise their locked-memory limit to load cgroup v2's device filter
+# (crun: "setrlimit (RLIM_MEMLOCK): Operation not permitted" otherwise, on every cgroup v2 host): the
+# outer container starts with it unlimited (the host's engine sets it, on cgroup v2 hosts only: see
+# engine/resources.py; locked memory still counts against the sandbox's memory limit).
+DIND_ULIMITS = (("memlock", -1, -1),)
+
 PROFILES: dict[str, RuntimeProfile] = {
     profile.name: profile
     for profile in (
@@ -27,6 +33,7 @@ PROFILES: dict[str, RuntimeProfile] = {
             ),
             cap_add=("SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"),
             security_opt=("seccomp=unconfined", "apparmor=unconfined"),
+            ulimits=DIND_ULIMITS,
         ),
         RuntimeProfile(
             name="privileged",
@@ -36,6 +43,7 @@ PROFILES: dict[str, RuntimeProfile] = {
                 "namespace inside. Only where `standard` fails; some hosts refuse it outright."
             ),
             privileged=True,
+            ulimits=DIND_ULIMITS,
         ),
     )
 }

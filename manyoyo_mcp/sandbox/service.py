@@ -3,8 +3,7 @@
 Every lookup goes through the owner labels; a sandbox reference is resolved here, once, to a
 full container id, and only that id is ever passed to the engine. Creating one: resolve the host
 folders, plan the container (plan.py, pure), check what needs the engine, then create exactly
-the plan and wait until the nested engine answers; anything half-made is removed again.
-"""
+the plan and wait until the nested engine answers; anything half-made is removed again."""
 
 from __future__ import annotations
 

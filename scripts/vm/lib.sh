@@ -4,7 +4,7 @@
 # Bump when what goes into the disk changes (guest configuration, preload method): it is part of
 # the disk's cache key, so the next build makes a new disk instead of reusing an old one.
 # ROOTFS_FORMAT is the same for the cached debootstrap (a change there rebuilds both).
-VM_FORMAT=1
+VM_FORMAT=2
 ROOTFS_FORMAT=1
 
 VM_SUITE=bookworm
@@ -30,6 +30,7 @@ VM_KEEP=${MANYOYO_VM_KEEP:-2}                            # cached disks kept bes
 
 GUEST_DOCKER_PORT=2375
 GUEST_IP=10.0.2.15
+GUEST_GATEWAY=10.0.2.2   # qemu user networking: the host, where the forwards come from
 SSH_ALIAS=manyoyo-vm
 
 log() { printf '%s vm: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

@@ -19,8 +19,10 @@
 #       host_token (a host process runs with "<token>-process" in its arguments, the host root's
 #       user keyring holds "<token>-key" = "<token>-secret", host_port on the host's loopback answers
 #       "<token>-port"), host_port, host_engine (text the host engine's /info holds),
+#       host_engine_tcp (IP:PORT,... where the host's engine listens on TCP, if it does),
 #       sandbox_file, sandbox_token, sandbox_engine (the same for the sandbox, seen from a nested
-#       container).
+#       container), wait (seconds a socket gets to answer, default 2: more for a slow machine),
+#       routes (ROUTE,...: only these are reported, and the slow ones not listed are skipped).
 
 if [ "${1:-}" = build ]; then
     dir=${2:?usage: host_reach_probes.sh build DIR}
@@ -67,6 +69,14 @@ static int say(const char *status, const char *fmt, ...) {
 
 static const char *err(int e) { return strerror(e); }
 
+/* How long a socket is given to connect and to answer: PROBE_WAIT_S seconds (default 2). An engine
+ * in a machine under software emulation can take longer than that to answer /info. */
+static int wait_ms(void) {
+    const char *s = getenv("PROBE_WAIT_S");
+    int n = s ? atoi(s) : 0;
+    return (n > 0 ? n : 2) * 1000;
+}
+
 /* open PATH r|w: opened without O_CREAT or O_TRUNC, closed at once; nothing is read or written. */
 static int cmd_open(const char *path, const char *mode) {
     int fd = open(path, (mode[0] == 'w' ? O_WRONLY : O_RDONLY) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
@@ -75,6 +85,29 @@ static int cmd_open(const char *path, const char *mode) {
         return 1;
     }
     close(fd);
+    return 0;
+}
+
+/* open-each MODE SKIP_OWN: `open` for every path on stdin, one a line (one process for hundreds of
+ * sysctls). SKIP_OWN=1 skips files owned by uid 0 as this namespace sees it (in a user namespace
+ * of our own, those belong to namespaces we own). Prints "<opened> <tried> <first three opened>". */
+static int cmd_open_each(const char *mode, const char *skip_own) {
+    char path[4096], examples[3 * 4096 + 4] = "";
+    int opened = 0, tried = 0;
+    while (fgets(path, sizeof path, stdin)) {
+        path[strcspn(path, "\n")] = 0;
+        struct stat st;
+        if (!path[0] || (skip_own[0] == '1' && stat(path, &st) == 0 && st.st_uid == 0)) continue;
+        tried++;
+        int fd = open(path, (mode[0] == 'w' ? O_WRONLY : O_RDONLY) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0) continue;
+        close(fd);
+        if (++opened <= 3) {
+            strcat(examples, " ");
+            strcat(examples, path);
+        }
+    }
+    printf("%d %d%s\n", opened, tried, examples);
     return 0;
 }
 
@@ -278,7 +311,7 @@ static int cmd_tcp(const char *ip, const char *port, const char *expect) {
     char buf[512];
     memset(buf, 0, sizeof buf);
     ssize_t n = -1;
-    if (poll(&p, 1, 2000) == 1) n = read(s, buf, sizeof buf - 1);
+    if (poll(&p, 1, wait_ms()) == 1) n = read(s, buf, sizeof buf - 1);
     int e = errno;
     close(s);
     if (n > 0 && strstr(buf, expect)) return say("REACHED", "the host's loopback answered on %s:%s", ip, port);
@@ -384,10 +417,10 @@ static int cmd_proc_find(const char *text) {
 }
 
 /* http unix:PATH|tcp:IP:PORT URLPATH: an HTTP/1.0 GET; the answer's first 64 KiB on stdout.
- * Every step gives up after 2 s (a socket that does not speak HTTP answers nothing). */
+ * Every step gives up after PROBE_WAIT_S (a socket that does not speak HTTP answers nothing). */
 static int cmd_http(const char *target, const char *urlpath) {
     int s;
-    struct timeval tv = {2, 0};
+    struct timeval tv = {wait_ms() / 1000, 0};
     if (!strncmp(target, "unix:", 5)) {
         struct sockaddr_un a;
         memset(&a, 0, sizeof a);
@@ -413,7 +446,7 @@ static int cmd_http(const char *target, const char *urlpath) {
         struct pollfd p = {s, POLLOUT, 0};
         int soerr = 0;
         socklen_t len = sizeof soerr;
-        if (poll(&p, 1, 2000) != 1 || getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr) return 1;
+        if (poll(&p, 1, wait_ms()) != 1 || getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr) return 1;
         fcntl(s, F_SETFL, 0);
         setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -436,6 +469,7 @@ int main(int argc, char **argv) {
     if (argc < 2) return 2;
     const char *c = argv[1];
     if (!strcmp(c, "open") && argc == 4) return cmd_open(argv[2], argv[3]);
+    if (!strcmp(c, "open-each") && argc == 4) return cmd_open_each(argv[2], argv[3]);
     if (!strcmp(c, "read") && argc == 4) return cmd_read(argv[2], argv[3]);
     if (!strcmp(c, "sysfs") && argc >= 3) return cmd_sysfs(argc - 2, argv + 2);
     if (!strcmp(c, "bpf")) return cmd_bpf();
@@ -464,9 +498,12 @@ for arg in "$@"; do
         host_token=*) host_token=${arg#*=} ;;
         host_port=*) host_port=${arg#*=} ;;
         host_engine=*) host_engine=${arg#*=} ;;
+        host_engine_tcp=*) host_engine_tcp=${arg#*=} ;;
+        wait=*) PROBE_WAIT_S=${arg#*=}; export PROBE_WAIT_S ;;
         sandbox_file=*) sandbox_file=${arg#*=} ;;
         sandbox_token=*) sandbox_token=${arg#*=} ;;
         sandbox_engine=*) sandbox_engine=${arg#*=} ;;
+        routes=*) routes=${arg#*=} ;;
         *) echo "host_reach_probes: unknown argument $arg" >&2; exit 2 ;;
     esac
 done
@@ -481,7 +518,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-report() { route=$1; shift; echo "$route $*"; }
+# wanted ROUTE...: one of them is asked for (routes= unset: every route is).
+wanted() { for r in "$@"; do case ",${routes:-$r}," in *",$r,"*) return 0 ;; esac; done; return 1; }
+report() { route=$1; shift; if wanted "$route"; then echo "$route $*"; fi; }
 # opens PATH for writing (w) or reading (r) and closes it: no O_CREAT, no O_TRUNC, nothing written.
 opens() { why=$("$H" open "$1" "$2"); }
 in_initial_userns() { [ "$(awk '{print $1 $2 $3}' /proc/self/uid_map 2>/dev/null)" = "004294967295" ]; }
@@ -536,15 +575,15 @@ sysctls() {
     find "$1/sys/kernel" "$1/sys/vm" "$1/sys/fs" "$1/sys/debug" "$1/sys/dev" -type f 2>/dev/null | grep -Ev "$skip"
 }
 writable_sysctls() {
-    count=0; total=0; examples=""
-    for f in $(sysctls "$1"); do
-        if ! in_initial_userns && [ "$(stat -c %u "$f" 2>/dev/null)" = 0 ]; then continue; fi
-        total=$((total + 1))
-        if "$H" open "$f" w >/dev/null; then count=$((count + 1)); [ $count -le 3 ] && examples="$examples ${f#"$1"/sys/}"; fi
-    done
+    skip_own=1; in_initial_userns && skip_own=0
+    read -r count total opened <<EOF
+$(sysctls "$1" | "$H" open-each w "$skip_own")
+EOF
+    examples=""
+    for f in $opened; do examples="$examples ${f#"$1"/sys/}"; done
 }
-writable_sysctls /proc
-if [ $count -gt 0 ]; then report proc-sysctls REACHED "$count of $total host-wide sysctls open for writing in /proc:$examples"
+if ! wanted proc-sysctls; then :
+elif writable_sysctls /proc && [ $count -gt 0 ]; then report proc-sysctls REACHED "$count of $total host-wide sysctls open for writing in /proc:$examples"
 elif [ -z "$fresh_proc" ]; then report proc-sysctls BLOCKED "none of $total writable in /proc, and no new proc mount"
 else
     writable_sysctls "$fresh_proc"
@@ -554,11 +593,15 @@ fi
 
 # --- /proc/kcore (the kernel's memory) and /proc/kmsg (the host's kernel log), opened for reading.
 # https://github.com/HackTricks-wiki/hacktricks/blob/master/src/linux-hardening/privilege-escalation/docker-security/docker-breakout-privilege-escalation/sensitive-mounts.md
+# Engines mask them in their containers with a device node (/dev/null) bound over the file: that
+# opens, and is not the kernel's.
 for entry in kcore kmsg; do
     where=/proc; [ -n "$fresh_proc" ] && where="$fresh_proc"
+    why="masked (a device node is bound over it)"
     if [ ! -e "$where/$entry" ]; then report "proc-$entry" N/A "the kernel has no /proc/$entry"
-    elif opens "/proc/$entry" r; then report "proc-$entry" REACHED "/proc/$entry opens for reading"
-    elif opens "$where/$entry" r; then report "proc-$entry" REACHED "$entry opens for reading in a proc mounted anew"
+    elif [ ! -c "/proc/$entry" ] && opens "/proc/$entry" r; then report "proc-$entry" REACHED "/proc/$entry opens for reading"
+    elif [ -n "$fresh_proc" ] && [ ! -c "$fresh_proc/$entry" ] && opens "$fresh_proc/$entry" r; then
+        report "proc-$entry" REACHED "$entry opens for reading in a proc mounted anew"
     else report "proc-$entry" BLOCKED "/proc/$entry: $why"; fi
 done
 
@@ -752,7 +795,7 @@ block_devices() {  # lines "MAJ:MIN NAME" of the devices that hold data (not an 
         awk 'NR > 2 && $3 > 0 {print $1 ":" $2, $4}' /proc/partitions 2>/dev/null
     } | sort -u -k1,1
 }
-devices=$(block_devices)
+devices=""; wanted block-device host-disk-mount && devices=$(block_devices)
 reached=""; readable=""; first_error=""
 for numbers in $(echo "$devices" | awk '{print $1}'); do
     name=$(echo "$devices" | awk -v n="$numbers" '$1 == n {print $2}')
@@ -815,31 +858,44 @@ report kernel-module $("$H" init-module)
 # process's root (/proc/*/root), and by name on every disk-backed mount.
 # https://labs.withsecure.com/publications/abusing-the-access-to-mount-namespaces-through-procpidroot
 disk_mounts() { awk '$3 ~ /^(ext[234]|xfs|btrfs|overlay|tmpfs|zfs|fuse.*)$/ && $2 !~ /^\/(proc|sys|dev)(\/|$)/ {print $2}' /proc/self/mounts | sort -u; }
+# Every disk-backed mount is walked once (the slowest step, by far, in a machine under software
+# emulation), listing the sockets and the files named like the ones searched for.
+walk_disks() {
+    [ -f "$work/walked" ] && return
+    for m in $(disk_mounts); do
+        find "$m" -xdev \( -type s -o -name "${host_file##*/}" -o -name "${sandbox_file##*/}" \) 2>/dev/null
+    done > "$work/walked.tmp"
+    mv "$work/walked.tmp" "$work/walked"
+}
 find_file() {  # find_file PATH CONTENT: where a file with that name and content is seen
     for path in "$1" /proc/*/root"$1"; do
         if grep -qs "$2" "$path" 2>/dev/null; then echo "$path"; return; fi
     done
-    for m in $(disk_mounts); do
-        found=$(find "$m" -xdev -name "${1##*/}" 2>/dev/null | head -n 1)
-        if [ -n "$found" ] && grep -qs "$2" "$found"; then echo "$found"; return; fi
-    done
+    walk_disks
+    while IFS= read -r found; do
+        if [ "${found##*/}" = "${1##*/}" ] && [ -f "$found" ] && grep -qs "$2" "$found"; then echo "$found"; return; fi
+    done < "$work/walked"
 }
 find_process() { "$H" proc-find "$1"; }
-find_engine() {  # find_engine MARKER: a unix socket or TCP port whose /info holds MARKER
-    for sock in $(for m in $(disk_mounts); do find "$m" -xdev -type s 2>/dev/null; done) \
-        /var/run/docker.sock /run/docker.sock /run/podman/podman.sock; do
+find_engine() {  # find_engine MARKER [TCP_TARGET...]: a unix socket or TCP port whose /info holds MARKER
+    marker=$1; shift
+    walk_disks
+    for sock in $(cat "$work/walked") /var/run/docker.sock /run/docker.sock /run/podman/podman.sock; do
         [ -S "$sock" ] || continue
-        case $("$H" http "unix:$sock" /info 2>/dev/null) in *"$1"*) echo "$sock"; return ;; esac
+        case $("$H" http "unix:$sock" /info 2>/dev/null) in *"$marker"*) echo "$sock"; return ;; esac
     done
     gateway=$(awk '$2 == "00000000" {print $3; exit}' /proc/net/route 2>/dev/null)
-    [ -n "$gateway" ] || return
-    ip=$(printf '%d.%d.%d.%d' 0x$(echo "$gateway" | cut -c7-8) 0x$(echo "$gateway" | cut -c5-6) 0x$(echo "$gateway" | cut -c3-4) 0x$(echo "$gateway" | cut -c1-2))
-    for target in "tcp:$ip:2375" "tcp:$ip:2376" tcp:127.0.0.1:2375 tcp:127.0.0.1:2376; do
-        case $("$H" http "$target" /info 2>/dev/null) in *"$1"*) echo "$target"; return ;; esac
+    if [ -n "$gateway" ]; then
+        ip=$(printf '%d.%d.%d.%d' 0x$(echo "$gateway" | cut -c7-8) 0x$(echo "$gateway" | cut -c5-6) 0x$(echo "$gateway" | cut -c3-4) 0x$(echo "$gateway" | cut -c1-2))
+        set -- "tcp:$ip:2375" "tcp:$ip:2376" "$@"
+    fi
+    for target in "$@" tcp:127.0.0.1:2375 tcp:127.0.0.1:2376; do
+        case $("$H" http "$target" /info 2>/dev/null) in *"$marker"*) echo "$target"; return ;; esac
     done
 }
 
-if [ -z "${host_file:-}" ]; then report host-file N/A "no host file given"
+if ! wanted host-file; then :
+elif [ -z "${host_file:-}" ]; then report host-file N/A "no host file given"
 else
     found=$(find_file "$host_file" "${host_file##*/}")
     if [ -n "$found" ]; then report host-file REACHED "read the host's file at $found"
@@ -852,11 +908,13 @@ elif found=$(find_process "$host_token-process") && [ -n "$found" ]; then report
 else report host-process BLOCKED "no host process is visible"; fi
 if [ -z "${host_port:-}" ] || [ -z "${host_token:-}" ]; then report host-network N/A "no host port given"
 else report host-network $("$H" tcp 127.0.0.1 "$host_port" "$host_token-port"); fi
-if [ -z "${host_engine:-}" ]; then report host-engine N/A "no host engine given"
-elif found=$(find_engine "$host_engine") && [ -n "$found" ]; then report host-engine REACHED "the host's engine answers at $found"
+if ! wanted host-engine; then :
+elif [ -z "${host_engine:-}" ]; then report host-engine N/A "no host engine given"
+elif found=$(find_engine "$host_engine" $(echo "${host_engine_tcp:-}" | tr , " " | sed "s/[^ ]*/tcp:&/g")) && [ -n "$found" ]; then report host-engine REACHED "the host's engine answers at $found"
 else report host-engine BLOCKED "no socket or port reaches the host's engine"; fi
 
-if [ "${place:-}" = sandbox ]; then
+if ! wanted sandbox-file sandbox-process sandbox-engine; then :
+elif [ "${place:-}" = sandbox ]; then
     for route in sandbox-file sandbox-process sandbox-engine; do report "$route" N/A "this is the sandbox itself"; done
 else
     if [ -z "${sandbox_file:-}" ]; then report sandbox-file N/A "no sandbox file given"

@@ -8,20 +8,14 @@ import ipaddress
 import os
 import socket
 import subprocess
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 
 from ..helpers import TESTBOX
-from ..support.vm_host import IMAGES, ensure_vm, guest_run
+from ..support.vm_host import IMAGES, guest_run
 
-pytestmark = pytest.mark.engine
-
-
-@pytest.fixture(scope="module")
-def vm_host() -> Iterator[str]:
-    yield ensure_vm(IMAGES)
+pytestmark = pytest.mark.vm  # vm_host: tests/conftest.py
 
 
 def guest_docker(host: str, *args: str, timeout: float = 300) -> str:
@@ -117,3 +111,13 @@ def test_the_guest_reaches_nothing_outside_itself(vm_host):
     done = guest_run("timeout", "10", "bash", "-c", probe, check=False)
     assert "REACHED" not in done.stdout
     assert guest_run("cat", "/etc/resolv.conf").stdout.strip() == ""  # no name server to ask either
+
+
+def test_the_guests_own_containers_cannot_reach_its_engine_or_sshd(vm_host):
+    # As on a host whose engine listens on a unix socket: the TCP port is for the host's forward only.
+    addresses = guest_run("sh", "-c", 'ip -o -4 addr show | awk \'$2 != "lo" {sub("/.*", "", $4); print $4}\'')
+    targets = [f"{address} {port}" for address in addresses.stdout.split() for port in (2375, 22)]
+    assert any(t.startswith("172.17.0.1 ") for t in targets), targets  # the bridge's gateway is among them
+    script = 'for t in "$@"; do nc -w 5 $t </dev/null && echo "REACHED $t"; done; echo done'
+    out = guest_docker(vm_host, "run", "--rm", TESTBOX, "sh", "-c", script, "probe", *targets)
+    assert out.splitlines() == ["done"], out

@@ -16,3 +16,9 @@ def test_an_unknown_profile_lists_the_known_ones():
     with pytest.raises(InvalidArgument, match="privileged, standard"):
         runtime_profile("loose")
     assert set(PROFILES) == {"privileged", "standard"}
+
+
+@pytest.mark.parametrize("name", ["standard", "privileged"])
+def test_a_dind_sandbox_starts_with_unlimited_locked_memory(name):
+    # crun in the nested engine raises it to load cgroup v2's device filter; nothing inside may.
+    assert ("memlock", -1, -1) in runtime_profile(name).ulimits
