@@ -123,7 +123,7 @@ def read(request):
     end = offset + len(data)
     return {
         "path": os.path.realpath(path),
-        "size": max(info.st_size, end),
+        "size": max(info.st_size, end) if data else info.st_size,  # (a file may grow while it is read)
         "offset": offset,
         "bytes": len(data),
         "encoding": "utf-8" if text is not None else "base64",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from manyoyo_mcp.audit.report.rows import COLUMNS, LABELS, Row, clock, count, duration, groups, size, spans_days
@@ -11,6 +12,15 @@ from manyoyo_mcp.audit.review import Session
 # ANSI colours of the outcome labels (the label is always there as text too)
 COLOURS = {"ok": "32", "denied": "1;31", "error": "33", "timeout": "35", "cancelled": "2", "unfinished": "2"}
 MIN_WHAT = 24
+SUMMARY_WIDTH = 200
+"""A summary line's most characters (a call's arguments can be megabytes)."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """`text` with its control characters written as escapes (``\\n``, ``\\x1b``): what an agent
+    wrote (a sandbox name, a path, a command) cannot fake a line, colour or clear the terminal."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1] if m.group() in "\n\r\t" else f"\\x{ord(m.group()):02x}", text)
 
 
 def session_title(session: Session | None, dated: bool = True) -> str:
@@ -19,7 +29,7 @@ def session_title(session: Session | None, dated: bool = True) -> str:
         return "session ?"
     started = (session.started or {}).get("ts") or session.first_ts
     when = f"{started[:10]} {started[11:19]} UTC" if dated else clock(str(started))
-    return f"session {session.number} · {session.client} · started {when}"
+    return visible(f"session {session.number} · {session.client} · started {when}")
 
 
 def table(
@@ -41,7 +51,7 @@ def table(
         row.index: (
             ("" if chain is None or chain.trusts(row) else "⚠ ") + clock(row.call.ts, dated),
             row.call.tool,
-            " ".join(row.line.split()),  # one line, whatever the command's newlines
+            visible(" ".join(row.line.split())),  # one line, whatever the command's newlines
             row.label,
             "" if row.exit_code is None else str(row.exit_code),
             duration(row.duration_s),
@@ -59,12 +69,12 @@ def table(
     for session, boxes in groups(lines):
         out.append(f"== {session_title(by_id.get(session))}")
         for sandbox, rows in boxes:
-            out.append(f"-- sandbox {sandbox}" if sandbox else "-- no sandbox")
+            out.append(f"-- sandbox {visible(sandbox)}" if sandbox else "-- no sandbox")
             for row in rows:
                 paint = COLOURS.get(row.outcome) if colour else None
                 out.append(_line(cells[row.index], widths, paint))
                 if why and row.outcome != "ok" and row.why:
-                    reason = f"{' ' * (widths[0] + 2)}↳ {' '.join(row.why.split())}"
+                    reason = f"{' ' * (widths[0] + 2)}↳ {visible(' '.join(row.why.split()))}"
                     out.append(reason if len(reason) <= width else reason[: width - 1] + "…")
     return "\n".join(out)
 
@@ -112,10 +122,13 @@ def summary_text(summary: Summary, directory: str) -> str:
     for rule, rows in summary.denials.items():
         out.append(f"  {rule} ({len(rows)})")
         out += [f"    {call_line(row, dated)}" for row in rows[:3]]
+        out += [f"    ... and {len(rows) - 3} more (audit show --why lists them)"] if len(rows) > 3 else []
     failed = {key: rows for key, rows in summary.failures.items() if rows}
     counts = ", ".join(f"{len(rows)} {LABELS[key]}" for key, rows in failed.items())
     out.append(f"Errors, timeouts, cancelled: {counts or 'none'}")
-    out += [f"  {call_line(row, dated)}" for rows in failed.values() for row in rows[:5]]
+    for rows in failed.values():
+        out += [f"  {call_line(row, dated)}" for row in rows[:5]]
+        out += [f"  ... and {len(rows) - 5} more of these (audit show --why lists them)"] if len(rows) > 5 else []
     out.append(
         f"Sock mode: {len(summary.confirmations)} confirmed by a human, {len(summary.grants)} granted by the operator"
     )
@@ -128,7 +141,11 @@ def summary_text(summary: Summary, directory: str) -> str:
     out += [f"  {call_line(row, dated)}" for row in summary.longest]
     out.append("Most output")
     out += [f"  {call_line(row, dated)}" for row in summary.heaviest]
-    return "\n".join(out)
+    return "\n".join(_fit(visible(line)) for line in out)
+
+
+def _fit(line: str) -> str:
+    return line if len(line) <= SUMMARY_WIDTH else line[: SUMMARY_WIDTH - 1] + "…"
 
 
 def _counts(outcomes: dict[str, int]) -> str:

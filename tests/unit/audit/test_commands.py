@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 
+import anyio
 import pytest
 
 from manyoyo_mcp.audit.log import log_files
 from manyoyo_mcp.audit.report.rows import COLUMNS
 from manyoyo_mcp.cli import main
 
-from .day import CALLS, DENIED_COMMAND, SECOND_SESSION_CALLS, SECRET, busy_day
+from .day import CALLS, CLAUDE, DENIED_COMMAND, SECOND_SESSION_CALLS, SECRET, START, Agent, busy_day, clock
 
 
 @pytest.fixture
@@ -114,3 +115,29 @@ def test_report_writes_a_page_of_well_under_a_kilobyte_per_call_on_a_long_day(tm
     assert "300 calls" in capsys.readouterr().err
     assert size / 300 < 600, f"{size} bytes for 300 calls"
     assert page.read_text().count("<details") >= 300
+
+
+def hostile_day(directory):
+    """An agent's calls whose names, paths and commands hold newlines, terminal escapes and NULs."""
+
+    async def day() -> None:
+        with clock(START) as now:
+            agent = Agent(directory, CLAUDE, now)
+            await agent.recorder.server_event("server_start", version="0.1.0", pid=4242)
+            forged = "x\n00:00:00  exec  FORGED"
+            await agent.call("exec", {"sandbox": forged, "command": "true"}, status="error", error="no sandbox")
+            await agent.call("exec", {"sandbox": "s", "command": "echo \x1b[2J\x1b[31mcleared\x07 nul\x00"})
+            await agent.call("write_file", {"sandbox": "s", "path": "/tmp/\x1b]0;pwned\x07.txt", "content": "x"})
+
+    anyio.run(day)
+    return directory
+
+
+@pytest.mark.parametrize("command", [["show", "--why"], ["summary"]])
+def test_an_agents_text_cannot_fake_a_line_or_drive_the_terminal(tmp_path, capsys, command):
+    log = hostile_day(tmp_path / "hostile")
+    assert main(["audit", "--dir", str(log), *command]) == 0
+    out = capsys.readouterr().out
+    assert not [c for c in out if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F], out
+    assert not [line for line in out.splitlines() if line.lstrip().startswith("00:00:00  exec  FORGED")], out
+    assert "\\x1b[2J" in out or "\\x1b]0;pwned" in out  # shown, as escapes

@@ -119,3 +119,10 @@ def test_a_glob_matches_recursively_and_a_file_is_not_a_folder(tmp_path, capsys)
 def test_the_program_imports_nothing_of_the_server():
     source = program.__loader__.get_source(program.__name__)
     assert "manyoyo_mcp" not in source.split('"""', 2)[2]
+
+
+@pytest.mark.parametrize("offset", [9, 10, 5000])
+def test_a_read_at_or_past_the_end_gives_the_files_own_size(tmp_path, capsys, offset):
+    (tmp_path / "h").write_bytes(b"123456789")
+    page = run("read", {"path": str(tmp_path / "h"), "offset": offset, "limit": 100}, capsys=capsys)
+    assert (page["size"], page["bytes"], page["next_offset"]) == (9, 0, None)
