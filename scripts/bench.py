@@ -34,14 +34,17 @@ from mcp import Client, StdioServerParameters
 
 from manyoyo_mcp.audit.log import AuditLog
 from manyoyo_mcp.audit.redaction import Redactor
+from manyoyo_mcp.config.settings import DEFAULT_IMAGE
 from manyoyo_mcp.engine.host import Engine
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
-from manyoyo_mcp.sandbox.inside import STATE_FILE, Entry, parse_state
+from manyoyo_mcp.sandbox.inside import PROPER_ROOT, STATE_FILE, Entry, parse_state
+from manyoyo_mcp.sandbox.layout import ENGINE_SOCKETS, SANDBOX_STORAGE
+from manyoyo_mcp.sandbox.runtime import runtime_profile
 
 SERVER = str(Path(sys.executable).with_name("manyoyo-mcp"))
 SCOPE = f"bench-{secrets.token_hex(3)}"  # labels everything made here (ownership.owner_labels)
-IMAGE = "manyoyo-sandbox:latest"
+IMAGE = os.environ.get("MANYOYO_SANDBOX_IMAGE", DEFAULT_IMAGE)
 MIB = 1 << 20
 # Exactly the default output cap on each stream: the whole output is kept, nothing truncated.
 TWO_MIB = f"head -c {MIB} /dev/zero | tr '\\0' o; head -c {MIB} /dev/zero | tr '\\0' e >&2"
@@ -190,29 +193,35 @@ async def delivery_floor(listed: object, n: int) -> list[float]:
 
 
 def sdk_create_ready(client: docker.DockerClient) -> float:
-    """The same sandbox by hand: docker run with the standard profile's flags, then poll /version."""
+    """The same sandbox by hand: docker run of the sandbox image with the standard profile's flags
+    and the storage volume, then poll the nested engine's /version as the sandbox proper's root.
+    Raises TimeoutError after 180 s."""
     name = f"bench-direct-{secrets.token_hex(3)}"
     volume = client.volumes.create(name, labels=ownership.owner_labels(SCOPE))
+    profile = runtime_profile("standard")
     started = time.perf_counter()
     container = client.containers.run(
         IMAGE,
         name=name,
         labels=ownership.owner_labels(SCOPE),
         detach=True,
-        cap_add=["SYS_ADMIN", "NET_ADMIN"],
-        security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+        cap_add=list(profile.cap_add),
+        security_opt=list(profile.security_opt),
         cgroupns="private",
-        volumes={volume.name: {"bind": "/var/lib/docker", "mode": "rw"}},
+        volumes={volume.name: {"bind": SANDBOX_STORAGE, "mode": "rw"}},
         nano_cpus=1_000_000_000,
         mem_limit="1g",
     )
-    probe = ["curl", "-sf", "--unix-socket", "/var/run/docker.sock", "http://localhost/version"]
-    while container.exec_run(probe).exit_code != 0:
-        time.sleep(0.1)
-    elapsed = time.perf_counter() - started
-    container.remove(force=True, v=True)
-    volume.remove(force=True)
-    return elapsed
+    try:
+        probe = ["curl", "-sf", "--unix-socket", ENGINE_SOCKETS["docker"], "http://localhost/version"]
+        while container.exec_run(probe, user=PROPER_ROOT).exit_code != 0:
+            if time.perf_counter() - started > 180:
+                raise TimeoutError(f"{IMAGE} by hand: its engine did not answer in 180 s")
+            time.sleep(0.1)
+        return time.perf_counter() - started
+    finally:
+        container.remove(force=True, v=True)
+        volume.remove(force=True)
 
 
 async def main(starts: int, execs: int, results: int, creates: int) -> None:
