@@ -8,8 +8,10 @@ tell values apart without seeing them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -65,8 +67,20 @@ class Redactor:
         return hmac.new(self._key, data, hashlib.sha256).hexdigest()
 
     def secrets_in(self, arguments: dict[str, Any]) -> list[str]:
-        """The values secret by their place (env, build args): redacted wherever they reappear."""
-        return [str(v) for name in SECRET_MAPPINGS for v in (arguments.get(name) or {}).values() if isinstance(v, str)]
+        """The values secret by their place (env, build args): redacted wherever they reappear.
+        A map sent as JSON text (clients such as the Inspector's CLI do; the gate reads it as the
+        SDK does) gives its values; any other text or list in such a place is secret whole."""
+        found: list[str] = []
+        for name in SECRET_MAPPINGS:
+            given = arguments.get(name)
+            if isinstance(given, str):
+                with contextlib.suppress(ValueError):
+                    given = json.loads(given) if given.lstrip().startswith("{") else given
+            if isinstance(given, dict):
+                found += [v for v in given.values() if isinstance(v, str)]
+            elif isinstance(given, str | list):
+                found += [v for v in ([given] if isinstance(given, str) else given) if isinstance(v, str) and v]
+        return found
 
     def _value_marker(self, value: str) -> str:
         return value if value.startswith("[redacted:") else self.marker(value)

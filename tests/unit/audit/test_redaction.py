@@ -55,3 +55,20 @@ def test_env_and_build_args_are_redacted_everywhere_with_stable_fingerprints():
 def test_harmless_text_is_left_alone():
     text = "docker build -t app:test . && echo the token count is 3 && ls ~/.ssh"
     assert Redactor(b"key").text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("env", "secrets"),
+    [
+        ('{"TOKEN": "tok-in-json-1"}', ["tok-in-json-1"]),  # a map as JSON text, as the Inspector's CLI sends it
+        ("TOKEN=tok-in-json-1", ["TOKEN=tok-in-json-1"]),
+        (["TOKEN=tok-in-json-1"], ["TOKEN=tok-in-json-1"]),
+        ("{not json tok-in-json-1", ["{not json tok-in-json-1"]),
+        (7, []),
+        (None, []),
+    ],
+)
+def test_an_env_that_is_not_a_map_is_recorded_without_failing_and_stays_secret(env, secrets):
+    safe, found = Redactor(b"key").arguments({"command": "true", "env": env})
+    assert found == secrets
+    assert "tok-in-json-1" not in json.dumps(safe)
