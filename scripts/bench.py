@@ -8,7 +8,8 @@ Prints, in one run on the same machine and engine:
   3. a 2 MiB exec result (1 MiB on each stream) end to end through the server vs docker-py
      returning the same bytes, and the size of the result message;
   4. sandbox time to ready: create_sandbox vs `docker run` of the same image (same flags) plus
-     polling the nested engine's API, via docker-py (median, ratio);
+     polling the nested engine's API, via docker-py (median, ratio), and where each one's time
+     goes (the server's phases, from its log line per create; the reference's run and poll);
   5. the server's resident memory (now and peak);
   6. the audit log's cost: appending one record synced to disk (fsync) vs the same append unsynced.
 Not a test: nothing here passes or fails.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import sys
 import tempfile
@@ -60,6 +62,25 @@ def row(label: str, ours: list[float], theirs: list[float]) -> None:
         return
     p50o, p95o, p50t, p95t = (percentile(v, q) * 1000 for v in (ours, theirs) for q in (0.5, 0.95))
     print(f"{label:<34} {p50o:>9.1f} {p95o:>9.1f} {p50t:>9.1f} {p95t:>9.1f} {p50o / p50t:>7.2f}x")
+
+
+def create_phases(server_log: Path, direct: list[float], direct_run: list[float]) -> None:
+    """Where each create's time went: the server's phases (p50 of its log lines, sandbox/phases.py)
+    beside the hand-made reference's `docker run` and its polling of the nested engine."""
+    found: dict[str, list[float]] = {}
+    for line in server_log.read_text().splitlines():
+        if (shown := re.search(r"sandbox '[^']+' created in \d+ ms: (.*)", line)) is not None:
+            for part in shown[1].split(", "):
+                phase, ms = re.fullmatch(r"(.+) (\d+) ms", part).groups()
+                found.setdefault(phase, []).append(int(ms) / 1000)
+    if not found or not direct:
+        return
+    poll = [total - ran for total, ran in zip(direct, direct_run, strict=True)]
+    print("  where a create's time goes, p50 in ms (ours: the server's log; by hand: docker run, then polling)")
+    for phase, seconds in found.items():
+        print(f"    {phase:<30} {percentile(seconds, 0.5) * 1000:>9.1f}")
+    print(f"    {'by hand: docker run':<30} {'':>9} {percentile(direct_run, 0.5) * 1000:>9.1f}")
+    print(f"    {'by hand: nested engine polled':<30} {'':>9} {percentile(poll, 0.5) * 1000:>9.1f}")
 
 
 def server_pid() -> int:
@@ -192,10 +213,10 @@ async def delivery_floor(listed: object, n: int) -> list[float]:
         return times[1:]  # the first lists the tools for the output schema
 
 
-def sdk_create_ready(client: docker.DockerClient) -> float:
+def sdk_create_ready(client: docker.DockerClient) -> tuple[float, float]:
     """The same sandbox by hand: docker run of the sandbox image with the standard profile's flags
     and the storage volume, then poll the nested engine's /version as the sandbox proper's root.
-    Raises TimeoutError after 180 s."""
+    Returns (seconds to ready, of which seconds in `docker run`). Raises TimeoutError after 180 s."""
     name = f"bench-direct-{secrets.token_hex(3)}"
     volume = client.volumes.create(name, labels=ownership.owner_labels(SCOPE))
     profile = runtime_profile("standard")
@@ -212,13 +233,14 @@ def sdk_create_ready(client: docker.DockerClient) -> float:
         nano_cpus=1_000_000_000,
         mem_limit="1g",
     )
+    ran = time.perf_counter() - started
     try:
         probe = ["curl", "-sf", "--unix-socket", ENGINE_SOCKETS["docker"], "http://localhost/version"]
         while container.exec_run(probe, user=PROPER_ROOT).exit_code != 0:
             if time.perf_counter() - started > 180:
                 raise TimeoutError(f"{IMAGE} by hand: its engine did not answer in 180 s")
             time.sleep(0.1)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, ran
     finally:
         container.remove(force=True, v=True)
         volume.remove(force=True)
@@ -233,13 +255,18 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")}
     env["MANYOYO_AUDIT_DIR"] = tempfile.mkdtemp(prefix="manyoyo-bench-audit-")
     env.update({k: v for k, v in os.environ.items() if k == "MANYOYO_SANDBOX_IMAGE"})  # an image under test
-    params = StdioServerParameters(command=SERVER, args=["serve", "--scope", SCOPE], env=env)
+    server_log = Path(env["MANYOYO_AUDIT_DIR"]) / "server.log"  # (its stderr: the creates' phases)
+    redirect = 'log=$1; shift; exec "$@" 2>>"$log"'
+    params = StdioServerParameters(
+        command="/bin/sh", args=["-c", redirect, "sh", str(server_log), SERVER, "serve", "--scope", SCOPE], env=env
+    )
     async with Client(params) as mcp:
         pid = server_pid()
         idle_rss, _ = memory_mib(pid)
 
         create_ours: list[float] = []
         create_direct: list[float] = []
+        create_direct_run: list[float] = []
         for _ in range(creates):
             name = f"bench-{secrets.token_hex(3)}"
             started = time.perf_counter()
@@ -247,7 +274,9 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
             create_ours.append(time.perf_counter() - started)
             assert not result.is_error, result.content
             await mcp.call_tool("remove_sandbox", {"sandbox": name})
-            create_direct.append(await anyio.to_thread.run_sync(sdk_create_ready, client))
+            total, ran = await anyio.to_thread.run_sync(sdk_create_ready, client)
+            create_direct.append(total)
+            create_direct_run.append(ran)
 
         name = f"bench-{secrets.token_hex(3)}"
         created = await mcp.call_tool("create_sandbox", {"name": name, "cpus": 1, "memory": "1g"})
@@ -307,6 +336,7 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
         print(f"2 MiB-output result message: {wire:.3f} MB on the wire, of which text blocks {text:.3f} MB")
     sandboxd_report()
     row("sandbox create to nested-ready", create_ours, create_direct)
+    create_phases(server_log, create_direct, create_direct_run)
     mb_s = 100 / big_s
     print(f"exec of 100 MB output: {big_s:.2f}s ({mb_s:.0f} MB/s), truncated={big.structured_content['truncated']}")
     print(f"server memory: idle {idle_rss:.1f} MiB, now {rss:.1f} MiB, peak {peak:.1f} MiB")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -29,6 +30,20 @@ if TYPE_CHECKING:
     from manyoyo_mcp.engine import Engine
 
 POLL_S = 0.1
+WAIT_WINDOW_S = 20
+"""At most this long one exec waits inside the sandbox for its engine (under the engine API's
+control timeout, engine/connection.py)."""
+_WINDOW_ENDED = 75
+# $1 = seconds to try for, $2 = the engine's socket. Prints the engine's /version and exits 0 once
+# it answers; exits 75 when the time is up. 10 s a try: an emulated host (the VM tests) takes
+# seconds to answer one request.
+_WAIT = f"""
+end=$(( $(date +%s) + $1 ))
+until curl -sf --max-time 10 --unix-socket "$2" http://localhost/version; do
+    [ "$(date +%s)" -lt "$end" ] || exit {_WINDOW_ENDED}
+    sleep {POLL_S}
+done
+"""
 STUCK_AFTER_S = 60
 """An engine process this old that does not answer /_ping within PING_S is stuck, not starting."""
 PING_S = 5
@@ -171,15 +186,17 @@ async def revived(
 
 
 async def wait_ready(engine: Engine, container_id: str, kind: str, sock: bool, timeout_s: float) -> str | None:
-    """Poll the engine's API (GET /version on its socket) until it answers: its version, or None
-    after `timeout_s`. In dind mode the probe runs as the sandbox proper's root (the socket is that
-    user's). Raises SandboxNotReady, with the sandbox's log, when the sandbox stops meanwhile."""
+    """Wait until the engine's API answers (GET /version on its socket): its version, or None
+    after `timeout_s`. The polling runs inside the sandbox (_WAIT: a try every POLL_S within one
+    exec of up to WAIT_WINDOW_S), one engine call instead of one per try; in dind mode as the
+    sandbox proper's root (the socket is that user's). Raises SandboxNotReady, with the sandbox's
+    log, when the sandbox stops meanwhile."""
     socket = SOCK_MODE_SOCKET if sock else ENGINE_SOCKETS[kind]
-    # 10 s a try: an emulated host (the VM tests) takes seconds to answer one exec.
-    probe = ["curl", "-sf", "--max-time", "10", "--unix-socket", socket, "http://localhost/version"]
     deadline = time.monotonic() + timeout_s
     while True:
         asked = time.monotonic()
+        window = min(WAIT_WINDOW_S, math.ceil(max(0.0, deadline - asked)))  # 0: one try (a probe)
+        probe = ["sh", "-c", _WAIT, "wait", str(window), socket]
         try:
             code, out, _ = await in_thread(engine.exec_run, container_id, probe, None if sock else PROPER_ROOT)
         except EngineFailure as exc:  # its init ended (the container stopped), or it was removed
@@ -196,9 +213,8 @@ async def wait_ready(engine: Engine, container_id: str, kind: str, sock: bool, t
                 return "unknown"
         if time.monotonic() > deadline:
             return None
-        # A pause of twice the probe's own time (at least POLL_S, at most 5 s): where one exec takes
-        # seconds of CPU (emulation), back-to-back probes would starve the engine that is starting.
-        await anyio.sleep(min(max(POLL_S, 2 * (time.monotonic() - asked)), 5.0))
+        if code != _WINDOW_ENDED:  # (the exec itself failed: no shell yet, say) a pause before the next
+            await anyio.sleep(min(max(POLL_S, 2 * (time.monotonic() - asked)), 5.0))
 
 
 async def startup_log(engine: Engine, container_id: str) -> str:

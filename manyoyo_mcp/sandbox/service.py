@@ -37,6 +37,8 @@ from manyoyo_mcp.sandbox.host_folders import notices_of, owner_name, resolve_hos
 from manyoyo_mcp.sandbox.image_copy import copy_image
 from manyoyo_mcp.sandbox.inside import STATE_FILE, Entry, parse_state
 from manyoyo_mcp.sandbox.jobs import JobTools
+from manyoyo_mcp.sandbox.leftovers import NAME_RACE_S, remove_stale_network, remove_storage_and_network
+from manyoyo_mcp.sandbox.phases import Phases
 from manyoyo_mcp.sandbox.plan import CreateRequest, SandboxPlan, plan_sandbox, validate_sandbox_name
 from manyoyo_mcp.sandbox.readiness import startup_log, wait_ready
 from manyoyo_mcp.sandbox.sandboxd import Daemons
@@ -47,8 +49,6 @@ from manyoyo_mcp.threads import in_thread
 if TYPE_CHECKING:
     from manyoyo_mcp.engine import ContainerSummary, Engine
 
-NAME_RACE_S = 10
-"""How long a create that lost the name to another server's waits for that sandbox to be listed."""
 BUILD_HELP = (
     "build it with `manyoyo-mcp image build` (on a machine with no registry: `scripts/base-image`, then "
     "`manyoyo-mcp image build --base manyoyo-base:trixie`)"
@@ -97,6 +97,10 @@ class SandboxService(SandboxFaults):
                 )
             self._entries[sandbox.id] = Entry(parse_state(out))
         return self._entries[sandbox.id]
+
+    async def _entry_kept(self, sandbox: Sandbox) -> None:
+        with contextlib.suppress(Exception):
+            await self.entry(sandbox)
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -258,25 +262,30 @@ class SandboxService(SandboxFaults):
         """Create the planned volume and container, start it, wait for its engine, preload, run `first`.
         The volume may exist already (a concurrent create of the name): it is shared, never removed
         while in use."""
+        phases = Phases(since=started)
+        phases.done("lookups and checks")
         if plan.volume is not None:
             await in_thread(self.engine.create_volume, plan.volume, plan.volume_labels)
         try:
             if plan.spec.network is not None:
-                await self._remove_stale_network(plan.spec.network)
+                await remove_stale_network(self.engine, plan.spec.network)
                 internal = plan.network.mode == "none"  # no route out, whatever the rules inside say
                 await in_thread(self.engine.create_network, plan.spec.network, plan.network_labels, internal)
+            phases.done("volume and network")
             container_id = await in_thread(self.engine.create_container, plan.spec)
+            phases.done("container created")
         except ObjectConflict:
             if retried:
                 raise
             return await self._name_taken(plan, request, started)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await self._remove_storage_and_network(plan)
+                await remove_storage_and_network(self.engine, plan)
             raise
         sock = plan.mode == "sock"
         try:
             await in_thread(self.engine.start_container, container_id)
+            phases.done("container started")
             version = await wait_ready(self.engine, container_id, plan.engine, sock, self.settings.ready_timeout_s)
             if version is None:
                 raise SandboxNotReady(
@@ -284,19 +293,27 @@ class SandboxService(SandboxFaults):
                     f"{await startup_log(self.engine, container_id)}\nIf it reports read-only cgroups or missing "
                     "permissions, the operator may need another runtime profile (see README, runtime profiles)."
                 )
+            phases.done(f"nested {plan.engine} answered")
             for ref in () if sock else self.settings.preload_images:
                 await copy_image(self.engine, ref, container_id, plan.engine, self.settings.exec_timeout_s)
+            phases.done("preloaded images")
             if request.first:
                 await self._run_first(container_id, sock, request.first)
+            phases.done("first command")
         except BaseException:
             # Nothing half-done: a sandbox whose engine never answered is removed with its storage.
             with anyio.CancelScope(shield=True):
                 await in_thread(self.engine.remove_container, container_id)
-                await self._remove_storage_and_network(plan)
+                await remove_storage_and_network(self.engine, plan)
             raise
         created = Sandbox.of(await in_thread(self.engine.inspect_container, container_id))
+        async with anyio.create_task_group() as group:  # two execs at once (a failure: the entry below says it)
+            group.start_soon(self._entry_kept, created)
+            view = await self.view(created)
+        phases.done("inspected")
+        phases.report(f"sandbox {plan.name!r} created")
         return CreateSandboxResult(
-            **(await self.view(created)).model_dump(),
+            **view.model_dump(),
             created=True,
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,
@@ -307,24 +324,6 @@ class SandboxService(SandboxFaults):
                 *disk_notices(plan.limits, state),
             ],
         )
-
-    async def _remove_stale_network(self, network: str) -> None:
-        """A network of this name that no container uses and that is older than NAME_RACE_S was left
-        by this sandbox removed outside the server (or a server killed mid-create): it is removed.
-        A newer one is a concurrent create's: its create_network conflicts and that sandbox is adopted."""
-        age = await in_thread(self.engine.unused_network_age, network)
-        if age is not None and age > NAME_RACE_S:
-            await in_thread(self.engine.remove_network, network)
-
-    async def _remove_storage_and_network(self, plan: SandboxPlan) -> None:
-        """Remove the volume and network this create made, unless a container uses them (a
-        concurrent create's)."""
-        if plan.volume is not None:
-            with contextlib.suppress(ObjectConflict):
-                await in_thread(self.engine.remove_volume, plan.volume)
-        if plan.spec.network is not None:
-            with contextlib.suppress(ObjectConflict):
-                await in_thread(self.engine.remove_network, plan.spec.network)
 
     async def _reuse(self, existing: Sandbox, request: CreateRequest, started: float) -> CreateSandboxResult:
         if (request.mode or "dind") != existing.mode:

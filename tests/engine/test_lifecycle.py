@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import secrets
 import subprocess
 
@@ -164,12 +166,23 @@ async def test_bad_create_arguments_are_refused_and_nothing_is_created(server, s
     assert volumes() - volumes_before == set()  # none made (others may go meanwhile: a shared engine)
 
 
-async def test_list_reports_state_engine_mode_age_and_limits(server):
+async def test_list_reports_state_engine_mode_age_and_limits_and_create_logs_its_phases(server, caplog):
     name = unique("list")
     async with Client(server) as client:
-        created = await call(client, "create_sandbox", {"name": name, "cpus": 1, "memory": "512m", "pids": 1000})
+        with caplog.at_level(logging.INFO, logger="manyoyo_mcp.sandbox.phases"):
+            created = await call(client, "create_sandbox", {"name": name, "cpus": 1, "memory": "512m", "pids": 1000})
         listed = await call(client, "list_sandboxes")
         await call(client, "remove_sandbox", {"sandbox": name})
+    [logged] = [r.getMessage() for r in caplog.records if r.name == "manyoyo_mcp.sandbox.phases"]
+    shown = re.fullmatch(rf"sandbox '{name}' created in (\d+) ms: (.*)", logged)
+    assert shown, logged
+    phases = dict(re.fullmatch(r"(.+) (\d+) ms", part).groups() for part in shown[2].split(", "))
+    assert list(phases) == [
+        "lookups and checks", "volume and network", "container created", "container started",
+        "nested docker answered", "preloaded images", "first command", "inspected",
+    ]  # fmt: skip
+    assert sum(map(int, phases.values())) == pytest.approx(int(shown[1]), abs=len(phases))  # (each rounded)
+    assert int(shown[1]) <= created["ready_s"] * 1000 + 1  # (the result's reading is taken after)
     entry = next(s for s in listed["sandboxes"] if s["name"] == name)
     assert entry["id"] == created["id"]
     assert (entry["state"], entry["engine"], entry["mode"]) == ("running", "docker", "dind")
