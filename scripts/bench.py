@@ -346,7 +346,9 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
             audit_appends(Path(synced), True, 200),
             audit_appends(Path(unsynced), False, 200),
         )
-    print("(each call writes 3 records: arrival, decision, outcome; the arrival is synced before the call acts)")
+    print(
+        "(each call writes 3 records: arrival, decision, outcome; one fsync, with the decision, before the call acts)"
+    )
     row("mask 5 secrets, 2 MiB, vs json", *result_masking(50))
     client.close()
 

@@ -1,11 +1,15 @@
-"""The audit log: JSON Lines, append-only, hash-chained across rotated files, synced per record.
+"""The audit log: JSON Lines, append-only, hash-chained across rotated files, synced before acting.
 
 Each record carries `prev` (the hash of the record before it, across files and server
 processes) and `hash` (SHA-256 of its own canonical JSON without `hash`). Writers take an
 exclusive lock on the directory's lock file, read the chain's head from the current file,
-append one whole line with a single write, and fsync before returning: concurrent calls and
-several servers sharing a directory never interleave or tear lines, and a record written is a
-record kept. If a record cannot be written the caller gets `AuditUnavailable` and must not act.
+append one whole line with a single write: concurrent calls and several servers sharing a
+directory never interleave or tear lines. A record written is in the kernel's page cache at once
+(kept if the writer is killed); `sync=True` also fsyncs the file, and with it the records before
+(kept if the machine goes down): the recorder syncs the decision, which follows a call's arrival
+and precedes anything it does, so every call is on disk before it acts, with one fsync a call;
+its outcome waits for the next sync (the next call, a server event, a rotation). If a record
+cannot be written the caller gets `AuditUnavailable` and must not act.
 
 Files are `audit-YYYYMMDD-NNN.jsonl` (UTC day, then a counter when `max_bytes` is reached), so
 sorting the names gives the chain's order. Past `max_total_bytes` the oldest files go, after a
@@ -94,29 +98,32 @@ class AuditLog:
         except OSError as exc:
             raise self._unavailable(exc) from exc
 
-    def append(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Chain, write and sync one record; returns it as written (with seq, prev and hash)."""
+    def append(self, record: dict[str, Any], *, sync: bool = True) -> dict[str, Any]:
+        """Chain and write one record, and fsync its file if `sync` (and the log syncs at all);
+        returns it as written (with seq, prev and hash). Raises AuditUnavailable."""
         try:
             with self._lock, self._directory_lock():
                 current, prev, seq = self._head()
                 written, line = _chained(record, prev, seq)
                 target = self._target(current, len(line))
+                if target != current and current is not None and self.fsync:
+                    _sync(current)  # its last records go to disk before the chain goes on elsewhere
                 if target != current and self.max_total_bytes is not None:
                     dropped = self._make_room(prev, seq, target)
                     if dropped is not None:
                         written, line = _chained(record, dropped["hash"], dropped["seq"])
-                self._write(target, line)
+                self._write(target, line, sync)
         except OSError as exc:
             raise self._unavailable(exc) from exc
         return written
 
-    def _write(self, target: Path, line: bytes) -> None:
+    def _write(self, target: Path, line: bytes, sync: bool) -> None:
         fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             written = os.write(fd, line)
             if written != len(line):
                 raise OSError(f"short write ({written} of {len(line)} bytes)")
-            if self.fsync:
+            if self.fsync and sync:
                 os.fsync(fd)
         finally:
             os.close(fd)
@@ -135,7 +142,7 @@ class AuditLog:
                 "operator must archive old files, raise the cap, or let the oldest files go (drop-oldest)."
             )
         written, line = _chained(drop.record, prev, seq)
-        self._write(target, line)
+        self._write(target, line, True)  # (on disk before the files it names go)
         for path in drop.files:
             path.unlink(missing_ok=True)
         log.warning(
@@ -181,6 +188,14 @@ class AuditLog:
             if match.group(1) == today:
                 return self.directory / f"audit-{today}-{int(match.group(2)) + 1:03d}.jsonl"
         return self.directory / f"audit-{today}-001.jsonl"
+
+
+def _sync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _chained(record: dict[str, Any], prev: str, seq: int) -> tuple[dict[str, Any], bytes]:

@@ -73,7 +73,7 @@ class CallRecord:
         if error is not None:
             record["error"] = self.recorder.redactor.text(error, self.secrets)
         with anyio.CancelScope(shield=True):  # a cancelled call still gets its outcome recorded
-            await self.recorder.write(record)
+            await self.recorder.write(record, sync=False)
 
 
 class Recorder:
@@ -108,15 +108,16 @@ class Recorder:
         """A tool result, progress text or error with every known secret value replaced."""
         return self.redactor.known_only(value, self._masked)
 
-    async def write(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Append one record to the log, its long texts kept as size, digest and head (bounds.py)."""
+    async def write(self, record: dict[str, Any], *, sync: bool = True) -> dict[str, Any]:
+        """Append one record to the log, its long texts kept as size, digest and head (bounds.py);
+        `sync`: on disk before this returns (AuditLog.append)."""
         record = bounded_record(
             {"session": self.session, **record},
             self.settings.audit_max_value_bytes,
             self.redactor.digest,
             lambda text: self.redactor.text(text, self._known),
         )
-        written = await in_thread(self.log.append, record)
+        written = await in_thread(self.log.append, record, sync=sync)
         self._keep(written)
         return written
 
@@ -167,7 +168,8 @@ class Recorder:
                 "sandbox": sandbox,
                 "client": dict(client),
                 "args": safe,
-            }
+            },
+            sync=False,  # synced with the decision that follows it before the call acts
         )
         return call
 

@@ -1,11 +1,12 @@
 """The one choke point every tool call passes, before the SDK runs the tool.
 
-    1. arrival    the call record (tool, redacted arguments, client), synced before anything
-                  acts; if it cannot be written the call is refused: nothing runs unrecorded
+    1. arrival    the call record (tool, redacted arguments, client); if it cannot be written
+                  the call is refused: nothing runs unrecorded
     2. validate   tool and argument names (policy.admit), then the tool's own argument model;
                   a failure is refused and recorded like a denial (arguments.invalid)
     3. judge      the policy's rules on the validated arguments and the run profile they use
-    4. decision   recorded; a denial ends the call here (outcome denied): nothing reaches the engine
+    4. decision   recorded and synced with the arrival (one fsync a call, before it acts); a
+                  denial ends the call here (outcome denied): nothing reaches the engine
     5. act        the SDK runs the tool, its Resolve parameters first (the running sandbox, the
                   run profile, a human's confirmation); a service may still refuse once the
                   engine has answered (a resolved path, a quota): a second decision record

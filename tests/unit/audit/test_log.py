@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
 from manyoyo_mcp.audit.log import GENESIS, AuditLog, AuditUnavailable, log_files, verify
+from manyoyo_mcp.audit.recorder import Recorder
+from manyoyo_mcp.config.settings import ServerSettings
+from manyoyo_mcp.policy import Decision
 
 
 def write(log: AuditLog, n: int, **extra: object) -> list[dict]:
@@ -119,3 +123,44 @@ def test_a_log_that_cannot_be_written_fails_closed_with_the_reason(tmp_path):
     blocker.write_text("")
     with pytest.raises(AuditUnavailable, match=r"cannot be written.*nothing was done"):
         AuditLog(blocker / "audit").append({"event": "call"})
+
+
+def fsynced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files os.fsync is called on, from now on (their names, in order)."""
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+@pytest.mark.anyio
+async def test_a_call_is_synced_once_with_its_decision_before_it_acts(tmp_path, monkeypatch):
+    recorder = Recorder(AuditLog(tmp_path), ServerSettings(scope="t", audit_dir=str(tmp_path)))
+    synced = fsynced(monkeypatch)
+    call = await recorder.arrive("exec", {"sandbox": "s", "command": "true"}, {"name": "c"})
+    assert synced == []  # (in the page cache: kept if the server is killed, not yet if the machine goes)
+    await call.decision(Decision(True, "tool.exec", "checks passed"))
+    assert len(synced) == 1  # the arrival and the decision, on disk before the call acts
+    await call.outcome("ok", result={"exit_code": 0})
+    assert len(synced) == 1  # the outcome waits for the next sync
+    await recorder.server_event("server-stop")
+    assert len(synced) == 2
+    assert [r["event"] for r in map(json.loads, lines(tmp_path))] == ["call", "decision", "outcome", "server-stop"]
+
+
+def test_unsynced_records_go_to_disk_before_the_chain_moves_to_another_file(tmp_path, monkeypatch):
+    log = AuditLog(tmp_path, max_bytes=400)
+    synced = fsynced(monkeypatch)
+    log.append({"event": "call", "call": "c-1", "pad": "x" * 250}, sync=False)
+    assert synced == []
+    first = log_files(tmp_path)[0].name
+    log.append({"event": "outcome", "call": "c-1", "pad": "x" * 250}, sync=False)  # past max_bytes: a new file
+    assert len(log_files(tmp_path)) == 2 and synced == [first]
+    log.append({"event": "decision", "call": "c-2", "pad": "x" * 250}, sync=True)  # a third file, synced
+    assert synced == [path.name for path in log_files(tmp_path)]  # and each file it left on the way
+    assert verify(tmp_path) == (3, None)
