@@ -3,11 +3,11 @@ Docker 20.10, cgroup v2, `--privileged` allowed; its engine reached at tcp://127
 
 Every cell (runtime profile x inner engine) is one sandbox, reused for all of its checks, the cells
 side by side, once per run. The VM runs under software emulation (no KVM here), where every step
-takes many times its time here: by default (CI) the matrix is the default profile, `standard`, with
-both inner engines (Podman on cgroup v2 is what users hit), and the essential checks: create, an
-exec, a small build, a nested run and its output, the quick host-reach probes (KEY_ROUTES) from the
-sandbox and from a nested --privileged container. MANYOYO_VM_MATRIX=full runs all four cells
-(`privileged` too), every nested tool, every probe from every place (several times as long). The
+takes many times its time here: by default (CI) the matrix is its four cells (`standard` and
+`privileged`, each with both inner engines: Podman on cgroup v2 is what users hit), each with the
+essential checks: create, an exec, a small build, a nested run and its output, the quick host-reach
+probes (KEY_ROUTES) from the sandbox and from a nested --privileged container.
+MANYOYO_VM_MATRIX=full adds every nested tool, every probe from every place (several times as long). The
 tests then read what each step did. A step that fails stops its cell; the tests of the steps after
 it say so. The host-reach outcomes must match EXPECTED in test_host_reach.py and SECURITY.md's
 columns for the VM (`scripts/security-table --results build/host-reach-vm.json` rewrites them)."""
@@ -43,7 +43,7 @@ from . import test_host_reach as reach
 pytestmark = pytest.mark.vm
 
 FULL = os.environ.get("MANYOYO_VM_MATRIX") == "full"
-PROFILES = ("standard", "privileged") if FULL else ("standard",)
+PROFILES = ("standard", "privileged")
 CELLS = tuple((profile, engine) for profile in PROFILES for engine in reach.ENGINES)
 SLOW_ROUTES = {"proc-sysctls", "block-device", "host-disk-mount", "host-file", "host-engine"}
 """Probes that walk every sysctl, disk or file: minutes under emulation; the full matrix runs them."""

@@ -274,86 +274,85 @@ EXPECTED: dict[tuple[str, str], str] = {
         sandbox-process          | N/A       BLOCKED   REACHED   BLOCKED   | N/A       BLOCKED   REACHED   BLOCKED
         sandbox-engine           | N/A       BLOCKED   REACHED   BLOCKED   | N/A       BLOCKED   REACHED   BLOCKED
     """,
-    # Measured on the VM test host (tests/engine/test_engine_matrix.py): by default (CI) its quick
-    # routes from the sandbox and a nested --privileged container; the other cells by the full
-    # matrix (MANYOYO_VM_MATRIX=full): "?" until they are measured there.
+    # Measured on the VM test host (tests/engine/test_engine_matrix.py), every cell by the full matrix
+    # (MANYOYO_VM_MATRIX=full); by default (CI) its quick routes from the sandbox and a nested
+    # --privileged container, under both profiles.
     ("standard", "v2"): """
         #                        | docker                                  | podman
         route                    | sandbox   nested    hostns    privileged| sandbox   nested    hostns    privileged
-        core-pattern             | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        fresh-proc-core-pattern  | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        sysrq-trigger            | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        fresh-proc-sysrq-trigger | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        modprobe                 | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        proc-sysctls             | ?         ?         ?         ?         | ?         ?         ?         ?
-        proc-kcore               | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        proc-kmsg                | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        binfmt-misc              | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        uevent-helper            | N/A       ?         ?         N/A       | N/A       ?         ?         N/A
-        sysfs-write              | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        securityfs               | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        debugfs                  | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        tracefs                  | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        release-agent            | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        release-agent-userns     | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        cgroup-escape            | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        device-cgroup            | N/A       ?         ?         N/A       | N/A       ?         ?         N/A
-        block-device             | ?         ?         ?         ?         | ?         ?         ?         ?
-        host-disk-mount          | ?         ?         ?         ?         | ?         ?         ?         ?
-        kmsg-device              | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        mem-device               | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        bpf                      | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        perf-event               | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        host-keyring             | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        open-by-handle           | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        kernel-module            | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        host-file                | ?         ?         ?         ?         | ?         ?         ?         ?
-        host-process             | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        host-network             | BLOCKED   ?         ?         BLOCKED   | BLOCKED   ?         ?         BLOCKED
-        host-engine              | ?         ?         ?         ?         | ?         ?         ?         ?
-        sandbox-file             | ?         ?         ?         ?         | ?         ?         ?         ?
-        sandbox-process          | ?         ?         ?         ?         | ?         ?         ?         ?
-        sandbox-engine           | ?         ?         ?         ?         | ?         ?         ?         ?
+        core-pattern             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        fresh-proc-core-pattern  | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        sysrq-trigger            | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        fresh-proc-sysrq-trigger | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        modprobe                 | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        proc-sysctls             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        proc-kcore               | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        proc-kmsg                | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        binfmt-misc              | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        uevent-helper            | N/A       N/A       N/A       N/A       | N/A       N/A       N/A       N/A
+        sysfs-write              | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        securityfs               | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        debugfs                  | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        tracefs                  | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        release-agent            | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        release-agent-userns     | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        cgroup-escape            | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        device-cgroup            | N/A       N/A       N/A       N/A       | N/A       N/A       N/A       N/A
+        block-device             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-disk-mount          | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        kmsg-device              | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        mem-device               | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        bpf                      | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        perf-event               | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-keyring             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        open-by-handle           | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        kernel-module            | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-file                | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-process             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-network             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-engine              | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        sandbox-file             | N/A       BLOCKED   REACHED   BLOCKED   | N/A       BLOCKED   REACHED   BLOCKED
+        sandbox-process          | N/A       BLOCKED   REACHED   BLOCKED   | N/A       BLOCKED   REACHED   BLOCKED
+        sandbox-engine           | N/A       BLOCKED   REACHED   BLOCKED   | N/A       BLOCKED   REACHED   BLOCKED
     """,
-    # Measured on the VM test host by the full matrix (MANYOYO_VM_MATRIX=full); Podman's columns "?"
-    # until it is measured there.
+    # Measured on the VM test host, as above.
     ("privileged", "v2"): """
         #                        | docker                                  | podman
         route                    | sandbox   nested    hostns    privileged| sandbox   nested    hostns    privileged
-        core-pattern             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        fresh-proc-core-pattern  | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        sysrq-trigger            | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        fresh-proc-sysrq-trigger | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        modprobe                 | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        proc-sysctls             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        proc-kcore               | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        proc-kmsg                | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        binfmt-misc              | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        uevent-helper            | N/A       N/A       N/A       N/A       | ?         ?         ?         ?
-        sysfs-write              | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        securityfs               | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        debugfs                  | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        tracefs                  | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        release-agent            | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        release-agent-userns     | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        cgroup-escape            | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        device-cgroup            | N/A       N/A       N/A       N/A       | ?         ?         ?         ?
-        block-device             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        host-disk-mount          | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        kmsg-device              | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        mem-device               | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        bpf                      | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        perf-event               | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        host-keyring             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        open-by-handle           | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        kernel-module            | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        host-file                | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        host-process             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        host-network             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        host-engine              | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | ?         ?         ?         ?
-        sandbox-file             | N/A       BLOCKED   REACHED   BLOCKED   | ?         ?         ?         ?
-        sandbox-process          | N/A       BLOCKED   REACHED   BLOCKED   | ?         ?         ?         ?
-        sandbox-engine           | N/A       BLOCKED   REACHED   BLOCKED   | ?         ?         ?         ?
+        core-pattern             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        fresh-proc-core-pattern  | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        sysrq-trigger            | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        fresh-proc-sysrq-trigger | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        modprobe                 | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        proc-sysctls             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        proc-kcore               | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        proc-kmsg                | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        binfmt-misc              | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        uevent-helper            | N/A       N/A       N/A       N/A       | N/A       N/A       N/A       N/A
+        sysfs-write              | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        securityfs               | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        debugfs                  | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        tracefs                  | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        release-agent            | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        release-agent-userns     | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        cgroup-escape            | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        device-cgroup            | N/A       N/A       N/A       N/A       | N/A       N/A       N/A       N/A
+        block-device             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-disk-mount          | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        kmsg-device              | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        mem-device               | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        bpf                      | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        perf-event               | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-keyring             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        open-by-handle           | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        kernel-module            | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-file                | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-process             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-network             | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        host-engine              | BLOCKED   BLOCKED   BLOCKED   BLOCKED   | BLOCKED   BLOCKED   BLOCKED   BLOCKED
+        sandbox-file             | N/A       BLOCKED   REACHED   BLOCKED   | N/A       BLOCKED   REACHED   BLOCKED
+        sandbox-process          | N/A       BLOCKED   REACHED   BLOCKED   | N/A       BLOCKED   REACHED   BLOCKED
+        sandbox-engine           | N/A       BLOCKED   REACHED   BLOCKED   | N/A       BLOCKED   REACHED   BLOCKED
     """,
 }
 
