@@ -36,12 +36,19 @@ control timeout, engine/connection.py)."""
 _WINDOW_ENDED = 75
 # $1 = seconds to try for, $2 = the engine's socket. Prints the engine's /version and exits 0 once
 # it answers; exits 75 when the time is up. 10 s a try: an emulated host (the VM tests) takes
-# seconds to answer one request.
+# seconds to answer one request. Between tries a pause of twice the try's own time (POLL_S to
+# 5 s): where a process costs much CPU (emulation), back-to-back tries would starve the engine
+# that is starting.
 _WAIT = f"""
 end=$(( $(date +%s) + $1 ))
-until curl -sf --max-time 10 --unix-socket "$2" http://localhost/version; do
+while :; do
+    began=$(date +%s%N)
+    curl -sf --max-time 10 --unix-socket "$2" http://localhost/version && exit 0
     [ "$(date +%s)" -lt "$end" ] || exit {_WINDOW_ENDED}
-    sleep {POLL_S}
+    pause=$(( ($(date +%s%N) - began) / 500000 ))
+    [ "$pause" -ge {int(POLL_S * 1000)} ] || pause={int(POLL_S * 1000)}
+    [ "$pause" -le 5000 ] || pause=5000
+    sleep "$(( pause / 1000 )).$(printf %03d $(( pause % 1000 )))"
 done
 """
 STUCK_AFTER_S = 60
