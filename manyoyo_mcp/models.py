@@ -63,6 +63,10 @@ class CreateSandboxResult(SandboxView):
     notices: list[str] = Field(
         default_factory=list, description="What works differently in this sandbox than asked, and why."
     )
+    pooled: bool = Field(
+        False,
+        description="true when it came ready from the operator's warm pool (create_sandbox without a name).",
+    )
 
 
 class ListSandboxesResult(BaseModel):

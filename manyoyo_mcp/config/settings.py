@@ -154,6 +154,9 @@ class ServerSettings(BaseModel):
     `manyoyo-mcp gc`; None: never."""
     idle_action: Literal["stop", "remove"] = "stop"
     """What happens to an idle sandbox: stopped (kept, with its storage), or removed with its volume."""
+    warm_pool: tuple[str, ...] = ()
+    """Ready sandboxes kept waiting, so that create_sandbox without a name hands one out at once:
+    `N` for calls that name no run profile, `<run profile>=N` for a profile's (comma-separated)."""
 
     # -- network: a sandbox's egress, enforced outside the agent's reach (egress.py) ------------
     network_default: NetworkMode | None = None
@@ -194,6 +197,12 @@ class ServerSettings(BaseModel):
             return None if value is None else (parse_duration(value) and value)
         except InvalidArgument as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("warm_pool")
+    @classmethod
+    def _pool_sizes(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        pool_sizes(entries)
+        return entries
 
     @field_validator("network_allow", "network_exceptions")
     @classmethod
@@ -269,8 +278,28 @@ LIST_FIELDS = frozenset(
         "network_exceptions",
         "network_hosts",
         "registry_mirrors",
+        "warm_pool",
     }
 )
+POOL_DEFAULT = ""
+"""The warm pool's key for calls that name no run profile."""
+MAX_POOL = 8
+
+
+def pool_sizes(entries: tuple[str, ...]) -> dict[str, int]:
+    """The warm pool's sizes by run profile name (POOL_DEFAULT: calls naming none) from entries
+    `N` or `<profile>=N`, N from 0 to MAX_POOL. Raises ValueError saying what is allowed."""
+    sizes: dict[str, int] = {}
+    for entry in entries:
+        profile, _, size = entry.rpartition("=")
+        if not size.strip().isdigit() or int(size) > MAX_POOL or profile.strip() in sizes:
+            raise ValueError(
+                f"warm pool entry {entry!r}: give N, or <run profile>=N, N from 0 to {MAX_POOL}, once per profile"
+            )
+        sizes[profile.strip()] = int(size)
+    return sizes
+
+
 FILE_ONLY_FIELDS = frozenset({"runs", "implicit_run", "agents"})
 
 

@@ -141,6 +141,12 @@ class Engine(Resources):
         with self._mapped("the request to start a container"):
             self._client().start(container_id)
 
+    def rename_container(self, container_id: str, name: str) -> None:
+        """Give a container another name. Raises ObjectNotFound (it is gone) or ObjectConflict
+        (the name is taken)."""
+        with self._mapped("the request to rename a container"):
+            self._client().rename(container_id, name)
+
     def unpause_container(self, container_id: str) -> None:
         with self._mapped("the request to unpause a container"):
             self._client().unpause(container_id)

@@ -258,6 +258,12 @@ IDLE_TTL = _rule(
     "MANYOYO_IDLE_ACTION) by the server or `manyoyo-mcp gc`",
     "create_sandbox with its name starts a stopped one again",
 )
+WARM_POOL = _rule(
+    "sandbox.warm-pool",
+    "nothing: a sandbox the server makes (or, when it stops, removes) on its own for the operator's warm pool "
+    "(MANYOYO_WARM_POOL), handed out by create_sandbox without a name",
+    "a ready sandbox at once, made for exactly that request under the same settings",
+)
 SOCK_CONFIRMED = _rule("mode.sock-confirmed", "nothing: sock mode a human confirmed", "sock mode")
 NETWORK_NARROWED = _rule(
     "network.narrowed",

@@ -78,7 +78,7 @@ class SandboxFaults:
         self._entries.pop(sandbox_id, None)
         self.daemons.drop(sandbox_id)
 
-    async def _answering(self, sandbox: Sandbox, *, probe_only: bool, notices: list[str]) -> str:
+    async def answering(self, sandbox: Sandbox, *, probe_only: bool, notices: list[str]) -> str:
         """The version of the sandbox's engine once it answers. One that was running is probed once
         and, if it does not answer, revived (readiness.revive; what was done goes to `notices`).
         Raises SandboxNotReady after ready_timeout_s, with the sandbox's log."""

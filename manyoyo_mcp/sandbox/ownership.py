@@ -24,6 +24,11 @@ NETWORK_ALLOW = LABEL_PREFIX + "network-allow"  # its allowlist, comma-separated
 IMAGE_NETWORK = LABEL_PREFIX + "network-containment"  # on a sandbox image: its outer init enforces it
 IMAGE_DISK_QUOTA = LABEL_PREFIX + "disk-quota"  # on a sandbox image: "loop", its outer init makes quotas
 SOCK_OF = LABEL_PREFIX + "sock-of"  # in sock mode: the sandbox (full id) whose tools made the object
+POOL_SHAPE = LABEL_PREFIX + "pool-shape"  # made for the warm pool: the digest of what it was made for
+POOLED = "-POOLED"
+"""The container name's ending while a sandbox waits in the warm pool: handing it out renames it
+(an atomic step of the engine: one taker wins). Sandbox names are lowercase, so no agent's
+sandbox can be named like it."""
 
 _FULL_ID = re.compile(r"[0-9a-f]{64}")
 
@@ -36,6 +41,11 @@ def owner_labels(scope: str) -> dict[str, str]:
 def container_name(scope: str, sandbox: str) -> str:
     """The engine-side name of a sandbox; prefixed so it cannot collide with a user's own containers."""
     return f"manyoyo-{sandbox}" if scope == "default" else f"manyoyo-{scope}-{sandbox}"
+
+
+def is_pooled(container_name: str) -> bool:
+    """Whether a sandbox's container still waits in the warm pool (no agent has it yet)."""
+    return container_name.endswith(POOLED)
 
 
 def network_name(scope: str, sandbox: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import anyio
@@ -19,7 +20,6 @@ from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import ObjectConflict
 from manyoyo_mcp.errors import (
     FirstCommandFailed,
-    ImageMissing,
     PolicyDenied,
     SandboxConflict,
     SandboxNotFound,
@@ -28,7 +28,7 @@ from manyoyo_mcp.errors import (
 )
 from manyoyo_mcp.models import CreateSandboxResult, RemoveSandboxResult, SandboxView
 from manyoyo_mcp.policy import rule_ids
-from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox import ownership, pool
 from manyoyo_mcp.sandbox.ceilings import Ceilings, derive
 from manyoyo_mcp.sandbox.commands import Commands
 from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
@@ -40,6 +40,7 @@ from manyoyo_mcp.sandbox.jobs import JobTools
 from manyoyo_mcp.sandbox.leftovers import NAME_RACE_S, remove_stale_network, remove_storage_and_network
 from manyoyo_mcp.sandbox.phases import Phases
 from manyoyo_mcp.sandbox.plan import CreateRequest, SandboxPlan, plan_sandbox, validate_sandbox_name
+from manyoyo_mcp.sandbox.preflight import check_images
 from manyoyo_mcp.sandbox.readiness import startup_log, wait_ready
 from manyoyo_mcp.sandbox.sandboxd import Daemons
 from manyoyo_mcp.sandbox.usage import check_totals, disk_notices, disk_view, image_makes_quotas, limits_of
@@ -48,11 +49,6 @@ from manyoyo_mcp.threads import in_thread
 
 if TYPE_CHECKING:
     from manyoyo_mcp.engine import ContainerSummary, Engine
-
-BUILD_HELP = (
-    "build it with `manyoyo-mcp image build` (on a machine with no registry: `scripts/base-image`, then "
-    "`manyoyo-mcp image build --base manyoyo-base:trixie`)"
-)
 
 
 class SandboxService(SandboxFaults):
@@ -70,6 +66,8 @@ class SandboxService(SandboxFaults):
         self.commands = Commands(engine, self.daemons, settings.output_budget_bytes, settings.output_cap_bytes)
         self.jobs = JobTools(self.commands)
         self._host_addresses: tuple[str, ...] | None = None
+        self.pool_taken: anyio.Event | None = None
+        """Set when a pooled sandbox is handed out (warm_pool.py waits for it to fill the pool again)."""
         self.known_ceilings: Ceilings | None = None
         """The ceilings, once the host's figures were read (describe_policy makes no engine call)."""
 
@@ -107,7 +105,8 @@ class SandboxService(SandboxFaults):
     async def owned(self) -> list[Sandbox]:
         """This scope's sandboxes in any state, by name (listed, not inspected)."""
         containers = await in_thread(self.engine.list_containers, {**self._owner, ownership.KIND: "sandbox"})
-        return sorted((Sandbox.of(c) for c in containers), key=lambda s: s.name)
+        taken = [c for c in containers if not ownership.is_pooled(c.name)]  # (not the warm pool's)
+        return sorted((Sandbox.of(c) for c in taken), key=lambda s: s.name)
 
     async def resolve(self, reference: str) -> Sandbox:
         """The owned sandbox whose name or full container id is exactly `reference` (never an id
@@ -175,28 +174,44 @@ class SandboxService(SandboxFaults):
                     f"this server may hold {self.settings.max_sandboxes} sandboxes and has {len(owned)}: remove "
                     "one with remove_sandbox, or reuse one by name",
                 )
-            workspace = resolve_workspace(request.workspace) if request.workspace else None
-            quota = request.mode == "sock" or await image_makes_quotas(
-                self.engine, self.settings, request.image or self.settings.sandbox_image
-            )
-            plan = plan_sandbox(
-                request,
-                self.settings,
-                await self.ceilings(),
-                name=name,
-                workspace=workspace,
-                volumes=tuple((resolve_host_path(h, "profile volume"), t, ro) for h, t, ro in request.volumes),
-                host_socket=self.settings.host_engine_socket(),
-                user_name=owner_name(workspace),
-                host_addresses=await self.host_addresses() if (request.mode or "dind") == "dind" else (),
-                image_makes_quota=quota,
-            )
-            await self._check_images(plan)
+            if self.settings.warm_pool and pool.serves(request) and (taken := await pool.take(self, request, started)):
+                return taken
+            plan = await self._plan(request, name)
             holder = await in_thread(self.engine.container_named, plan.spec.name)
             if holder is not None:  # a sandbox of this scope another server is making, or a foreign one
                 return await self._adopt(holder, plan, request, started)
             await check_totals(self, plan.limits)
             return await self._materialise(plan, request, started)
+
+    async def _plan(self, request: CreateRequest, name: str) -> SandboxPlan:
+        """The sandbox `request` stands for, checked against what the host and the engine hold."""
+        workspace = resolve_workspace(request.workspace) if request.workspace else None
+        quota = request.mode == "sock" or await image_makes_quotas(
+            self.engine, self.settings, request.image or self.settings.sandbox_image
+        )
+        plan = plan_sandbox(
+            request,
+            self.settings,
+            await self.ceilings(),
+            name=name,
+            workspace=workspace,
+            volumes=tuple((resolve_host_path(h, "profile volume"), t, ro) for h, t, ro in request.volumes),
+            host_socket=self.settings.host_engine_socket(),
+            user_name=owner_name(workspace),
+            host_addresses=await self.host_addresses() if (request.mode or "dind") == "dind" else (),
+            image_makes_quota=quota,
+        )
+        await check_images(self.engine, self.settings, plan)
+        return plan
+
+    async def make_pooled(self, request: CreateRequest) -> CreateSandboxResult:
+        """A sandbox for the warm pool (pool.py): made for `request` (pool.serves) like any, under a
+        container name that keeps it out of every listing until it is handed out."""
+        plan = await self._plan(request, f"sbx-{secrets.token_hex(3)}")
+        labels = {**plan.spec.labels, ownership.POOL_SHAPE: pool.shape_of(request, self.settings)}
+        plan = replace(plan, spec=replace(plan.spec, name=plan.spec.name + ownership.POOLED, labels=labels))
+        await check_totals(self, plan.limits)
+        return await self._materialise(plan, request, time.monotonic())
 
     async def host_addresses(self) -> tuple[str, ...]:
         """The engine host's own addresses, which public mode refuses: listed once per server by a
@@ -206,24 +221,6 @@ class SandboxService(SandboxFaults):
             listing = await in_thread(self.engine.host_interfaces, self.settings.sandbox_image, labels)
             self._host_addresses = egress.host_addresses(listing)
         return self._host_addresses
-
-    async def _check_images(self, plan: SandboxPlan) -> None:
-        """What only the engine knows: the images exist (and the sandbox image contains networks)."""
-        labels = await in_thread(self.engine.image_labels, plan.spec.image)
-        if labels is None:
-            raise ImageMissing(f"sandbox image {plan.spec.image!r} is not on the engine: {BUILD_HELP}")
-        if plan.mode == "dind" and ownership.IMAGE_NETWORK not in labels:
-            # An older image ignores the network settings: its sandboxes would reach everything.
-            raise ImageMissing(
-                f"sandbox image {plan.spec.image!r} predates network containment (no {ownership.IMAGE_NETWORK} "
-                f"label) and would not enforce the sandbox's network: rebuild it, {BUILD_HELP}"
-            )
-        for ref in self.settings.preload_images:
-            if await in_thread(self.engine.image_tags, ref) is None:
-                raise ImageMissing(
-                    f"the operator's preload image {ref!r} (MANYOYO_PRELOAD_IMAGES) is not on the host engine: "
-                    "the operator must build or pull it, or remove it from the preload list"
-                )
 
     async def _adopt(
         self, holder: ContainerSummary, plan: SandboxPlan, request: CreateRequest, started: float
@@ -349,7 +346,7 @@ class SandboxService(SandboxFaults):
             await check_totals(self, limits_of(await self.inspect(existing)), starting=existing.id)
             self.forget(existing.id)  # its daemon's channel and state are from before it stopped
             await in_thread(self.engine.start_container, existing.id)
-        version = await self._answering(existing, probe_only=existing.running, notices=notices)
+        version = await self.answering(existing, probe_only=existing.running, notices=notices)
         reused = await self.inspect(existing)
         return CreateSandboxResult(
             **(await self.view(reused)).model_dump(),
@@ -382,7 +379,10 @@ class SandboxService(SandboxFaults):
     async def remove(self, reference: str) -> RemoveSandboxResult:
         """Stop and remove a sandbox with its nested engine's storage volume (sock mode: with
         what its tools made on the host). Raises SandboxNotFound."""
-        found = await self.resolve(reference)
+        return await self.discard(await self.resolve(reference))
+
+    async def discard(self, found: Sandbox) -> RemoveSandboxResult:
+        """Remove this sandbox (found by `resolve`, or the warm pool's), as `remove` does."""
         if found.is_sock:  # what its tools made on the host goes with it
             await in_thread(self.engine.remove_labelled, {ownership.SOCK_OF: found.id})
         await in_thread(self.engine.remove_container, found.id)

@@ -19,8 +19,8 @@ Name = Annotated[
     str | None,
     Field(
         description="Sandbox name: 1-40 lowercase letters, digits, '.', '_' or '-'. Omit to get the profile's "
-        "containerName, else a generated one. If a sandbox of this name exists it is returned (and started if "
-        "stopped).",
+        "containerName, else a generated one (then a ready sandbox from the operator's warm pool comes at once, if "
+        "one waits). If a sandbox of this name exists it is returned (and started if stopped).",
     ),
 ]
 InnerEngine = Annotated[

@@ -1,0 +1,79 @@
+"""The warm pool's handout: create_sandbox without a name takes a ready sandbox made earlier for
+exactly the same request under the same settings, if one waits (sandbox/warm_pool.py keeps it
+filled).
+
+A pooled sandbox is a whole sandbox (its name, network, storage, engine started) whose container
+name ends in ownership.POOLED, which keeps it out of every listing. Handing it out renames its
+container to the sandbox's ordinary name: one engine step, so of several servers sharing the pool
+exactly one gets it. What it was made for is its label ownership.POOL_SHAPE, the digest of the
+request and the server's settings (`shape_of`): a request or settings that differ in anything
+never match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from typing import TYPE_CHECKING
+
+from manyoyo_mcp.config.settings import ServerSettings
+from manyoyo_mcp.engine import ObjectConflict, ObjectNotFound
+from manyoyo_mcp.models import CreateSandboxResult
+from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.plan import CreateRequest
+from manyoyo_mcp.sandbox.view import Sandbox
+from manyoyo_mcp.threads import in_thread
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.sandbox.service import SandboxService
+
+
+def shape_of(request: CreateRequest, settings: ServerSettings) -> str:
+    """The digest (16 hex digits) of what a sandbox is made from: the request but its name, and the
+    server's settings but the pool's sizes. Equal digests: sandboxes made alike."""
+    asked = dataclasses.asdict(dataclasses.replace(request, name=None))
+    if request.network is not None:
+        asked["network"] = request.network.model_dump(mode="json")
+    server = settings.model_dump(mode="json", exclude={"warm_pool"})
+    made = json.dumps({"request": asked, "settings": server}, sort_keys=True, default=str)
+    return hashlib.sha256(made.encode()).hexdigest()[:16]
+
+
+def serves(request: CreateRequest) -> bool:
+    """Whether a warm pool may serve this request: it names no sandbox and asks for dind mode (sock
+    mode always asks a human first)."""
+    return request.name is None and (request.mode or "dind") == "dind"
+
+
+async def take(service: SandboxService, request: CreateRequest, started: float) -> CreateSandboxResult | None:
+    """A ready sandbox made for `request` (one the pool serves), now the caller's; None when none waits. Its
+    engine is probed (and revived if it stopped answering) as for a reused sandbox. Raises what
+    SandboxService.answering raises."""
+    shape = shape_of(request, service.settings)
+    labels = {**ownership.owner_labels(service.settings.scope), ownership.KIND: "sandbox", ownership.POOL_SHAPE: shape}
+    for container in await in_thread(service.engine.list_containers, labels):
+        if not ownership.is_pooled(container.name) or container.state != "running":
+            continue
+        sandbox = Sandbox.of(container)
+        name = ownership.container_name(service.settings.scope, sandbox.name)
+        try:
+            await in_thread(service.engine.rename_container, container.id, name)
+        except (ObjectNotFound, ObjectConflict):  # another taker got it first, or it went
+            continue
+        if service.pool_taken is not None:  # (this server keeps a pool filled)
+            service.pool_taken.set()
+        notices: list[str] = []
+        version = await service.answering(sandbox, probe_only=True, notices=notices)
+        taken = await service.inspect(sandbox)
+        return CreateSandboxResult(
+            **(await service.view(taken)).model_dump(),
+            created=True,
+            ready_s=round(time.monotonic() - started, 3),
+            engine_version=version,
+            preloaded=list(service.settings.preload_images),
+            notices=notices,
+            pooled=True,
+        )
+    return None
