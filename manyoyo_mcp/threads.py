@@ -16,7 +16,25 @@ REPORT_INTERVAL_S = 0.25
 # After a stop, how long a stream may take to end by itself before it is closed.
 DRAIN_GRACE_S = 3.0
 T = TypeVar("T")
+U = TypeVar("U")
 log = logging.getLogger(__name__)
+
+
+async def both(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
+    """Await two calls at once: their results, or the first error as itself (not an exception
+    group; the other call is cancelled)."""
+    results: list[object] = [None, None]
+
+    async def run(index: int, call: Awaitable[object]) -> None:
+        results[index] = await call
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(run, 0, first)
+            group.start_soon(run, 1, second)
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return results[0], results[1]  # type: ignore[return-value]
 
 
 async def in_thread(fn, *args, **kwargs):  # type: ignore[no-untyped-def]

@@ -9,7 +9,8 @@ Prints, in one run on the same machine and engine:
      returning the same bytes, and the size of the result message;
   4. sandbox time to ready: create_sandbox vs `docker run` of the same image (same flags) plus
      polling the nested engine's API, via docker-py (median, ratio), and where each one's time
-     goes (the server's phases, from its log line per create; the reference's run and poll);
+     goes (the server's phases, from its log line per create; the reference's run and poll), and
+     create_sandbox from the warm pool (MANYOYO_WARM_POOL=1, a second server);
   5. the server's resident memory (now and peak);
   6. the audit log's cost: appending one record synced to disk (fsync) vs the same append unsynced.
 Not a test: nothing here passes or fails.
@@ -81,6 +82,32 @@ def create_phases(server_log: Path, direct: list[float], direct_run: list[float]
         print(f"    {phase:<30} {percentile(seconds, 0.5) * 1000:>9.1f}")
     print(f"    {'by hand: docker run':<30} {'':>9} {percentile(direct_run, 0.5) * 1000:>9.1f}")
     print(f"    {'by hand: nested engine polled':<30} {'':>9} {percentile(poll, 0.5) * 1000:>9.1f}")
+
+
+async def warm_creates(env: dict[str, str], n: int) -> list[float]:
+    """create_sandbox without a name through a server keeping a warm pool of one, each once a
+    pooled sandbox waits (timed from the call to its answer); each taken sandbox is removed."""
+    params = StdioServerParameters(
+        command=SERVER, args=["serve", "--scope", SCOPE], env={**env, "MANYOYO_WARM_POOL": "1"}
+    )
+    client = docker.from_env()
+    labels = [f"{k}={v}" for k, v in {**ownership.owner_labels(SCOPE), ownership.KIND: "sandbox"}.items()]
+    times = []
+    async with Client(params) as mcp:
+        for _ in range(n):
+            with anyio.fail_after(180):
+                while not any(
+                    c.name.endswith(ownership.POOLED) for c in client.containers.list(filters={"label": labels})
+                ):
+                    await anyio.sleep(0.2)
+            started = time.perf_counter()
+            result = await mcp.call_tool("create_sandbox", {})
+            times.append(time.perf_counter() - started)
+            data = result.structured_content or {}
+            assert not result.is_error and data["pooled"], result.content
+            await mcp.call_tool("remove_sandbox", {"sandbox": data["name"]})
+    client.close()
+    return times
 
 
 def server_pid() -> int:
@@ -315,6 +342,7 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
             result_direct.append(await anyio.to_thread.run_sync(sdk_output, api, container_id, command))
         engine.close()
         floor = await delivery_floor(await mcp.list_tools(), results)
+        create_warm = await warm_creates(env, creates) if creates else []
 
         started = time.perf_counter()
         big = await mcp.call_tool(
@@ -336,6 +364,7 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
         print(f"2 MiB-output result message: {wire:.3f} MB on the wire, of which text blocks {text:.3f} MB")
     sandboxd_report()
     row("sandbox create to nested-ready", create_ours, create_direct)
+    row("sandbox create from the warm pool", create_warm, create_direct)
     create_phases(server_log, create_direct, create_direct_run)
     mb_s = 100 / big_s
     print(f"exec of 100 MB output: {big_s:.2f}s ({mb_s:.0f} MB/s), truncated={big.structured_content['truncated']}")

@@ -72,6 +72,12 @@ class SandboxFaults:
             await self.resolve_running(reference)
             raise
 
+    async def entry_kept(self, sandbox: Sandbox) -> None:
+        """Read and keep how commands enter the sandbox, ahead of need; a failure is left to the
+        next `entry` call to raise."""
+        with contextlib.suppress(Exception):
+            await self.entry(sandbox)
+
     def forget(self, sandbox_id: str) -> None:
         """Drop what is kept about a sandbox (its lookups, state, channel to its daemon)."""
         self._resolved.drop(sandbox_id)

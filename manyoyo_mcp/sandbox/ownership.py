@@ -25,10 +25,11 @@ IMAGE_NETWORK = LABEL_PREFIX + "network-containment"  # on a sandbox image: its 
 IMAGE_DISK_QUOTA = LABEL_PREFIX + "disk-quota"  # on a sandbox image: "loop", its outer init makes quotas
 SOCK_OF = LABEL_PREFIX + "sock-of"  # in sock mode: the sandbox (full id) whose tools made the object
 POOL_SHAPE = LABEL_PREFIX + "pool-shape"  # made for the warm pool: the digest of what it was made for
+POOLING = "-POOLING"
 POOLED = "-POOLED"
-"""The container name's ending while a sandbox waits in the warm pool: handing it out renames it
-(an atomic step of the engine: one taker wins). Sandbox names are lowercase, so no agent's
-sandbox can be named like it."""
+"""The container name's ending while a sandbox is made for the warm pool (POOLING), then once it
+is ready and waits there (POOLED): handing it out renames it (an atomic step of the engine: one
+taker wins). Sandbox names are lowercase, so no agent's sandbox can be named like either."""
 
 _FULL_ID = re.compile(r"[0-9a-f]{64}")
 
@@ -44,8 +45,8 @@ def container_name(scope: str, sandbox: str) -> str:
 
 
 def is_pooled(container_name: str) -> bool:
-    """Whether a sandbox's container still waits in the warm pool (no agent has it yet)."""
-    return container_name.endswith(POOLED)
+    """Whether a sandbox's container is the warm pool's (made for it or waiting: no agent's yet)."""
+    return container_name.endswith((POOLING, POOLED))
 
 
 def network_name(scope: str, sandbox: str) -> str:

@@ -3,7 +3,8 @@ exactly the same request under the same settings, if one waits (sandbox/warm_poo
 filled).
 
 A pooled sandbox is a whole sandbox (its name, network, storage, engine started) whose container
-name ends in ownership.POOLED, which keeps it out of every listing. Handing it out renames its
+name ends in ownership.POOLING while it is made and ownership.POOLED once it is ready, which keeps
+it out of every listing. Handing it out renames its
 container to the sandbox's ordinary name: one engine step, so of several servers sharing the pool
 exactly one gets it. What it was made for is its label ownership.POOL_SHAPE, the digest of the
 request and the server's settings (`shape_of`): a request or settings that differ in anything
@@ -24,7 +25,7 @@ from manyoyo_mcp.models import CreateSandboxResult
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.plan import CreateRequest
 from manyoyo_mcp.sandbox.view import Sandbox
-from manyoyo_mcp.threads import in_thread
+from manyoyo_mcp.threads import both, in_thread
 
 if TYPE_CHECKING:
     from manyoyo_mcp.sandbox.service import SandboxService
@@ -54,7 +55,7 @@ async def take(service: SandboxService, request: CreateRequest, started: float) 
     shape = shape_of(request, service.settings)
     labels = {**ownership.owner_labels(service.settings.scope), ownership.KIND: "sandbox", ownership.POOL_SHAPE: shape}
     for container in await in_thread(service.engine.list_containers, labels):
-        if not ownership.is_pooled(container.name) or container.state != "running":
+        if not container.name.endswith(ownership.POOLED) or container.state != "running":  # (ready ones)
             continue
         sandbox = Sandbox.of(container)
         name = ownership.container_name(service.settings.scope, sandbox.name)
@@ -65,10 +66,10 @@ async def take(service: SandboxService, request: CreateRequest, started: float) 
         if service.pool_taken is not None:  # (this server keeps a pool filled)
             service.pool_taken.set()
         notices: list[str] = []
-        version = await service.answering(sandbox, probe_only=True, notices=notices)
         taken = await service.inspect(sandbox)
+        version, view = await both(service.answering(taken, probe_only=True, notices=notices), service.view(taken))
         return CreateSandboxResult(
-            **(await service.view(taken)).model_dump(),
+            **view.model_dump(),
             created=True,
             ready_s=round(time.monotonic() - started, 3),
             engine_version=version,

@@ -7,7 +7,6 @@ the plan and wait until the nested engine answers; anything half-made is removed
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import time
 from dataclasses import replace
@@ -45,7 +44,7 @@ from manyoyo_mcp.sandbox.readiness import startup_log, wait_ready
 from manyoyo_mcp.sandbox.sandboxd import Daemons
 from manyoyo_mcp.sandbox.usage import check_totals, disk_notices, disk_view, image_makes_quotas, limits_of
 from manyoyo_mcp.sandbox.view import RecentlyRunning, Sandbox
-from manyoyo_mcp.threads import in_thread
+from manyoyo_mcp.threads import both, in_thread
 
 if TYPE_CHECKING:
     from manyoyo_mcp.engine import ContainerSummary, Engine
@@ -95,10 +94,6 @@ class SandboxService(SandboxFaults):
                 )
             self._entries[sandbox.id] = Entry(parse_state(out))
         return self._entries[sandbox.id]
-
-    async def _entry_kept(self, sandbox: Sandbox) -> None:
-        with contextlib.suppress(Exception):
-            await self.entry(sandbox)
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -209,9 +204,15 @@ class SandboxService(SandboxFaults):
         container name that keeps it out of every listing until it is handed out."""
         plan = await self._plan(request, f"sbx-{secrets.token_hex(3)}")
         labels = {**plan.spec.labels, ownership.POOL_SHAPE: pool.shape_of(request, self.settings)}
-        plan = replace(plan, spec=replace(plan.spec, name=plan.spec.name + ownership.POOLED, labels=labels))
+        plan = replace(plan, spec=replace(plan.spec, name=plan.spec.name + ownership.POOLING, labels=labels))
         await check_totals(self, plan.limits)
-        return await self._materialise(plan, request, time.monotonic())
+        made = await self._materialise(plan, request, time.monotonic())
+        await in_thread(
+            self.engine.rename_container,
+            made.id,
+            ownership.container_name(self.settings.scope, plan.name) + ownership.POOLED,
+        )
+        return made
 
     async def host_addresses(self) -> tuple[str, ...]:
         """The engine host's own addresses, which public mode refuses: listed once per server by a
@@ -304,9 +305,7 @@ class SandboxService(SandboxFaults):
                 await remove_storage_and_network(self.engine, plan)
             raise
         created = Sandbox.of(await in_thread(self.engine.inspect_container, container_id))
-        async with anyio.create_task_group() as group:  # two execs at once (a failure: the entry below says it)
-            group.start_soon(self._entry_kept, created)
-            view = await self.view(created)
+        view, _ = await both(self.view(created), self.entry_kept(created))  # two execs at once
         phases.done("inspected")
         phases.report(f"sandbox {plan.name!r} created")
         return CreateSandboxResult(

@@ -21,14 +21,18 @@ pytestmark = pytest.mark.anyio
 
 def pooled(engine: Engine, scope: str) -> list[ContainerSummary]:
     labels = {**ownership.owner_labels(scope), ownership.KIND: "sandbox"}
-    return [c for c in engine.list_containers(labels) if ownership.is_pooled(c.name) and c.state == "running"]
+    return [c for c in engine.list_containers(labels) if ownership.is_pooled(c.name)]
+
+
+def ready(engine: Engine, scope: str) -> list[ContainerSummary]:
+    return [c for c in pooled(engine, scope) if c.name.endswith(ownership.POOLED) and c.state == "running"]
 
 
 async def waiting(engine: Engine, scope: str, but: set[str] = frozenset()) -> ContainerSummary:
-    """The first running pooled sandbox not in `but`, once there is one (at most 120 s)."""
+    """The first pooled sandbox ready to be handed out not in `but`, once there is one (at most 120 s)."""
     with anyio.fail_after(120):
         while True:
-            found = [c for c in pooled(engine, scope) if c.id not in but]
+            found = [c for c in ready(engine, scope) if c.id not in but]
             if found:
                 return found[0]
             await anyio.sleep(0.5)

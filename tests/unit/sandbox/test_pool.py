@@ -78,4 +78,6 @@ def test_the_pool_fills_with_what_a_bare_call_under_each_profile_asks(caplog):
 
 def test_servers_with_other_pool_sizes_share_a_pool():
     request = CreateRequest()
-    assert shape_of(request, ServerSettings(scope="t", warm_pool=("2",))) == shape_of(request, ServerSettings(scope="t"))
+    assert shape_of(request, ServerSettings(scope="t", warm_pool=("2",))) == shape_of(
+        request, ServerSettings(scope="t")
+    )
