@@ -49,6 +49,7 @@ SERVER = str(Path(sys.executable).with_name("manyoyo-mcp"))
 SCOPE = f"bench-{secrets.token_hex(3)}"  # labels everything made here (ownership.owner_labels)
 IMAGE = os.environ.get("MANYOYO_SANDBOX_IMAGE", DEFAULT_IMAGE)
 MIB = 1 << 20
+REDIRECT = 'log=$1; shift; exec "$@" 2>>"$log"'  # sh -c: a server's stderr into a file
 # Exactly the default output cap on each stream: the whole output is kept, nothing truncated.
 TWO_MIB = f"head -c {MIB} /dev/zero | tr '\\0' o; head -c {MIB} /dev/zero | tr '\\0' e >&2"
 
@@ -84,12 +85,13 @@ def create_phases(server_log: Path, direct: list[float], direct_run: list[float]
     print(f"    {'by hand: nested engine polled':<30} {'':>9} {percentile(poll, 0.5) * 1000:>9.1f}")
 
 
-async def warm_creates(env: dict[str, str], n: int) -> list[float]:
+async def warm_creates(env: dict[str, str], server_log: Path, n: int) -> list[float]:
     """create_sandbox without a name through a server keeping a warm pool of one, each once a
-    pooled sandbox waits (timed from the call to its answer); each taken sandbox is removed."""
-    params = StdioServerParameters(
-        command=SERVER, args=["serve", "--scope", SCOPE], env={**env, "MANYOYO_WARM_POOL": "1"}
-    )
+    pooled sandbox waits (timed from the call to its answer); each taken sandbox is removed.
+    The server's stderr goes to `server_log`."""
+    pooled = {**env, "MANYOYO_WARM_POOL": "1"}
+    argv = ["-c", REDIRECT, "sh", str(server_log), SERVER, "serve", "--scope", SCOPE]
+    params = StdioServerParameters(command="/bin/sh", args=argv, env=pooled)
     client = docker.from_env()
     labels = [f"{k}={v}" for k, v in {**ownership.owner_labels(SCOPE), ownership.KIND: "sandbox"}.items()]
     times = []
@@ -283,9 +285,8 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
     env["MANYOYO_AUDIT_DIR"] = tempfile.mkdtemp(prefix="manyoyo-bench-audit-")
     env.update({k: v for k, v in os.environ.items() if k == "MANYOYO_SANDBOX_IMAGE"})  # an image under test
     server_log = Path(env["MANYOYO_AUDIT_DIR"]) / "server.log"  # (its stderr: the creates' phases)
-    redirect = 'log=$1; shift; exec "$@" 2>>"$log"'
     params = StdioServerParameters(
-        command="/bin/sh", args=["-c", redirect, "sh", str(server_log), SERVER, "serve", "--scope", SCOPE], env=env
+        command="/bin/sh", args=["-c", REDIRECT, "sh", str(server_log), SERVER, "serve", "--scope", SCOPE], env=env
     )
     async with Client(params) as mcp:
         pid = server_pid()
@@ -342,7 +343,7 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
             result_direct.append(await anyio.to_thread.run_sync(sdk_output, api, container_id, command))
         engine.close()
         floor = await delivery_floor(await mcp.list_tools(), results)
-        create_warm = await warm_creates(env, creates) if creates else []
+        create_warm = await warm_creates(env, server_log.with_name("warm-server.log"), creates) if creates else []
 
         started = time.perf_counter()
         big = await mcp.call_tool(
