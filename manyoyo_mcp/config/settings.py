@@ -225,6 +225,17 @@ class ServerSettings(BaseModel):
         return entries
 
     @model_validator(mode="after")
+    def _pools_of_known_profiles(self) -> ServerSettings:
+        unknown = [key for key in pool_sizes(self.warm_pool) if key and key not in self.profiles()]
+        if unknown:
+            known = ", ".join(sorted(self.profiles())) or "none"
+            raise ValueError(
+                f"warm_pool (MANYOYO_WARM_POOL) names run profile {unknown[0]!r}, which is not configured "
+                f"(run profiles: {known})"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _default_within_ceiling(self) -> ServerSettings:
         if self.network_default is not None and wider(self.network_default, self.network_ceiling):
             raise ValueError(
@@ -320,5 +331,8 @@ def settings_from_env(environ: dict[str, str] | None = None, **overrides: object
     try:
         return ServerSettings.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors()
+        )
         raise InvalidArgument(f"invalid server settings: {problems}") from exc

@@ -141,11 +141,12 @@ class Engine(Resources):
         with self._mapped("the request to start a container"):
             self._client().start(container_id)
 
-    def rename_container(self, container_id: str, name: str) -> None:
-        """Give a container another name. Raises ObjectNotFound (it is gone) or ObjectConflict
-        (the name is taken)."""
+    def rename_container(self, reference: str, name: str) -> None:
+        """Give a container (by id, or by its current name: then the rename happens only if it
+        still has that name) another name. Raises ObjectNotFound (no such container, or it has
+        another name now) or ObjectConflict (the name is taken)."""
         with self._mapped("the request to rename a container"):
-            self._client().rename(container_id, name)
+            self._client().rename(reference, name)
 
     def unpause_container(self, container_id: str) -> None:
         with self._mapped("the request to unpause a container"):

@@ -27,9 +27,11 @@ SOCK_OF = LABEL_PREFIX + "sock-of"  # in sock mode: the sandbox (full id) whose 
 POOL_SHAPE = LABEL_PREFIX + "pool-shape"  # made for the warm pool: the digest of what it was made for
 POOLING = "-POOLING"
 POOLED = "-POOLED"
-"""The container name's ending while a sandbox is made for the warm pool (POOLING), then once it
-is ready and waits there (POOLED): handing it out renames it (an atomic step of the engine: one
-taker wins). Sandbox names are lowercase, so no agent's sandbox can be named like either."""
+DRAINING = "-DRAINING"
+"""The container name's ending while a sandbox is made for the warm pool (POOLING), once it is
+ready and waits there (POOLED), and while the pool removes it (DRAINING). Handing it out or
+removing it renames it by its current name first: an atomic step of the engine, so one taker wins.
+Sandbox names are lowercase, so no agent's sandbox can be named like any of them."""
 
 _FULL_ID = re.compile(r"[0-9a-f]{64}")
 
@@ -46,7 +48,7 @@ def container_name(scope: str, sandbox: str) -> str:
 
 def is_pooled(container_name: str) -> bool:
     """Whether a sandbox's container is the warm pool's (made for it or waiting: no agent's yet)."""
-    return container_name.endswith((POOLING, POOLED))
+    return container_name.endswith((POOLING, POOLED, DRAINING))
 
 
 def network_name(scope: str, sandbox: str) -> str:

@@ -31,13 +31,21 @@ if TYPE_CHECKING:
     from manyoyo_mcp.sandbox.service import SandboxService
 
 
+NOT_SHAPING = frozenset(
+    {"warm_pool", "allowed_host_roots", "audit_dir", "audit_max_bytes", "audit_max_total_bytes", "audit_retention"}
+    | {"audit_min_free_bytes", "audit_max_value_bytes"}
+)
+"""Settings that change nothing in a sandbox made for a request: the pool's sizes, the audit log's,
+and the host folders a call may name (the policy judged the call's, and the request holds them)."""
+
+
 def shape_of(request: CreateRequest, settings: ServerSettings) -> str:
     """The digest (16 hex digits) of what a sandbox is made from: the request but its name, and the
-    server's settings but the pool's sizes. Equal digests: sandboxes made alike."""
+    server's settings but NOT_SHAPING. Equal digests: sandboxes made alike."""
     asked = dataclasses.asdict(dataclasses.replace(request, name=None))
     if request.network is not None:
         asked["network"] = request.network.model_dump(mode="json")
-    server = settings.model_dump(mode="json", exclude={"warm_pool"})
+    server = settings.model_dump(mode="json", exclude=NOT_SHAPING)
     made = json.dumps({"request": asked, "settings": server}, sort_keys=True, default=str)
     return hashlib.sha256(made.encode()).hexdigest()[:16]
 
@@ -59,8 +67,8 @@ async def take(service: SandboxService, request: CreateRequest, started: float) 
             continue
         sandbox = Sandbox.of(container)
         name = ownership.container_name(service.settings.scope, sandbox.name)
-        try:
-            await in_thread(service.engine.rename_container, container.id, name)
+        try:  # by its pooled name: only if no one else took it meanwhile
+            await in_thread(service.engine.rename_container, container.name, name)
         except (ObjectNotFound, ObjectConflict):  # another taker got it first, or it went
             continue
         if service.pool_taken is not None:  # (this server keeps a pool filled)

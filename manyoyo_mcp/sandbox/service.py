@@ -199,10 +199,10 @@ class SandboxService(SandboxFaults):
         await check_images(self.engine, self.settings, plan)
         return plan
 
-    async def make_pooled(self, request: CreateRequest) -> CreateSandboxResult:
-        """A sandbox for the warm pool (pool.py): made for `request` (pool.serves) like any, under a
-        container name that keeps it out of every listing until it is handed out."""
-        plan = await self._plan(request, f"sbx-{secrets.token_hex(3)}")
+    async def make_pooled(self, request: CreateRequest, name: str) -> CreateSandboxResult:
+        """A sandbox `name` for the warm pool (pool.py): made for `request` (pool.serves) like any,
+        under a container name that keeps it out of every listing until it is handed out."""
+        plan = await self._plan(request, name)
         labels = {**plan.spec.labels, ownership.POOL_SHAPE: pool.shape_of(request, self.settings)}
         plan = replace(plan, spec=replace(plan.spec, name=plan.spec.name + ownership.POOLING, labels=labels))
         await check_totals(self, plan.limits)

@@ -4,19 +4,31 @@ alike), never to a request or settings that differ, filled again, drained when t
 
 from __future__ import annotations
 
+import secrets
+import time
+from collections.abc import Iterator
+
 import anyio
 import pytest
 from mcp import Client
 
-from manyoyo_mcp.audit.log import read_records
+from manyoyo_mcp.audit.log import AuditLog, read_records
+from manyoyo_mcp.audit.recorder import Recorder
 from manyoyo_mcp.config.settings import ServerSettings
 from manyoyo_mcp.engine import ContainerSummary, Engine
-from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox import ownership, pool
+from manyoyo_mcp.sandbox.plan import CreateRequest
+from manyoyo_mcp.sandbox.service import SandboxService
+from manyoyo_mcp.sandbox.warm_pool import WarmPool
 from manyoyo_mcp.server import build_server
 
 from ..helpers import call
 
 pytestmark = pytest.mark.anyio
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(3)}"
 
 
 def pooled(engine: Engine, scope: str) -> list[ContainerSummary]:
@@ -95,3 +107,36 @@ async def test_a_bare_create_takes_a_ready_sandbox_from_the_pool_which_fills_aga
     assert any("the server stops" in r["reason"] for r in decisions)
     outcomes = [r["status"] for r in pool_calls if r["event"] == "outcome"]
     assert outcomes and set(outcomes) == {"ok"}
+
+
+@pytest.fixture
+def warm(settings: ServerSettings, engine: Engine) -> Iterator[WarmPool]:
+    """A pool of its own (no server), made with a service and a recorder of the test's settings."""
+    service = SandboxService(engine, settings)
+    yield WarmPool(service, Recorder(AuditLog(settings.audit_path), settings))
+    service.close()
+
+
+async def test_a_sandbox_handed_out_meanwhile_is_never_removed_by_a_drain(warm: WarmPool, engine: Engine):
+    service, request = warm.service, CreateRequest()
+    made = await service.make_pooled(request, unique("sbx"))
+    [listed] = [c for c in ready(engine, service.settings.scope) if c.id == made.id]  # what a drain lists
+    warm.made.add(made.id)
+    taken = await pool.take(service, request, time.monotonic())  # another server takes it meanwhile
+    try:
+        assert taken is not None and taken.id == made.id
+        await warm._remove(listed, "the server stops")  # (the drain's step, with its stale listing)
+        assert engine.inspect_container(made.id).state == "running"
+        assert [s.id for s in await service.owned()].count(made.id) == 1
+    finally:
+        await service.remove(made.name)
+
+
+async def test_what_a_killed_server_left_that_cannot_be_handed_out_is_removed(warm: WarmPool, engine: Engine):
+    service, request = warm.service, CreateRequest()
+    made = await service.make_pooled(request, unique("sbx"))
+    engine.stop_container(made.id, 5)  # a leftover stopped (by hand, or with its host)
+    assert await warm.waiting(request) == 0
+    assert made.id not in [c.id for c in pooled(engine, service.settings.scope)]
+    storage = engine.list_volumes({**ownership.owner_labels(service.settings.scope), ownership.SANDBOX: made.name})
+    assert storage == []

@@ -60,8 +60,9 @@ def test_the_pool_fills_with_what_a_bare_call_under_each_profile_asks(caplog):
         "node": RunProfile(engine="podman", memory="2g", env={"CI": "true"}),
         "named": RunProfile(containerName="fixed"),
         "sock": RunProfile(containerMode="sock"),
+        "zero": RunProfile(),
     }
-    settings = ServerSettings(scope="t", runs=runs, warm_pool=("1", "node=2", "named=1", "sock=1", "gone=1", "zero=0"))
+    settings = ServerSettings(scope="t", runs=runs, warm_pool=("1", "node=2", "named=1", "sock=1", "zero=0"))
     with caplog.at_level(logging.WARNING, logger="manyoyo_mcp.sandbox.warm_pool"):
         wanted = pool_requests(settings)
     assert [(shown, size) for shown, _, size in wanted] == [
@@ -73,11 +74,16 @@ def test_the_pool_fills_with_what_a_bare_call_under_each_profile_asks(caplog):
     assert (node.engine, node.memory, node.env, node.name) == ("podman", "2g", {"CI": "true"}, None)
     warned = " | ".join(r.getMessage() for r in caplog.records)
     assert "run profile 'named' names its sandbox" in warned and "run profile 'sock' names its sandbox" in warned
-    assert "run profile 'gone' is not configured" in warned and "zero" not in warned
+    assert "zero" not in warned
 
 
-def test_servers_with_other_pool_sizes_share_a_pool():
-    request = CreateRequest()
-    assert shape_of(request, ServerSettings(scope="t", warm_pool=("2",))) == shape_of(
-        request, ServerSettings(scope="t")
-    )
+def test_a_pool_for_a_run_profile_that_is_not_configured_is_refused_naming_those_that_are():
+    with pytest.raises(ValueError, match=r"names run profile .gone., which is not configured .run profiles: node."):
+        ServerSettings(scope="t", runs={"node": RunProfile()}, warm_pool=("gone=1",))
+
+
+def test_servers_with_other_pool_sizes_audit_logs_or_project_folders_share_a_pool():
+    bare = CreateRequest()
+    base = shape_of(bare, ServerSettings(scope="t"))
+    assert shape_of(bare, ServerSettings(scope="t", warm_pool=("2",))) == base
+    assert shape_of(bare, ServerSettings(scope="t", audit_dir="/elsewhere", allowed_host_roots=("/srv",))) == base
