@@ -4,11 +4,10 @@ filled).
 
 A pooled sandbox is a whole sandbox (its name, network, storage, engine started) whose container
 name ends in ownership.POOLING while it is made and ownership.POOLED once it is ready, which keeps
-it out of every listing. Handing it out renames its
-container to the sandbox's ordinary name: one engine step, so of several servers sharing the pool
-exactly one gets it. What it was made for is its label ownership.POOL_SHAPE, the digest of the
-request and the server's settings (`shape_of`): a request or settings that differ in anything
-never match.
+it out of every listing. Handing it out renames its container, by its pooled name, to the
+sandbox's ordinary name: one engine step, so of several servers sharing the pool exactly one gets
+it. What it was made for is its label ownership.POOL_SHAPE, the digest of the request, the
+server's settings and the sandbox image's id (`shape_of`): anything that differs never matches.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import both, in_thread
 
 if TYPE_CHECKING:
+    from manyoyo_mcp.engine import Engine
     from manyoyo_mcp.sandbox.service import SandboxService
 
 
@@ -39,14 +39,15 @@ NOT_SHAPING = frozenset(
 and the host folders a call may name (the policy judged the call's, and the request holds them)."""
 
 
-def shape_of(request: CreateRequest, settings: ServerSettings) -> str:
-    """The digest (16 hex digits) of what a sandbox is made from: the request but its name, and the
-    server's settings but NOT_SHAPING. Equal digests: sandboxes made alike."""
+def shape_of(request: CreateRequest, settings: ServerSettings, image_id: str | None = None) -> str:
+    """The digest (16 hex digits) of what a sandbox is made from: the request but its name, the
+    server's settings but NOT_SHAPING, and the id of the sandbox image (the tag may be rebuilt).
+    Equal digests: sandboxes made alike."""
     asked = dataclasses.asdict(dataclasses.replace(request, name=None))
     if request.network is not None:
         asked["network"] = request.network.model_dump(mode="json")
     server = settings.model_dump(mode="json", exclude=NOT_SHAPING)
-    made = json.dumps({"request": asked, "settings": server}, sort_keys=True, default=str)
+    made = json.dumps({"request": asked, "settings": server, "image": image_id}, sort_keys=True, default=str)
     return hashlib.sha256(made.encode()).hexdigest()[:16]
 
 
@@ -56,11 +57,17 @@ def serves(request: CreateRequest) -> bool:
     return request.name is None and (request.mode or "dind") == "dind"
 
 
+async def shape_now(engine: Engine, request: CreateRequest, settings: ServerSettings) -> str:
+    """`shape_of` with the id the sandbox image has on the engine now."""
+    found = await in_thread(engine.image_tags, request.image or settings.sandbox_image)
+    return shape_of(request, settings, found[0] if found else None)
+
+
 async def take(service: SandboxService, request: CreateRequest, started: float) -> CreateSandboxResult | None:
     """A ready sandbox made for `request` (one the pool serves), now the caller's; None when none waits. Its
     engine is probed (and revived if it stopped answering) as for a reused sandbox. Raises what
     SandboxService.answering raises."""
-    shape = shape_of(request, service.settings)
+    shape = await shape_now(service.engine, request, service.settings)
     labels = {**ownership.owner_labels(service.settings.scope), ownership.KIND: "sandbox", ownership.POOL_SHAPE: shape}
     for container in await in_thread(service.engine.list_containers, labels):
         if not container.name.endswith(ownership.POOLED) or container.state != "running":  # (ready ones)

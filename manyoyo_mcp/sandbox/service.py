@@ -203,7 +203,7 @@ class SandboxService(SandboxFaults):
         """A sandbox `name` for the warm pool (pool.py): made for `request` (pool.serves) like any,
         under a container name that keeps it out of every listing until it is handed out."""
         plan = await self._plan(request, name)
-        labels = {**plan.spec.labels, ownership.POOL_SHAPE: pool.shape_of(request, self.settings)}
+        labels = {**plan.spec.labels, ownership.POOL_SHAPE: await pool.shape_now(self.engine, request, self.settings)}
         plan = replace(plan, spec=replace(plan.spec, name=plan.spec.name + ownership.POOLING, labels=labels))
         await check_totals(self, plan.limits)
         made = await self._materialise(plan, request, time.monotonic())

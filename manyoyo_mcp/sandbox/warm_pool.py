@@ -82,7 +82,7 @@ class WarmPool:
         ago) is removed."""
         labels = {
             **ownership.owner_labels(self.service.settings.scope),
-            ownership.POOL_SHAPE: pool.shape_of(request, self.service.settings),
+            ownership.POOL_SHAPE: await pool.shape_now(self.service.engine, request, self.service.settings),
         }
         ready = []
         for container in await in_thread(self.service.engine.list_containers, labels):

@@ -47,6 +47,7 @@ def test_a_sandbox_made_under_other_settings_has_another_shape():
     base = shape_of(request, ServerSettings(scope="t"))
     assert shape_of(request, ServerSettings(scope="t", default_disk="4g")) != base
     assert shape_of(request, ServerSettings(scope="t", network_ceiling="allowlist")) != base
+    assert shape_of(request, ServerSettings(scope="t"), image_id="sha256:1") != base  # the image rebuilt
 
 
 def test_the_pool_serves_unnamed_dind_requests_only():
