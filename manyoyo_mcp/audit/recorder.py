@@ -221,6 +221,10 @@ def effects(tool: str, result: Mapping[str, Any]) -> dict[str, Any]:
         removed.append(result["id"])
     elif tool == "prune" and not result.get("dry_run"):
         removed += [item["id"] for item in result.get("items", [])]
+    elif tool == "pool" and result.get("id"):  # the warm pool made, or removed, a waiting sandbox
+        (removed if result.get("removed") else created).append(result["id"])
+    if tool == "create_sandbox" and result.get("pooled"):
+        facts["pooled"] = True  # handed out from the warm pool
     if tool in ("write_file", "read_file") and result.get("path"):
         facts["path"] = result["path"]
         facts["file_bytes"] = result.get("bytes")

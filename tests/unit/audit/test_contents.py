@@ -33,3 +33,12 @@ def test_the_outcome_names_the_file_its_size_and_digest_never_a_reads_content():
         "path": "/workspace/f", "file_bytes": 3, "sha256": "ab", "mode": "0644", "user": "dev"
     }  # fmt: skip
     assert effects("read_file", read) == {"path": "/workspace/f", "file_bytes": 3}
+
+
+def test_the_warm_pool_s_sandboxes_are_recorded_as_made_removed_and_handed_out():
+    made = {"id": "a" * 64, "name": "sbx-1"}
+    assert effects("pool", made)["created"] == ["a" * 64]
+    assert effects("pool", {"id": "a" * 64, "removed": True})["removed"] == ["a" * 64]
+    handed = effects("create_sandbox", {"id": "b" * 64, "name": "sbx-2", "created": True, "pooled": True})
+    assert (handed["pooled"], handed["created"], handed["sandbox"]) == (True, ["b" * 64], "sbx-2")
+    assert "pooled" not in effects("create_sandbox", {"id": "c" * 64, "name": "x", "created": True, "pooled": False})
