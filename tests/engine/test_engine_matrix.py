@@ -1,16 +1,18 @@
 """The engine matrix: what users' hosts run, proven on the VM test host (scripts/vm/: Debian 12,
 Docker 20.10, cgroup v2, `--privileged` allowed; its engine reached at tcp://127.0.0.1:PORT).
 
-Every cell (runtime profile x inner engine) is one sandbox, reused for all of its checks, the cells
-side by side, once per run. The VM runs under software emulation (no KVM here), where every step
-takes many times its time here: by default (CI) the matrix is its four cells (`standard` and
-`privileged`, each with both inner engines: Podman on cgroup v2 is what users hit), each with the
-essential checks: create, an exec, a small build, a nested run and its output, the quick host-reach
-probes (KEY_ROUTES) from the sandbox and from a nested --privileged container.
-MANYOYO_VM_MATRIX=full adds every nested tool, every probe from every place (several times as long). The
-tests then read what each step did. A step that fails stops its cell; the tests of the steps after
-it say so. The host-reach outcomes must match EXPECTED in test_host_reach.py and SECURITY.md's
-columns for the VM (`scripts/security-table --results build/host-reach-vm.json` rewrites them)."""
+Every cell (runtime profile x inner engine) is one sandbox, reused for all of its checks, once per
+run: a profile's two cells side by side, then the other profile's (four at once, beside the main
+suite, starved the emulated guest past the engines' time limits). The VM runs under software
+emulation (no KVM here), where every step takes many times its time here: by default (CI) the
+matrix is its four cells (`standard` and `privileged`, each with both inner engines: Podman on
+cgroup v2 is what users hit), each with the essential checks: create, an exec, a small build, a
+nested run and its output, the quick host-reach probes (KEY_ROUTES) from the sandbox and from a
+nested --privileged container. MANYOYO_VM_MATRIX=full adds every nested tool, every probe from
+every place (several times as long). The tests then read what each step did. A step that fails
+stops its cell; the tests of the steps after it say so. The host-reach outcomes must match
+EXPECTED in test_host_reach.py and SECURITY.md's columns for the VM (`scripts/security-table
+--results build/host-reach-vm.json` rewrites them)."""
 
 from __future__ import annotations
 
@@ -272,9 +274,10 @@ def matrix(vm_host: str, settings: ServerSettings) -> Iterator[Matrix]:
         )
 
         async def run_all() -> None:
-            async with anyio.create_task_group() as group:
-                for cell in cells.values():
-                    group.start_soon(run_cell, vm_settings, vm_host, canaries, cell)
+            for profile in PROFILES:  # a profile's cells side by side, the profiles one after the other
+                async with anyio.create_task_group() as group:
+                    for cell in (c for (p, _), c in cells.items() if p == profile):
+                        group.start_soon(run_cell, vm_settings, vm_host, canaries, cell)
 
         try:
             anyio.run(run_all)
