@@ -307,7 +307,7 @@ class SandboxService(SandboxFaults):
         created = Sandbox.of(await in_thread(self.engine.inspect_container, container_id))
         view, _ = await both(self.view(created), self.entry_kept(created))  # two execs at once
         phases.done("inspected")
-        phases.report(f"sandbox {plan.name!r} created")
+        phases.log_done(f"sandbox {plan.name!r} created")
         return CreateSandboxResult(
             **view.model_dump(),
             created=True,

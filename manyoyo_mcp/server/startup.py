@@ -12,6 +12,8 @@ import os
 import time
 from pathlib import Path
 
+from manyoyo_mcp.sandbox.phases import Phases
+
 log = logging.getLogger("manyoyo_mcp.startup")
 
 
@@ -25,29 +27,20 @@ def process_age() -> float | None:
         return None
 
 
-class Startup:
+class Startup(Phases):
     """The phases of one start, in order: each `done(name)` closes the phase since the last one.
     `logged=False` (a server built in a test): no phase since the process started, no log line."""
 
     def __init__(self, *, logged: bool = True) -> None:
+        super().__init__(since=time.monotonic())
         self.logged = logged
         self.serving = "manyoyo-mcp serving"
         """What the report says is ready (serve names the transport, scope and image)."""
-        self.phases: list[tuple[str, float]] = []
         age = process_age() if logged else None
         if age is not None:
             self.phases.append(("interpreter and command line", age))
-        self._last = time.perf_counter()
-
-    def done(self, phase: str) -> None:
-        now = time.perf_counter()
-        self.phases.append((phase, now - self._last))
-        self._last = now
 
     def report(self) -> None:
         """Log what is serving, with the phases so far (called once ready to read messages)."""
-        if not self.logged:
-            return
-        total = sum(seconds for _, seconds in self.phases)
-        phases = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in self.phases)
-        log.info("%s; ready to read messages after %.0f ms: %s", self.serving, total * 1000, phases)
+        if self.logged:
+            log.info("%s; ready to read messages after %.0f ms: %s", self.serving, self.total_ms(), self.listed())
