@@ -235,6 +235,8 @@ def _build(layers: Layers) -> LoadedConfig:
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc']))} ({', '.join(layers.origins.get(str(e['loc'][0]), [DEFAULT]))}): {e['msg']}"
+            if e["loc"]
+            else e["msg"]  # a check across settings (its message names them)
             for e in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None

@@ -410,3 +410,11 @@ def test_volume_and_port_strings_as_manyoyo_passes_them_to_docker():
     for bad in ("/only-host", "host:relative", "a:/b:rx"):
         with pytest.raises(ValueError, match="volume"):
             parse_volume(bad)
+
+
+def test_a_check_across_settings_is_refused_with_its_reason(home: Path, project: Path):
+    with pytest.raises(ConfigError, match=r"names run profile 'nope', which is not configured \(run profiles: none\)"):
+        load_config(None, project, environ={"MANYOYO_WARM_POOL": "nope=1"})
+    ceiling = {"MANYOYO_NETWORK_DEFAULT": "public", "MANYOYO_NETWORK_CEILING": "none"}
+    with pytest.raises(ConfigError, match=r"network_default 'public' is wider than network_ceiling 'none'"):
+        load_config(None, project, environ=ceiling)
