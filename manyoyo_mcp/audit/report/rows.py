@@ -94,6 +94,8 @@ def row(index: int, call: Call) -> Row:
     outcome = call.outcome or {}
     refusal = call.refusal
     what, extra, shown = describe(call.tool, call.args)
+    if outcome.get("pooled"):  # a create_sandbox the warm pool served
+        what = " ".join(p for p in (what, "(from the warm pool)") if p)
     return Row(
         index,
         call,

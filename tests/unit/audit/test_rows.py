@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
-from manyoyo_mcp.audit.report.rows import clock, describe, duration, groups, size
+from manyoyo_mcp.audit.report import review
+from manyoyo_mcp.audit.report.rows import clock as time_of_day
+from manyoyo_mcp.audit.report.rows import describe, duration, groups, size
 
-from .day import DENIED_COMMAND, SECRET, hexid
+from .day import CLAUDE, DENIED_COMMAND, SECRET, START, Agent, clock, hexid
 
 
 @pytest.mark.parametrize(
@@ -109,5 +112,18 @@ def test_durations_read_in_short_units(seconds, text):
 
 
 def test_times_are_one_short_line():
-    assert clock("2026-11-29T20:25:27.515234Z") == "20:25:27"
-    assert clock("2026-11-29T20:25:27.515234Z", dated=True) == "11-29 20:25:27"
+    assert time_of_day("2026-11-29T20:25:27.515234Z") == "20:25:27"
+    assert time_of_day("2026-11-29T20:25:27.515234Z", dated=True) == "11-29 20:25:27"
+
+
+def test_a_sandbox_handed_out_by_the_warm_pool_says_so(tmp_path):
+    async def session() -> None:
+        with clock(START) as now:
+            agent = Agent(tmp_path, CLAUDE, now)
+            pooled = {"created": True, "id": hexid(7), "name": "sbx-1", "pooled": True}
+            await agent.call("create_sandbox", {}, result=pooled)
+            await agent.call("create_sandbox", {"memory": "1g"}, result={"created": True, "id": hexid(8), "name": "b"})
+
+    anyio.run(session)
+    whats = [row.what for row in review(tmp_path).rows if row.call.tool == "create_sandbox"]
+    assert whats == ["(from the warm pool)", "memory=1g"]
