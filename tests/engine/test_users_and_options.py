@@ -25,12 +25,13 @@ pytestmark = pytest.mark.anyio
 
 OWNER = 1000
 SANDBOX_ROOT = 1000000  # the sandbox proper's root, as the host sees it
-# A child orphaned at once (its parent, a subshell, exits), then watched from a sibling for up to
-# 2 s: it stays a zombie when PID 1 never reaps it, or is gone once an init reaps it (an init's
-# zombie lives for a moment before the reap, so the first sight of state Z decides nothing). PID 1
-# is `sleep`, which never waits for anything, unless an init runs above it.
+# A child orphaned at once (its parent, a subshell, exits at once; the child ends 0.5 s later, so
+# that parent never reaps it), then watched from a sibling for 2 s: it stays a zombie when PID 1
+# never reaps it, or is gone once an init reaps it (an init's zombie lives for a moment before the
+# reap, so the first sight of state Z decides nothing). PID 1 is `sleep`, which never waits for
+# anything, unless an init runs above it.
 ORPHAN = r"""
-( pid=$( (sleep 0 & echo $!) )
+( pid=$( (sleep 0.5 >/dev/null 2>&1 & echo $!) )
   i=0; while [ -e /proc/$pid ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done
   if grep -q '^State:.Z' /proc/$pid/status 2>/dev/null; then echo "orphan zombie"
   elif [ -e /proc/$pid ]; then echo "orphan alive"; else echo "orphan reaped"; fi
