@@ -268,6 +268,14 @@ async def test_a_profile_sets_engine_mount_point_volumes_ports_and_limits(
                 client, "exec", {"sandbox": name, "command": "pwd; ls; cat /data/seed.txt; touch /data/x || echo ro"}
             )
             assert ran["stdout"].splitlines() == ["/src/app", "stand-in", "from the host", "ro"]
+            # Read-only for good: the sandbox's root can neither remount it read-write nor unmount it.
+            attempt = (
+                "mount -o remount,bind,rw /data; echo remount=$?; umount /data; echo umount=$?; echo x >/data/seed.txt"
+            )
+            tried = await call(client, "exec", {"sandbox": name, "command": attempt, "user": "root"})
+            assert "remount=32" in tried["stdout"] and "umount=32" in tried["stdout"], tried
+            assert "Read-only file system" in tried["stderr"]
+            assert (tmp_path / "data" / "seed.txt").read_text() == "from the host\n"
             bindings = json.loads(docker("inspect", "--format", "{{json .HostConfig.PortBindings}}", created["id"]))
             assert bindings == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}
         finally:

@@ -84,11 +84,24 @@ def test_the_sandbox_proper_gets_its_own_namespaces_and_no_masks_but_no_keyrings
     binds = {m["destination"]: m for m in config["mounts"] if m["type"] == "bind"}
     assert binds["/var/lib/docker"]["source"] == str(dirs["docker"])
     assert all("nosuid" in m["options"] for m in binds.values())
-    # A read-only folder keeps its owners (id-mapped); a writable one owned by a user stays as it
-    # is (the user keeps their uid inside); a writable root-owned one is mapped to the proper's root.
-    assert "idmap" in binds[str(credentials)]["options"] and "ro" in binds[str(credentials)]["options"]
+    # A writable folder owned by a user stays as it is (the user keeps their uid inside); a writable
+    # root-owned one is mapped to the proper's root. A read-only one is not crun's: the outer init
+    # mounts it itself, so that it is locked read-only (read_only_folders; tests/engine checks it).
     assert "idmap" not in binds[str(workspace)]["options"]
     assert "idmap" in binds[str(shared)]["options"]
+    assert str(credentials) not in binds
+
+
+def test_read_only_folders_are_the_outer_inits_unless_a_writable_one_holds_them(tmp_path, monkeypatch):
+    work, inner, ssh, sibling = (str(tmp_path / n) for n in ("w", "w/ro", "ssh", "w-ro"))
+    for folder in (work, inner, ssh, sibling):
+        os.makedirs(folder, exist_ok=True)
+    found = [(work, False), (inner, True), (ssh, True), (sibling, True)]
+    monkeypatch.setattr(outer_init, "passthrough_mounts", lambda: found)
+    assert outer_init.locked_folders() == [ssh, sibling]
+    config = outer_init.oci_config({n: tmp_path for n in ("docker", "containers")}, 1000, 1000, idmap=True)
+    binds = {m["destination"]: m for m in config["mounts"] if m["type"] == "bind"}
+    assert "ro" in binds[inner]["options"] and ssh not in binds and sibling not in binds
 
 
 def test_a_bind_mount_is_id_mapped_only_when_asked():
