@@ -192,6 +192,11 @@ class NestedImageView(BaseModel):
     tags: list[str]
     size_bytes: int
     created_at: str
+    shared: bool = Field(
+        False,
+        description="true: from the server's shared image store (podman sandboxes): read-only, takes none of this "
+        "sandbox's disk, never pruned or removed from here.",
+    )
 
 
 class NestedVolumeView(BaseModel):
@@ -302,8 +307,13 @@ class LoadImageResult(BaseModel):
     image_id: str
     loaded: list[str] = Field(description="Names the sandbox's engine reports loaded.")
     size_bytes: int
-    bytes_transferred: int
+    bytes_transferred: int = Field(description="Bytes sent into this sandbox: 0 when it came from the shared store.")
     duration_s: float
+    shared: bool = Field(
+        False,
+        description="true: read from the server's shared image store (podman sandboxes), not copied into this "
+        "sandbox; it uses none of its disk and cannot be removed from inside.",
+    )
 
 
 class DescribePolicyResult(BaseModel):

@@ -12,9 +12,12 @@ Prints, in one run on the same machine and engine:
      goes (the server's phases, from its log line per create; the reference's run and poll), and
      create_sandbox from the warm pool (MANYOYO_WARM_POOL=1, a second server);
   5. the server's resident memory (now and peak);
-  6. the audit log's cost: appending one record synced to disk (fsync) vs the same append unsynced.
+  6. the audit log's cost: appending one record synced to disk (fsync) vs the same append unsynced;
+  7. N podman sandboxes using one host image: the shared image store vs a copy each (time of the
+     loads, disk per sandbox and in all; bench_images.py).
 Not a test: nothing here passes or fails.
-Usage: scripts/bench [--starts N] [--execs N] [--results N] [--creates N]   (0 skips a part)
+Usage: scripts/bench [--starts N] [--execs N] [--results N] [--creates N] [--shared N]   (0 skips a part)
+       [--shared-image IMAGE]   (default manyoyo-base:trixie, the sandbox image's base: ~210 MB)
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import time
 from pathlib import Path
 
 import anyio
+import bench_images
 import bench_startup
 import docker
 from mcp import Client, StdioServerParameters
@@ -270,7 +274,7 @@ def sdk_create_ready(client: docker.DockerClient) -> tuple[float, float]:
         volume.remove(force=True)
 
 
-async def main(starts: int, execs: int, results: int, creates: int) -> None:
+async def main(starts: int, execs: int, results: int, creates: int, shared: int, shared_image: str) -> None:
     if starts:
         bench_startup.run(starts)
         print()
@@ -368,6 +372,9 @@ async def main(starts: int, execs: int, results: int, creates: int) -> None:
     )
     row("mask 5 secrets, 2 MiB, vs json", *result_masking(50))
     client.close()
+    if shared:
+        print()
+        await bench_images.run(env, server_log.with_name("images-server.log"), SCOPE, SERVER, shared_image, shared)
 
 
 if __name__ == "__main__":
@@ -376,5 +383,7 @@ if __name__ == "__main__":
     parser.add_argument("--execs", type=int, default=50)
     parser.add_argument("--results", type=int, default=10)
     parser.add_argument("--creates", type=int, default=3)
+    parser.add_argument("--shared", type=int, default=3)
+    parser.add_argument("--shared-image", default="manyoyo-base:trixie")
     args = parser.parse_args()
-    anyio.run(main, args.starts, args.execs, args.results, args.creates)
+    anyio.run(main, args.starts, args.execs, args.results, args.creates, args.shared, args.shared_image)

@@ -108,6 +108,12 @@ class ServerSettings(BaseModel):
     preload_images: tuple[str, ...] = ()
     """Host images copied into every new sandbox (comma-separated); each must exist on the host."""
 
+    shared_images: bool = True
+    """Podman sandboxes read the images load_image and preload_images bring from one read-only
+    store the server keeps (a volume of this scope), instead of a copy each: the first load of an
+    image fills the store, later ones of the same image in any podman sandbox take no copy.
+    Docker sandboxes always get a copy (dockerd has no read-only image store)."""
+
     allowed_host_roots: tuple[str, ...] = Field(default_factory=lambda: (os.getcwd(),))
     """Host folders under which a sandbox's workspace may be (comma-separated). Default: the folder
     the server was started in, i.e. the project the agent works on."""

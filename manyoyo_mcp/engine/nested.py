@@ -87,6 +87,7 @@ class NestedEngine:
                 if row.get("State") == "exited"
             }
             images = self._api.images(filters=self._filters())
+            shared = self._shared_images()
             volumes = (self._api.volumes(filters=self._filters()) or {}).get("Volumes") or []
             networks = self._api.networks(filters=self._filters())
         return NestedInventory(
@@ -97,6 +98,7 @@ class NestedEngine:
                     tags=tags_of(row.get("RepoTags")),
                     size=int(row.get("Size") or 0),
                     created=int(row.get("Created") or 0),
+                    shared=image_id(row["Id"]) in shared,
                 )
                 for row in images
             ),
@@ -105,6 +107,15 @@ class NestedEngine:
                 NestedNetwork(name=n["Name"], driver=n.get("Driver", ""), id=n.get("Id", "")) for n in networks
             ),
         )
+
+    def _shared_images(self) -> set[str]:
+        """The ids of podman's read-only images: those of the server's shared image store, which
+        the sandbox reads and cannot remove (podman's own API says which; docker has none)."""
+        if self.kind != "podman":
+            return set()
+        url = self._api.base_url + f"{LIBPOD}/images/json"
+        rows = self._api._result(self._api._get(url), True) or []
+        return {image_id(row["Id"]) for row in rows if row.get("ReadOnly")}
 
     def image(self, ref: str) -> NestedImage | None:
         try:

@@ -111,6 +111,8 @@ class NestedImage:
     tags: tuple[str, ...]
     size: int
     created: int
+    shared: bool = False
+    """podman: read from the server's shared image store (read-only; not this sandbox's to remove)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ async def list_nested(engine: Engine, sandbox: Sandbox) -> ListNestedResult:
             for c in inventory.containers
         ],
         images=[
-            NestedImageView(id=i.id, tags=list(i.tags), size_bytes=i.size, created_at=_iso(i.created))
+            NestedImageView(id=i.id, tags=list(i.tags), size_bytes=i.size, created_at=_iso(i.created), shared=i.shared)
             for i in inventory.images
         ],
         volumes=[NestedVolumeView(name=v.name, driver=v.driver) for v in inventory.volumes],
@@ -82,7 +82,7 @@ def prune_plan(inventory: NestedInventory, usage: DiskUsage, request: PruneReque
     used_images = {c.image_id for c in staying}
     if request.images != "none":
         for image in inventory.images:
-            if image.id in used_images or (request.images == "dangling" and image.tags):
+            if image.shared or image.id in used_images or (request.images == "dangling" and image.tags):
                 continue
             size = usage.image_bytes.get(image.id, image.size)
             plan.append(PrunedItem(kind="image", id=image.id, name=", ".join(image.tags), size_bytes=size))

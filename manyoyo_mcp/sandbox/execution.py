@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING
 import anyio
 
 from manyoyo_mcp.config.env_files import validate_env
-from manyoyo_mcp.errors import InvalidArgument, ManyoyoError
+from manyoyo_mcp.errors import FirstCommandFailed, InvalidArgument, ManyoyoError
 from manyoyo_mcp.output import OutputCapture, fit
 from manyoyo_mcp.sandbox.inside import ROOT, Entry, SandboxUser
+from manyoyo_mcp.sandbox.view import Sandbox
 from manyoyo_mcp.threads import ProgressCallback, in_thread, supervise
 
 if TYPE_CHECKING:
     from manyoyo_mcp.engine import Engine, ExecStream
+    from manyoyo_mcp.sandbox.service import SandboxService
 
 log = logging.getLogger(__name__)
 
@@ -201,3 +203,22 @@ async def run_inside(
     fed `stdin` if given. (exit code, stdout, stderr)."""
     command = entry.command(argv, user=ROOT, env={})
     return await in_thread(engine.exec_run, container_id, command.argv, None, stdin)
+
+
+async def run_first_command(service: SandboxService, container_id: str, first: str) -> None:
+    """A run profile's `first` command, once, in the new sandbox `container_id` (its caller removes
+    the sandbox when this raises). Raises FirstCommandFailed with the output's tail."""
+    created = Sandbox.of(await in_thread(service.engine.inspect_container, container_id))
+    outcome = await run_exec(
+        service.engine,
+        container_id,
+        await service.entry(created),
+        ExecRequest(command=first, timeout_s=service.settings.exec_timeout_s),
+        service.settings.output_cap_bytes,
+    )
+    if outcome.exit_code != 0:
+        tail = (outcome.stderr or outcome.stdout).strip()[-2000:]
+        why = "timed out" if outcome.timed_out else f"exited with {outcome.exit_code}"
+        raise FirstCommandFailed(
+            f"the profile's first command {why}; the sandbox was removed. Its output ends:\n{tail}"
+        )

@@ -225,6 +225,8 @@ def main(argv, stdin):
         answer = {"ok": True, **result}
     except Refused as exc:
         answer = {"ok": False, "error": exc.kind, "message": str(exc)}
+    finally:
+        signal.alarm(0)  # (a caller that goes on, such as a test, keeps no pending alarm)
     sys.stdout.write(json.dumps(answer) + "\n")
 
 

@@ -25,6 +25,8 @@ IMAGE_NETWORK = LABEL_PREFIX + "network-containment"  # on a sandbox image: its 
 IMAGE_DISK_QUOTA = LABEL_PREFIX + "disk-quota"  # on a sandbox image: "loop", its outer init makes quotas
 SOCK_OF = LABEL_PREFIX + "sock-of"  # in sock mode: the sandbox (full id) whose tools made the object
 POOL_SHAPE = LABEL_PREFIX + "pool-shape"  # made for the warm pool: the digest of what it was made for
+IMAGE_STORE = LABEL_PREFIX + "image-store"  # on a podman sandbox: the shared image store it reads
+IMAGE_SHARES = LABEL_PREFIX + "shared-images"  # on a sandbox image: "podman", its podman reads the store
 POOLING = "-POOLING"
 POOLED = "-POOLED"
 DRAINING = "-DRAINING"
@@ -32,6 +34,8 @@ DRAINING = "-DRAINING"
 ready and waits there (POOLED), and while the pool removes it (DRAINING). Handing it out or
 removing it renames it by its current name first: an atomic step of the engine, so one taker wins.
 Sandbox names are lowercase, so no agent's sandbox can be named like any of them."""
+KEEPER = "-KEEPER"
+"""The container name's ending of a shared image store's keeper (image_store.py)."""
 
 _FULL_ID = re.compile(r"[0-9a-f]{64}")
 
@@ -49,6 +53,12 @@ def container_name(scope: str, sandbox: str) -> str:
 def is_pooled(container_name: str) -> bool:
     """Whether a sandbox's container is the warm pool's (made for it or waiting: no agent's yet)."""
     return container_name.endswith((POOLING, POOLED, DRAINING))
+
+
+def image_store_volume(scope: str) -> str:
+    """The volume holding this scope's shared image store (image_store.py): uppercase, so no
+    sandbox's own volume can be named like it."""
+    return container_name(scope, "images") + "-STORE"
 
 
 def network_name(scope: str, sandbox: str) -> str:

@@ -18,7 +18,7 @@ from manyoyo_mcp.errors import InvalidArgument
 from manyoyo_mcp.limits import Limits, parse_memory
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.ceilings import Ceilings
-from manyoyo_mcp.sandbox.layout import SANDBOX_STORAGE, SOCK_MODE_SOCKET, WORKSPACE_TARGET
+from manyoyo_mcp.sandbox.layout import IMAGE_STORE, SANDBOX_STORAGE, SOCK_MODE_SOCKET, WORKSPACE_TARGET
 from manyoyo_mcp.sandbox.network import (
     effective_network,
     extra_hosts,
@@ -103,6 +103,30 @@ def validate_sandbox_name(name: str) -> str:
 ENGINE_ENV: dict[str, dict[str, str]] = {"podman": {"DOCKER_BUILDKIT": "0"}}
 
 
+def _mounts(
+    settings: ServerSettings,
+    name: str,
+    host_socket: str | None,
+    workspace: str | None,
+    request: CreateRequest,
+    volumes: tuple[tuple[str, str, bool], ...],
+    store: str | None,
+) -> tuple[str | None, list[Mount]]:
+    """The sandbox's engine storage volume (None in sock mode: `host_socket` given) and its mounts."""
+    if host_socket is not None:  # the host's engine, through its socket, instead of one of its own
+        volume = None
+        mounts = [Mount(host_socket, SOCK_MODE_SOCKET, "bind")]
+    else:
+        volume = ownership.engine_volume_name(settings.scope, name)
+        mounts = [Mount(volume, SANDBOX_STORAGE, "volume")]
+    if workspace:
+        mounts.append(Mount(workspace, request.workspace_target, "bind"))
+    mounts += [Mount(host, target, "bind", read_only=read_only) for host, target, read_only in volumes]
+    if store:
+        mounts.append(Mount(store, IMAGE_STORE, "volume", read_only=True))
+    return volume, mounts
+
+
 def plan_sandbox(
     request: CreateRequest,
     settings: ServerSettings,
@@ -115,6 +139,7 @@ def plan_sandbox(
     user_name: str | None = None,
     host_addresses: tuple[str, ...] = (),
     image_makes_quota: bool = True,
+    image_store: str | None = None,
 ) -> SandboxPlan:
     """The sandbox `request` stands for, named `name` (already validated).
 
@@ -122,7 +147,8 @@ def plan_sandbox(
     `host_socket` is the host engine's unix socket, mounted in sock mode; `user_name` names the
     workspace owner's user inside (the owner's login name on this machine, when known);
     `host_addresses` are the engine host's own addresses, refused in public mode;
-    `image_makes_quota` False: an older image, whose sandboxes get no disk quota. Limits default to
+    `image_makes_quota` False: an older image, whose sandboxes get no disk quota; `image_store` names
+    the shared image store's volume a podman sandbox reads (image_store.py). Limits default to
     the operator's and may not exceed the `ceilings`. Raises InvalidArgument (limits, env names, podman
     asked for in sock mode) and PolicyDenied (a limit above its ceiling: limits.<kind>-ceiling).
     """
@@ -131,6 +157,7 @@ def plan_sandbox(
     if sock and request.engine == "podman":
         raise InvalidArgument("sock mode uses the host's Docker engine: leave `engine` out or set it to docker")
     engine_kind: InnerEngine = "docker" if sock else request.engine or settings.default_engine
+    assert not sock or host_socket is not None, "the policy refuses sock mode with a remote engine (mode.sock-remote)"
     limits = sandbox_limits(request, ceilings, sock or not image_makes_quota)
     env = validate_env(dict(request.env))
     network = effective_network(request.network, settings)
@@ -141,17 +168,12 @@ def plan_sandbox(
         ownership.MODE: mode,
         ownership.DISK: str(limits.disk_bytes or "none"),
     }
-    if sock:  # the host's engine, through its socket, instead of one of its own
-        assert host_socket is not None, "the policy refuses sock mode with a remote engine (mode.sock-remote)"
-        volume = None
-        mounts = [Mount(host_socket, SOCK_MODE_SOCKET, "bind")]
-    else:
-        volume = ownership.engine_volume_name(settings.scope, name)
-        mounts = [Mount(volume, SANDBOX_STORAGE, "volume")]
+    store = image_store if engine_kind == "podman" and not sock else None
+    volume, mounts = _mounts(settings, name, host_socket if sock else None, workspace, request, volumes, store)
     if workspace:
-        mounts.append(Mount(workspace, request.workspace_target, "bind"))
         labels[ownership.WORKSPACE] = workspace
-    mounts += [Mount(host, target, "bind", read_only=read_only) for host, target, read_only in volumes]
+    if store:
+        labels[ownership.IMAGE_STORE] = store
     spec = ContainerSpec(
         name=ownership.container_name(settings.scope, name),
         image=request.image or settings.sandbox_image,
@@ -166,6 +188,7 @@ def plan_sandbox(
             **network_environment(settings, outer_settings(network, settings, host_addresses, request.ports)),
             **disk_environment(limits, settings),
             **({} if sock else job_settings_env(settings)),
+            **({"MANYOYO_IMAGE_STORE": "use"} if store else {}),
         },
         mounts=tuple(mounts),
         nano_cpus=int(limits.cpus * 1e9),

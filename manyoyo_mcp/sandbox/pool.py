@@ -93,3 +93,13 @@ async def take(service: SandboxService, request: CreateRequest, started: float) 
             pooled=True,
         )
     return None
+
+
+async def make_pooled(service: SandboxService, request: CreateRequest, name: str) -> CreateSandboxResult:
+    """A sandbox `name` for the warm pool: made for `request` (serves) like any, under a container
+    name that keeps it out of every listing until it is handed out. Raises what create does."""
+    shape = await shape_now(service.engine, request, service.settings)
+    made = await service.make_hidden(request, name, suffix=ownership.POOLING, labels={ownership.POOL_SHAPE: shape})
+    pooled = ownership.container_name(service.settings.scope, name) + ownership.POOLED
+    await in_thread(service.engine.rename_container, made.id, pooled)
+    return made

@@ -16,9 +16,8 @@ import anyio
 
 from manyoyo_mcp import egress
 from manyoyo_mcp.config.settings import ServerSettings
-from manyoyo_mcp.engine import ObjectConflict
+from manyoyo_mcp.engine import Mount, ObjectConflict
 from manyoyo_mcp.errors import (
-    FirstCommandFailed,
     PolicyDenied,
     SandboxConflict,
     SandboxNotFound,
@@ -30,10 +29,10 @@ from manyoyo_mcp.policy import rule_ids
 from manyoyo_mcp.sandbox import ownership, pool
 from manyoyo_mcp.sandbox.ceilings import Ceilings, derive
 from manyoyo_mcp.sandbox.commands import Commands
-from manyoyo_mcp.sandbox.execution import ExecRequest, run_exec
+from manyoyo_mcp.sandbox.execution import run_first_command
 from manyoyo_mcp.sandbox.faults import SandboxFaults
 from manyoyo_mcp.sandbox.host_folders import notices_of, owner_name, resolve_host_path, resolve_workspace
-from manyoyo_mcp.sandbox.image_copy import copy_image
+from manyoyo_mcp.sandbox.image_store import ImageStore
 from manyoyo_mcp.sandbox.inside import STATE_FILE, Entry, parse_state
 from manyoyo_mcp.sandbox.jobs import JobTools
 from manyoyo_mcp.sandbox.leftovers import NAME_RACE_S, remove_stale_network, remove_storage_and_network
@@ -64,6 +63,7 @@ class SandboxService(SandboxFaults):
         self.daemons = Daemons(engine)
         self.commands = Commands(engine, self.daemons, settings.output_budget_bytes, settings.output_cap_bytes)
         self.jobs = JobTools(self.commands)
+        self.images = ImageStore(self)
         self._host_addresses: tuple[str, ...] | None = None
         self.pool_taken: anyio.Event | None = None
         """Set when a pooled sandbox is handed out (warm_pool.py waits for it to fill the pool again)."""
@@ -178,12 +178,14 @@ class SandboxService(SandboxFaults):
             await check_totals(self, plan.limits)
             return await self._materialise(plan, request, started)
 
-    async def _plan(self, request: CreateRequest, name: str) -> SandboxPlan:
+    async def _plan(self, request: CreateRequest, name: str, shared_images: bool = True) -> SandboxPlan:
         """The sandbox `request` stands for, checked against what the host and the engine hold."""
         workspace = resolve_workspace(request.workspace) if request.workspace else None
-        quota = request.mode == "sock" or await image_makes_quotas(
-            self.engine, self.settings, request.image or self.settings.sandbox_image
-        )
+        image = request.image or self.settings.sandbox_image
+        sock = request.mode == "sock"
+        quota = sock or await image_makes_quotas(self.engine, self.settings, image)
+        inner = request.engine or self.settings.default_engine
+        store = await self.images.for_new_sandbox(inner, image) if shared_images and not sock else None
         plan = plan_sandbox(
             request,
             self.settings,
@@ -195,24 +197,38 @@ class SandboxService(SandboxFaults):
             user_name=owner_name(workspace),
             host_addresses=await self.host_addresses() if (request.mode or "dind") == "dind" else (),
             image_makes_quota=quota,
+            image_store=store,
         )
         await check_images(self.engine, self.settings, plan)
         return plan
 
-    async def make_pooled(self, request: CreateRequest, name: str) -> CreateSandboxResult:
-        """A sandbox `name` for the warm pool (pool.py): made for `request` (pool.serves) like any,
-        under a container name that keeps it out of every listing until it is handed out."""
-        plan = await self._plan(request, name)
-        labels = {**plan.spec.labels, ownership.POOL_SHAPE: await pool.shape_now(self.engine, request, self.settings)}
-        plan = replace(plan, spec=replace(plan.spec, name=plan.spec.name + ownership.POOLING, labels=labels))
-        await check_totals(self, plan.limits)
-        made = await self._materialise(plan, request, time.monotonic())
-        await in_thread(
-            self.engine.rename_container,
-            made.id,
-            ownership.container_name(self.settings.scope, plan.name) + ownership.POOLED,
+    async def make_hidden(
+        self,
+        request: CreateRequest,
+        name: str,
+        *,
+        suffix: str,
+        labels: dict[str, str],
+        mounts: tuple[Mount, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> CreateSandboxResult:
+        """A sandbox `name` made for `request` like any, under a container name ending in `suffix`
+        (uppercase: no agent's sandbox is named so), with `labels`, `mounts` and `env` added.
+        A store keeper's (labels without `KIND: sandbox`: in no listing, no totals, no preloads)."""
+        keeper = labels.get(ownership.KIND, "sandbox") != "sandbox"
+        plan = await self._plan(request, name, shared_images=not keeper)
+        spec = plan.spec
+        spec = replace(
+            spec,
+            name=spec.name + suffix,
+            labels={**spec.labels, **labels},
+            mounts=spec.mounts + mounts,
+            environment={**spec.environment, **(env or {})},
         )
-        return made
+        plan = replace(plan, spec=spec)
+        if not keeper:
+            await check_totals(self, plan.limits)
+        return await self._materialise(plan, request, time.monotonic(), preload=not keeper)
 
     async def host_addresses(self) -> tuple[str, ...]:
         """The engine host's own addresses, which public mode refuses: listed once per server by a
@@ -255,7 +271,7 @@ class SandboxService(SandboxFaults):
             await anyio.sleep(0.2)
 
     async def _materialise(
-        self, plan: SandboxPlan, request: CreateRequest, started: float, retried: bool = False
+        self, plan: SandboxPlan, request: CreateRequest, started: float, retried: bool = False, preload: bool = True
     ) -> CreateSandboxResult:
         """Create the planned volume and container, start it, wait for its engine, preload, run `first`.
         The volume may exist already (a concurrent create of the name): it is shared, never removed
@@ -292,11 +308,12 @@ class SandboxService(SandboxFaults):
                     "permissions, the operator may need another runtime profile (see README, runtime profiles)."
                 )
             phases.done(f"nested {plan.engine} answered")
-            for ref in () if sock else self.settings.preload_images:
-                await copy_image(self.engine, ref, container_id, plan.engine, self.settings.exec_timeout_s)
+            made = Sandbox(container_id, "running", plan.spec.labels, plan.spec.name)
+            for ref in () if sock or not preload else self.settings.preload_images:
+                await self.images.provide(ref, made, self.settings.exec_timeout_s)
             phases.done("preloaded images")
             if request.first:
-                await self._run_first(container_id, sock, request.first)
+                await run_first_command(self, container_id, request.first)
             phases.done("first command")
         except BaseException:
             # Nothing half-done: a sandbox whose engine never answered is removed with its storage.
@@ -355,23 +372,6 @@ class SandboxService(SandboxFaults):
             preloaded=[],
             notices=notices,
         )
-
-    async def _run_first(self, container_id: str, sock: bool, first: str) -> None:
-        """The profile's `first` command, once, in a new sandbox; a failure removes the sandbox."""
-        created = Sandbox.of(await in_thread(self.engine.inspect_container, container_id))
-        outcome = await run_exec(
-            self.engine,
-            container_id,
-            await self.entry(created),
-            ExecRequest(command=first, timeout_s=self.settings.exec_timeout_s),
-            self.settings.output_cap_bytes,
-        )
-        if outcome.exit_code != 0:
-            tail = (outcome.stderr or outcome.stdout).strip()[-2000:]
-            why = "timed out" if outcome.timed_out else f"exited with {outcome.exit_code}"
-            raise FirstCommandFailed(
-                f"the profile's first command {why}; the sandbox was removed. Its output ends:\n{tail}"
-            )
 
     # -- remove ---------------------------------------------------------------------------
 

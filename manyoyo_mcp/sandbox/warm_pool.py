@@ -126,7 +126,7 @@ class WarmPool:
         reason = f"the operator's warm pool (MANYOYO_WARM_POOL) for {shown} is below its size"
         await call.decision(Decision(True, rule_ids.WARM_POOL.id, reason))
         try:
-            made = await self.service.make_pooled(request, name)
+            made = await pool.make_pooled(self.service, request, name)
         except anyio.get_cancelled_exc_class():  # the server stops: what was half made is gone
             await call.outcome("cancelled")
             raise

@@ -119,7 +119,7 @@ def warm(settings: ServerSettings, engine: Engine) -> Iterator[WarmPool]:
 
 async def test_a_sandbox_handed_out_meanwhile_is_never_removed_by_a_drain(warm: WarmPool, engine: Engine):
     service, request = warm.service, CreateRequest()
-    made = await service.make_pooled(request, unique("sbx"))
+    made = await pool.make_pooled(service, request, unique("sbx"))
     [listed] = [c for c in ready(engine, service.settings.scope) if c.id == made.id]  # what a drain lists
     warm.made.add(made.id)
     taken = await pool.take(service, request, time.monotonic())  # another server takes it meanwhile
@@ -134,7 +134,7 @@ async def test_a_sandbox_handed_out_meanwhile_is_never_removed_by_a_drain(warm: 
 
 async def test_what_a_killed_server_left_that_cannot_be_handed_out_is_removed(warm: WarmPool, engine: Engine):
     service, request = warm.service, CreateRequest()
-    made = await service.make_pooled(request, unique("sbx"))
+    made = await pool.make_pooled(service, request, unique("sbx"))
     engine.stop_container(made.id, 5)  # a leftover stopped (by hand, or with its host)
     assert await warm.waiting(request) == 0
     assert made.id not in [c.id for c in pooled(engine, service.settings.scope)]

@@ -35,3 +35,19 @@ def test_prune_plan_follows_the_engine_order():
     ]
     dangling_only = prune_plan(inventory, usage, PruneRequest(containers=False, build_cache=False))
     assert [i.id for i in dangling_only] == ["sha256:dangling"]
+
+
+def test_images_of_the_shared_store_are_never_in_a_prune_plan():
+    inventory = NestedInventory(
+        containers=(),
+        images=(
+            NestedImage("sha256:shared", ("base:1",), 100, 0, shared=True),
+            NestedImage("sha256:shared-dangling", (), 100, 0, shared=True),
+            NestedImage("sha256:own", ("app:1",), 200, 0),
+        ),
+        volumes=(),
+        networks=(),
+    )
+    usage = DiskUsage(image_bytes={}, volume_bytes={}, build_cache=())
+    plan = prune_plan(inventory, usage, PruneRequest(images="unused"))
+    assert [i.id for i in plan] == ["sha256:own"]

@@ -169,3 +169,16 @@ def test_the_operators_bounds_on_jobs_reach_a_dind_sandboxs_sandboxd_and_not_a_s
     assert env["MANYOYO_JOB_LEFTOVERS"] == "kill"
     sock = plan_sandbox(CreateRequest(mode="sock"), bounded, name="s", host_socket="/var/run/docker.sock")
     assert not any(key.startswith("MANYOYO_JOB") for key in sock.spec.environment)
+
+
+def test_a_podman_sandbox_reads_the_shared_image_store_read_only_and_the_others_never_mount_it():
+    store = ownership.image_store_volume("ci")
+    podman = plan_sandbox(CreateRequest(engine="podman"), name="dev", image_store=store).spec
+    docker = plan_sandbox(CreateRequest(engine="docker"), name="dev", image_store=store).spec
+    sock = plan_sandbox(CreateRequest(mode="sock"), name="dev", image_store=store, host_socket="/run/d.sock").spec
+    assert Mount(store, "/var/lib/manyoyo-images", "volume", read_only=True) in podman.mounts
+    assert podman.environment["MANYOYO_IMAGE_STORE"] == "use" and podman.labels[ownership.IMAGE_STORE] == store
+    for spec in (docker, sock):
+        assert all(m.source != store for m in spec.mounts) and "MANYOYO_IMAGE_STORE" not in spec.environment
+        assert ownership.IMAGE_STORE not in spec.labels
+    assert store == "manyoyo-ci-images-STORE" and ownership.image_store_volume("default") == "manyoyo-images-STORE"

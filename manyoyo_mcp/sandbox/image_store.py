@@ -1,0 +1,135 @@
+"""Images shared between podman sandboxes: one read-only store per scope instead of a copy each.
+
+Podman reads images from additional image stores (containers-storage.conf(5),
+`additionalimagestores`): read-only, shared by many, their layers used as lower layers in place.
+The store is a volume of this scope (ownership.image_store_volume), mounted read-only into every
+podman sandbox (plan.py, outer-init, inner-init). Only a store keeper writes it: a short-lived
+sandbox of the server's own, with no network, which no agent reaches, whose podman keeps its
+storage in the store. Every sandbox proper maps its root to the same host uid, so what a keeper's
+root writes is root's in every sandbox.
+
+Loading an image into a podman sandbox (load_image, preloads) therefore asks whether the sandbox
+sees the host image's id already (in the store, or its own storage); if not, a keeper copies it
+into the store once, and every podman sandbox of the scope sees it from then on. Docker sandboxes
+always get a copy: dockerd has no read-only image store.
+
+Nothing is ever removed from the store while the server runs: a sandbox's containers may use its
+layers, which no keeper can see. The store goes with the scope (`gc --all`, or removing the volume).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+
+import anyio
+
+from manyoyo_mcp.egress import NetworkChoice
+from manyoyo_mcp.engine import Mount
+from manyoyo_mcp.engine.types import ImageCopy
+from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.image_copy import copy_image
+from manyoyo_mcp.sandbox.inside import PROPER_ROOT
+from manyoyo_mcp.sandbox.layout import ENGINE_SOCKETS, IMAGE_STORE
+from manyoyo_mcp.sandbox.plan import CreateRequest
+from manyoyo_mcp.sandbox.view import Sandbox
+from manyoyo_mcp.threads import in_thread
+
+if TYPE_CHECKING:
+    from manyoyo_mcp.sandbox.service import SandboxService
+
+KEEPER_KIND = "store-keeper"
+"""The kind label of a store keeper's container: no listing of sandboxes includes it."""
+
+
+class ImageStore:
+    """The shared image store of one server's scope (see the module's docstring)."""
+
+    def __init__(self, service: SandboxService) -> None:
+        self.service = service
+        self.volume = ownership.image_store_volume(service.settings.scope)
+        self._made = False
+        self._filling = anyio.Lock()
+
+    async def for_new_sandbox(self, engine_kind: str, image: str) -> str | None:
+        """The store's volume a new dind sandbox of `engine_kind` and sandbox `image` reads, made
+        (its volume, then a keeper to lay it out) the first time in this server; None when
+        images are not shared (the operator's `shared_images`, a docker sandbox, or a sandbox
+        image older than the store: no `shared-images` label). Raises EngineFailure."""
+        if not self.service.settings.shared_images or engine_kind != "podman":
+            return None
+        labels = await in_thread(self.service.engine.image_labels, image)
+        if (labels or {}).get(ownership.IMAGE_SHARES) != "podman":
+            return None
+        if not self._made:
+            async with self._filling:
+                if not self._made:
+                    await self._make()
+        return self.volume
+
+    async def _make(self) -> None:
+        """Create the volume if it is missing; a new one gets its layout from a keeper (podman
+        refuses a read-only store without it). A store whose first keeper was cut short is laid
+        out by the next keeper: until then, sandboxes go without it (inner-init)."""
+        existing = await in_thread(self.service.engine.list_volumes, self._labels())
+        if self.volume not in existing:
+            await in_thread(self.service.engine.create_volume, self.volume, self._labels())
+            await self._with_keeper(())
+        self._made = True
+
+    async def provide(self, ref: str, sandbox: Sandbox, timeout_s: float) -> tuple[ImageCopy, bool]:
+        """The host image `ref` in the dind `sandbox`'s engine: (what it got, whether from the store).
+
+        A podman sandbox that reads the store and sees the host image's id there takes no copy;
+        else a keeper copies the image into the store and the sandbox is asked again. A sandbox
+        that does not read the store (docker, shared images off, a store laid out after it
+        started) gets its own copy, as before. Each step is bounded by `timeout_s` seconds.
+        Raises ImageMissing, TimedOut and EngineFailure."""
+        if sandbox.labels.get(ownership.IMAGE_STORE) == self.volume:
+            host = await in_thread(self.service.engine.image_tags, ref)
+            seen = await self._seen(sandbox, ref, host[0] if host else None)
+            if seen is None and host is not None:
+                async with self._filling:  # one keeper at a time in this server; podman locks the store
+                    await self._with_keeper((ref,), timeout_s)
+                seen = await self._seen(sandbox, ref, host[0])
+            if seen is not None:
+                return seen, True
+        return await copy_image(self.service.engine, ref, sandbox.id, sandbox.engine, timeout_s), False
+
+    async def _seen(self, sandbox: Sandbox, ref: str, host_id: str | None) -> ImageCopy | None:
+        """The image `ref` as the sandbox's engine sees it, if it is the host's `host_id`."""
+        if host_id is None:
+            return None
+        nested = await in_thread(
+            self.service.engine.nested, sandbox.id, ENGINE_SOCKETS[sandbox.engine], sandbox.engine, PROPER_ROOT
+        )
+        try:
+            image = await in_thread(nested.image, ref)
+        finally:
+            await in_thread(nested.close)
+        if image is None or image.id != host_id:
+            return None
+        return ImageCopy((ref,), 0, image.id, image.size)
+
+    async def _with_keeper(self, refs: tuple[str, ...], timeout_s: float = 0) -> None:
+        """A keeper made, each of `refs` copied into the store by it, and the keeper removed."""
+        settings = self.service.settings
+        request = CreateRequest(engine="podman", network=NetworkChoice(mode="none"), disk=None)
+        keeper = await self.service.make_hidden(
+            request,
+            f"images-{secrets.token_hex(3)}",
+            suffix=ownership.KEEPER,
+            labels={ownership.KIND: KEEPER_KIND},
+            mounts=(Mount(self.volume, IMAGE_STORE, "volume"),),
+            env={"MANYOYO_IMAGE_STORE": "keep"},
+        )
+        try:
+            for ref in refs:
+                await copy_image(self.service.engine, ref, keeper.id, "podman", timeout_s or settings.exec_timeout_s)
+        finally:
+            with anyio.CancelScope(shield=True):
+                found = Sandbox.of(await in_thread(self.service.engine.inspect_container, keeper.id))
+                await self.service.discard(found)
+
+    def _labels(self) -> dict[str, str]:
+        return {**ownership.owner_labels(self.service.settings.scope), ownership.KIND: "image-store"}
