@@ -18,6 +18,7 @@ from mcp import Client, StdioServerParameters
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.layout import IMAGE_STORE
 
+REDIRECT = 'log=$1; shift; exec "$@" 2>>"$log"'  # sh -c: a server's stderr into a file (as bench.py)
 PROPER = ["crun", "--root", "/run/manyoyo/crun", "exec", "inner"]  # as the proper's root (tests/helpers.py)
 
 
@@ -33,7 +34,8 @@ async def _one_way(params: StdioServerParameters, scope: str, image: str, n: int
     async with Client(params) as mcp:
         try:
             for name in names:
-                made = await mcp.call_tool("create_sandbox", {"name": name, "engine": "podman", "memory": "1g"})
+                asked = {"name": name, "engine": "podman", "memory": "1g", "disk": "2g"}
+                made = await mcp.call_tool("create_sandbox", asked)
                 assert not made.is_error, made.content
             for name in names:
                 started = time.perf_counter()
@@ -59,12 +61,14 @@ async def _one_way(params: StdioServerParameters, scope: str, image: str, n: int
 async def run(env: dict[str, str], server_log: Path, scope: str, server: str, image: str, n: int) -> None:
     """Print the table for `n` sandboxes and host `image` (servers' stderr into `server_log`)."""
     figures = {}
-    for shared in (True, False):
-        way = {**env, "MANYOYO_SHARED_IMAGES": "1" if shared else "0", "MANYOYO_LOADABLE_IMAGES": image}
-        argv = ["-c", 'log=$1; shift; exec "$@" 2>>"$log"', "sh", str(server_log), server, "serve", "--scope", scope]
-        params = StdioServerParameters(command="/bin/sh", args=argv, env=way)
-        figures[shared] = await _one_way(params, scope, image, n, shared)
-    subprocess.run(["docker", "volume", "rm", ownership.image_store_volume(scope)], capture_output=True, check=True)
+    try:
+        for shared in (True, False):
+            way = {**env, "MANYOYO_SHARED_IMAGES": "1" if shared else "0", "MANYOYO_LOADABLE_IMAGES": image}
+            argv = ["-c", REDIRECT, "sh", str(server_log), server, "serve", "--scope", scope]
+            params = StdioServerParameters(command="/bin/sh", args=argv, env=way)
+            figures[shared] = await _one_way(params, scope, image, n, shared)
+    finally:
+        subprocess.run(["docker", "volume", "rm", ownership.image_store_volume(scope)], capture_output=True)
     inspected = subprocess.run(["docker", "image", "inspect", "-f", "{{.Size}}", image], capture_output=True, text=True)
     size = int(inspected.stdout) / 1e6
     print(f"{n} podman sandboxes loading one image ({image}, {size:.0f} MB): shared store vs a copy each")
