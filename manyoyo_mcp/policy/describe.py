@@ -42,6 +42,12 @@ def describe(settings: ServerSettings) -> dict[str, Any]:
         "sandbox_images": [settings.sandbox_image, *settings.extra_sandbox_images],
         "loadable_host_images": list(settings.loadable_images),
         "preloaded_images": list(settings.preload_images),
+        "shared_images": (
+            "podman sandboxes read loaded images from one read-only store of this server's scope; docker "
+            "sandboxes get a copy each"
+            if settings.shared_images
+            else "off: every sandbox gets its own copy of each loaded image"
+        ),
         "sandbox_limits": sandbox_limits(settings),
         "nested_container_limits": {
             "defaults": {

@@ -19,6 +19,7 @@ layers, which no keeper can see. The store goes with the scope (`gc --all`, or r
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ import anyio
 from manyoyo_mcp.egress import NetworkChoice
 from manyoyo_mcp.engine import Mount
 from manyoyo_mcp.engine.types import ImageCopy
+from manyoyo_mcp.errors import ManyoyoError, TimedOut
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.image_copy import copy_image
 from manyoyo_mcp.sandbox.inside import PROPER_ROOT
@@ -38,6 +40,7 @@ from manyoyo_mcp.threads import in_thread
 if TYPE_CHECKING:
     from manyoyo_mcp.sandbox.service import SandboxService
 
+log = logging.getLogger(__name__)
 KEEPER_KIND = "store-keeper"
 """The kind label of a store keeper's container: no listing of sandboxes includes it."""
 
@@ -54,8 +57,9 @@ class ImageStore:
     async def for_new_sandbox(self, engine_kind: str, image: str) -> str | None:
         """The store's volume a new dind sandbox of `engine_kind` and sandbox `image` reads, made
         (its volume, then a keeper to lay it out) the first time in this server; None when
-        images are not shared (the operator's `shared_images`, a docker sandbox, or a sandbox
-        image older than the store: no `shared-images` label). Raises EngineFailure."""
+        images are not shared (the operator's `shared_images`, a docker sandbox, a sandbox image
+        older than the store: no `shared-images` label), or when the store could not be made (the
+        sandbox then copies images, as before; logged, and tried again at the next create)."""
         if not self.service.settings.shared_images or engine_kind != "podman":
             return None
         labels = await in_thread(self.service.engine.image_labels, image)
@@ -64,7 +68,11 @@ class ImageStore:
         if not self._made:
             async with self._filling:
                 if not self._made:
-                    await self._make()
+                    try:
+                        await self._make()
+                    except ManyoyoError as exc:
+                        log.warning("the shared image store could not be made (%s): this sandbox gets copies", exc)
+                        return None
         return self.volume
 
     async def _make(self) -> None:
@@ -89,8 +97,13 @@ class ImageStore:
             host = await in_thread(self.service.engine.image_tags, ref)
             seen = await self._seen(sandbox, ref, host[0] if host else None)
             if seen is None and host is not None:
-                async with self._filling:  # one keeper at a time in this server; podman locks the store
-                    await self._with_keeper((ref,), timeout_s)
+                try:
+                    async with self._filling:  # one keeper at a time in this server; podman locks the store
+                        await self._with_keeper((ref,), timeout_s)
+                except TimedOut:
+                    raise
+                except ManyoyoError as exc:  # the sandbox gets its own copy instead
+                    log.warning("the shared image store could not take %s (%s): copying it into the sandbox", ref, exc)
                 seen = await self._seen(sandbox, ref, host[0])
             if seen is not None:
                 return seen, True
