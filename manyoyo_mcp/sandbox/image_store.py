@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import anyio
@@ -34,7 +35,7 @@ from manyoyo_mcp.sandbox.image_copy import copy_image
 from manyoyo_mcp.sandbox.inside import PROPER_ROOT
 from manyoyo_mcp.sandbox.layout import ENGINE_SOCKETS, IMAGE_STORE
 from manyoyo_mcp.sandbox.plan import CreateRequest
-from manyoyo_mcp.sandbox.view import Sandbox
+from manyoyo_mcp.sandbox.view import Sandbox, parse_time
 from manyoyo_mcp.threads import in_thread
 
 if TYPE_CHECKING:
@@ -83,7 +84,20 @@ class ImageStore:
         if self.volume not in existing:
             await in_thread(self.service.engine.create_volume, self.volume, self._labels())
             await self._with_keeper(())
+        await self._remove_stale_keepers()
         self._made = True
+
+    async def _remove_stale_keepers(self) -> None:
+        """Remove the keepers a killed server left: those begun longer ago than any load takes."""
+        settings = self.service.settings
+        labels = {**ownership.owner_labels(settings.scope), ownership.KIND: KEEPER_KIND}
+        limit = 2 * settings.ready_timeout_s + settings.max_exec_timeout_s  # a keeper's make, then its load
+        for container in await in_thread(self.service.engine.list_containers, labels):
+            details = await in_thread(self.service.engine.inspect_container, container.id)
+            begun = parse_time(details.created)
+            if begun is not None and (datetime.now(UTC) - begun).total_seconds() > limit:
+                log.info("removing the store keeper %s a stopped server left", container.name)
+                await self.service.discard(Sandbox.of(details))
 
     async def provide(self, ref: str, sandbox: Sandbox, timeout_s: float) -> tuple[ImageCopy, bool]:
         """The host image `ref` in the dind `sandbox`'s engine: (what it got, whether from the store).
@@ -130,7 +144,7 @@ class ImageStore:
         request = CreateRequest(engine="podman", network=NetworkChoice(mode="none"), disk=None)
         keeper = await self.service.make_hidden(
             request,
-            f"images-{secrets.token_hex(3)}",
+            f"IMAGES-{secrets.token_hex(3)}",  # uppercase: no agent's sandbox (or its volume) is named so
             suffix=ownership.KEEPER,
             labels={ownership.KIND: KEEPER_KIND},
             mounts=(Mount(self.volume, IMAGE_STORE, "volume"),),

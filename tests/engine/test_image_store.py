@@ -14,8 +14,12 @@ import pytest
 from mcp import Client
 
 from manyoyo_mcp.config.settings import ServerSettings
+from manyoyo_mcp.egress import NetworkChoice
 from manyoyo_mcp.engine import Engine
 from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.image_store import KEEPER_KIND, ImageStore
+from manyoyo_mcp.sandbox.plan import CreateRequest
+from manyoyo_mcp.sandbox.service import SandboxService
 from manyoyo_mcp.server import build_server
 
 from ..helpers import TESTBOX, call, docker, in_proper
@@ -140,7 +144,7 @@ async def test_keepers_leave_nothing_and_no_listing_shows_them(store_settings, e
     owned = ownership.owner_labels(store_settings.scope)
     keepers = engine.list_containers({**owned, ownership.KIND: "store-keeper"})
     assert keepers == []
-    assert not any(s["name"].startswith("images-") for s in listed["sandboxes"])
+    assert not any(s["name"].startswith("IMAGES-") for s in listed["sandboxes"])
     volumes = engine.list_volumes({**owned, ownership.KIND: "image-store"})
     assert volumes == [ownership.image_store_volume(store_settings.scope)]
 
@@ -157,3 +161,17 @@ async def test_with_shared_images_off_podman_gets_a_copy(store_settings, engine)
             await call(client, "remove_sandbox", {"sandbox": name})
     assert not loaded["shared"] and loaded["bytes_transferred"] > 0
     assert listed["images"] and not any(i["shared"] for i in listed["images"])
+
+
+async def test_a_keeper_a_killed_server_left_is_removed_by_the_next_store_user(store_settings, engine):
+    service = SandboxService(engine, store_settings)
+    request = CreateRequest(engine="podman", network=NetworkChoice(mode="none"))
+    left = await service.make_hidden(
+        request, f"IMAGES-{secrets.token_hex(3)}", suffix=ownership.KEEPER, labels={ownership.KIND: KEEPER_KIND}
+    )
+    # A server whose loads take no time: any keeper begun before now is one nobody uses.
+    hurried = store_settings.model_copy(update={"ready_timeout_s": 0.01, "max_exec_timeout_s": 0.01})
+    await ImageStore(SandboxService(engine, hurried))._remove_stale_keepers()
+    owned = ownership.owner_labels(store_settings.scope)
+    assert left.id not in [c.id for c in engine.list_containers({**owned, ownership.KIND: KEEPER_KIND})]
+    assert engine.list_volumes({**owned, ownership.SANDBOX: left.name}) == []
