@@ -87,7 +87,7 @@ class NestedEngine:
                 if row.get("State") == "exited"
             }
             images = self._api.images(filters=self._filters())
-            shared = self._shared_images()
+            shared = self.shared_image_ids()
             volumes = (self._api.volumes(filters=self._filters()) or {}).get("Volumes") or []
             networks = self._api.networks(filters=self._filters())
         return NestedInventory(
@@ -100,7 +100,7 @@ class NestedEngine:
                     created=int(row.get("Created") or 0),
                     shared=image_id(row["Id"]) in shared,
                 )
-                for row in images
+                for row in {image_id(row["Id"]): row for row in reversed(images)}.values()
             ),
             volumes=tuple(NestedVolume(name=v["Name"], driver=v.get("Driver", "")) for v in volumes),
             networks=tuple(
@@ -108,14 +108,17 @@ class NestedEngine:
             ),
         )
 
-    def _shared_images(self) -> set[str]:
-        """The ids of podman's read-only images: those of the server's shared image store, which
-        the sandbox reads and cannot remove (podman's own API says which; docker has none)."""
+    def shared_image_ids(self) -> set[str]:
+        """The ids of the images podman reads from the server's shared image store only (read-only:
+        the sandbox cannot remove them; one it also holds a copy of is its own). Podman's own API
+        says which; docker has no such images."""
         if self.kind != "podman":
             return set()
-        url = self._api.base_url + f"{LIBPOD}/images/json"
-        rows = self._api._result(self._api._get(url), True) or []
-        return {image_id(row["Id"]) for row in rows if row.get("ReadOnly")}
+        with self._mapped():
+            url = self._api.base_url + f"{LIBPOD}/images/json"
+            rows = self._api._result(self._api._get(url), True) or []
+        read_only = {image_id(row["Id"]) for row in rows if row.get("ReadOnly")}
+        return read_only - {image_id(row["Id"]) for row in rows if not row.get("ReadOnly")}
 
     def image(self, ref: str) -> NestedImage | None:
         try:

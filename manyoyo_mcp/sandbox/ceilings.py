@@ -99,7 +99,7 @@ def over_total(
     the limits of its `running` sandboxes and the disk quotas of all of them; None when it fits."""
     checks = (
         ("cpus", new.cpus, sum(r.cpus for r in running), total.cpus, lambda v: f"{v:g} CPUs"),
-        ("memory", new.memory_bytes, sum(r.memory_bytes for r in running), total.memory_bytes, format_memory),
+        ("memory", new.memory_bytes, sum(r.memory_bytes for r in running), total.memory_bytes, _of_memory),
         ("pids", new.pids, sum(r.pids for r in running), total.pids, lambda v: f"{v} pids"),
     )
     for what, asked, held, most, text in checks:
@@ -110,18 +110,22 @@ def over_total(
         if held + new.disk_bytes > total.disk_bytes:
             return "disk", _why(
                 "disk",
-                format_memory(new.disk_bytes),
-                format_memory(held),
-                format_memory(total.disk_bytes),
+                f"{format_memory(new.disk_bytes)} of disk",
+                f"{format_memory(held)} of disk",
+                f"{format_memory(total.disk_bytes)} of disk",
                 len(disks),
                 "",
             )
     return None
 
 
+def _of_memory(size: int) -> str:
+    return f"{format_memory(size)} of memory"
+
+
 def _why(what: str, asked: str, held: str, most: str, count: int, kind: str) -> str:
     return (
-        f"this sandbox asks for {asked} of {what}; the {count} {kind}sandboxes of this server hold {held} and "
+        f"this sandbox asks for {asked}; the {count} {kind}sandboxes of this scope hold {held} and "
         f"together they may hold {most} (the operator's MANYOYO_MAX_TOTAL_{what.upper()} or a share of the host): "
         "ask for less, or stop or remove a sandbox first"
     )

@@ -14,11 +14,12 @@ into the store once, and every podman sandbox of the scope sees it from then on.
 always get a copy: dockerd has no read-only image store.
 
 Nothing is ever removed from the store while the server runs: a sandbox's containers may use its
-layers, which no keeper can see. The store goes with the scope (`gc --all`, or removing the volume).
+layers, which no keeper can see: remove its volume when no podman sandbox of the scope runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ import anyio
 from manyoyo_mcp.egress import NetworkChoice
 from manyoyo_mcp.engine import Mount
 from manyoyo_mcp.engine.types import ImageCopy
-from manyoyo_mcp.errors import ManyoyoError, TimedOut
+from manyoyo_mcp.errors import ManyoyoError
 from manyoyo_mcp.sandbox import ownership
 from manyoyo_mcp.sandbox.image_copy import copy_image
 from manyoyo_mcp.sandbox.inside import PROPER_ROOT
@@ -52,40 +53,37 @@ class ImageStore:
     def __init__(self, service: SandboxService) -> None:
         self.service = service
         self.volume = ownership.image_store_volume(service.settings.scope)
-        self._made = False
+        self._making = anyio.Lock()
         self._filling = anyio.Lock()
 
     async def for_new_sandbox(self, engine_kind: str, image: str) -> str | None:
         """The store's volume a new dind sandbox of `engine_kind` and sandbox `image` reads, made
-        (its volume, then a keeper to lay it out) the first time in this server; None when
-        images are not shared (the operator's `shared_images`, a docker sandbox, a sandbox image
-        older than the store: no `shared-images` label), or when the store could not be made (the
-        sandbox then copies images, as before; logged, and tried again at the next create)."""
+        (its volume, then a keeper to lay it out) when it is missing; None when images are not
+        shared (the operator's `shared_images`, a docker sandbox, a sandbox image older than the
+        store: no `shared-images` label), or when the store could not be made (the sandbox then
+        copies images, as before; logged, and tried again at the next create)."""
         if not self.service.settings.shared_images or engine_kind != "podman":
             return None
         labels = await in_thread(self.service.engine.image_labels, image)
         if (labels or {}).get(ownership.IMAGE_SHARES) != "podman":
             return None
-        if not self._made:
-            async with self._filling:
-                if not self._made:
-                    try:
-                        await self._make()
-                    except ManyoyoError as exc:
-                        log.warning("the shared image store could not be made (%s): this sandbox gets copies", exc)
-                        return None
+        try:
+            async with self._making:
+                await self._make()
+        except ManyoyoError as exc:
+            log.warning("the shared image store could not be made (%s): this sandbox gets copies", exc)
+            return None
         return self.volume
 
     async def _make(self) -> None:
-        """Create the volume if it is missing; a new one gets its layout from a keeper (podman
-        refuses a read-only store without it). A store whose first keeper was cut short is laid
-        out by the next keeper: until then, sandboxes go without it (inner-init)."""
+        """Create the volume if it is missing (also when removed while this server runs); a new
+        one gets its layout from a keeper (podman refuses a read-only store without it). A store
+        whose first keeper was cut short is laid out by the next keeper: until then, sandboxes go
+        without it (inner-init)."""
         existing = await in_thread(self.service.engine.list_volumes, self._labels())
         if self.volume not in existing:
             await in_thread(self.service.engine.create_volume, self.volume, self._labels())
-            await self._with_keeper(())
-        await self._remove_stale_keepers()
-        self._made = True
+            await self._with_keeper((), self.service.settings.exec_timeout_s)
 
     async def _remove_stale_keepers(self) -> None:
         """Remove the keepers a killed server left: those begun longer ago than any load takes."""
@@ -103,44 +101,60 @@ class ImageStore:
         """The host image `ref` in the dind `sandbox`'s engine: (what it got, whether from the store).
 
         A podman sandbox that reads the store and sees the host image's id there takes no copy;
-        else a keeper copies the image into the store and the sandbox is asked again. A sandbox
-        that does not read the store (docker, shared images off, a store laid out after it
-        started) gets its own copy, as before. Each step is bounded by `timeout_s` seconds.
-        Raises ImageMissing, TimedOut and EngineFailure."""
+        else a keeper copies the image into the store (`bytes_sent`: what the keeper took) and the
+        sandbox is asked again. Filling the store may take half of `timeout_s` seconds (waiting
+        for another fill included: a sandbox holding the store's read locks delays fills); past
+        that, or when it fails, the sandbox gets its own copy in the time left. A sandbox that
+        does not read the store (docker, shared images off, a store laid out after it started)
+        gets its own copy, as before. Raises ImageMissing, TimedOut and EngineFailure."""
+        deadline = anyio.current_time() + timeout_s
         if sandbox.labels.get(ownership.IMAGE_STORE) == self.volume:
             host = await in_thread(self.service.engine.image_tags, ref)
-            seen = await self._seen(sandbox, ref, host[0] if host else None)
-            if seen is None and host is not None:
-                try:
+            found = await self._seen(sandbox, ref, host[0]) if host else None
+            if host is not None and found is None:
+                sent = 0
+                with anyio.move_on_after(timeout_s / 2) as waited:
                     async with self._filling:  # one keeper at a time in this server; podman locks the store
-                        await self._with_keeper((ref,), timeout_s)
-                except TimedOut:
-                    raise
-                except ManyoyoError as exc:  # the sandbox gets its own copy instead
-                    log.warning("the shared image store could not take %s (%s): copying it into the sandbox", ref, exc)
-                seen = await self._seen(sandbox, ref, host[0])
-            if seen is not None:
-                return seen, True
-        return await copy_image(self.service.engine, ref, sandbox.id, sandbox.engine, timeout_s), False
+                        found = await self._seen(sandbox, ref, host[0])  # filled meanwhile by another call?
+                        if found is None:
+                            sent = await self._fill(ref, timeout_s / 2)
+                if waited.cancelled_caught:
+                    log.warning("the shared image store did not take %s within %gs: copying it", ref, timeout_s / 2)
+                found = found or await self._seen(sandbox, ref, host[0])
+                if found is not None and found[1]:
+                    return dataclasses.replace(found[0], bytes_sent=sent), True
+            if found is not None:
+                return found
+        left = max(1.0, deadline - anyio.current_time())
+        return await copy_image(self.service.engine, ref, sandbox.id, sandbox.engine, left), False
 
-    async def _seen(self, sandbox: Sandbox, ref: str, host_id: str | None) -> ImageCopy | None:
-        """The image `ref` as the sandbox's engine sees it, if it is the host's `host_id`."""
-        if host_id is None:
-            return None
+    async def _fill(self, ref: str, timeout_s: float) -> int:
+        """`ref` copied into the store by a keeper; the bytes sent (0 when that failed: logged)."""
+        try:
+            return await self._with_keeper((ref,), timeout_s)
+        except ManyoyoError as exc:  # the sandbox gets its own copy instead
+            log.warning("the shared image store could not take %s (%s): copying it into the sandbox", ref, exc)
+            return 0
+
+    async def _seen(self, sandbox: Sandbox, ref: str, host_id: str) -> tuple[ImageCopy, bool] | None:
+        """The image `ref` as the sandbox's engine sees it, if it is the host's `host_id`, and
+        whether the sandbox reads it from the store (else it has a copy of its own)."""
         nested = await in_thread(
             self.service.engine.nested, sandbox.id, ENGINE_SOCKETS[sandbox.engine], sandbox.engine, PROPER_ROOT
         )
         try:
             image = await in_thread(nested.image, ref)
+            shared = image is not None and image.id in await in_thread(nested.shared_image_ids)
         finally:
             await in_thread(nested.close)
         if image is None or image.id != host_id:
             return None
-        return ImageCopy((ref,), 0, image.id, image.size)
+        return ImageCopy((ref,), 0, image.id, image.size), shared
 
-    async def _with_keeper(self, refs: tuple[str, ...], timeout_s: float = 0) -> None:
-        """A keeper made, each of `refs` copied into the store by it, and the keeper removed."""
-        settings = self.service.settings
+    async def _with_keeper(self, refs: tuple[str, ...], timeout_s: float) -> int:
+        """A keeper made, each of `refs` copied into the store by it, and the keeper removed; the
+        bytes sent. Keepers a killed server left are removed first."""
+        await self._remove_stale_keepers()
         request = CreateRequest(engine="podman", network=NetworkChoice(mode="none"), disk=None)
         keeper = await self.service.make_hidden(
             request,
@@ -150,13 +164,15 @@ class ImageStore:
             mounts=(Mount(self.volume, IMAGE_STORE, "volume"),),
             env={"MANYOYO_IMAGE_STORE": "keep"},
         )
+        sent = 0
         try:
             for ref in refs:
-                await copy_image(self.service.engine, ref, keeper.id, "podman", timeout_s or settings.exec_timeout_s)
+                sent += (await copy_image(self.service.engine, ref, keeper.id, "podman", timeout_s)).bytes_sent
         finally:
             with anyio.CancelScope(shield=True):
                 found = Sandbox.of(await in_thread(self.service.engine.inspect_container, keeper.id))
                 await self.service.discard(found)
+        return sent
 
     def _labels(self) -> dict[str, str]:
         return {**ownership.owner_labels(self.service.settings.scope), ownership.KIND: "image-store"}

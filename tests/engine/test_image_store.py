@@ -22,7 +22,7 @@ from manyoyo_mcp.sandbox.plan import CreateRequest
 from manyoyo_mcp.sandbox.service import SandboxService
 from manyoyo_mcp.server import build_server
 
-from ..helpers import TESTBOX, call, docker, in_proper
+from ..helpers import TESTBOX, call, docker, in_proper, load_testbox
 
 pytestmark = pytest.mark.anyio
 
@@ -92,6 +92,7 @@ async def test_podman_sandboxes_share_one_copy_and_docker_gets_its_own(store_set
     host_id = docker("image", "inspect", "-f", "{{.Id}}", layered).strip()
     assert first["shared"] and second["shared"] and not copied["shared"], (first, second, copied)
     assert first["image_id"] == second["image_id"] == copied["image_id"] == host_id
+    assert first["bytes_transferred"] > 1_000_000  # what the keeper took into the store
     assert second["bytes_transferred"] == 0 and copied["bytes_transferred"] > 1_000_000
     # The second podman sandbox holds next to nothing of its own for a ~2 MB image.
     assert _own_storage_kib(p2) - before < 200, (before, _own_storage_kib(p2))
@@ -175,3 +176,41 @@ async def test_a_keeper_a_killed_server_left_is_removed_by_the_next_store_user(s
     owned = ownership.owner_labels(store_settings.scope)
     assert left.id not in [c.id for c in engine.list_containers({**owned, ownership.KIND: KEEPER_KIND})]
     assert engine.list_volumes({**owned, ownership.SANDBOX: left.name}) == []
+
+
+async def test_a_sandbox_with_its_own_copy_is_told_so_and_lists_it_once(store_settings, engine, sandboxes):
+    p2 = ownership.container_name(store_settings.scope, sandboxes["p2"])
+    load_testbox(p2, "podman")  # a copy of its own (podman load inside), whether or not the store has it
+    async with Client(build_server(store_settings, engine)) as client:
+        loaded = await call(client, "load_image", {"sandbox": sandboxes["p2"], "image": TESTBOX})
+        listed = await call(client, "list_nested", {"sandbox": sandboxes["p2"]})
+    assert not loaded["shared"] and loaded["bytes_transferred"] == 0, loaded
+    ids = [i["id"] for i in listed["images"]]
+    assert len(ids) == len(set(ids)), ids
+    assert [i["shared"] for i in listed["images"] if i["id"] == loaded["image_id"]] == [False]
+
+
+# Held by an agent's root in one sandbox: podman's read locks on the store, which a keeper's writes wait for.
+HOLD_LOCKS = (
+    "cd /var/lib/manyoyo-images/storage && python3 -c 'import fcntl, sys, time; "
+    'fs = [open(p, "rb") for p in sys.argv[1:]]; [fcntl.lockf(f, fcntl.LOCK_SH) for f in fs]; '
+    'print("held", flush=True); time.sleep(300)\' storage.lock overlay-images/images.lock overlay-layers/layers.lock'
+)
+
+
+async def test_a_store_held_by_one_sandbox_delays_no_load_past_its_timeout(store_settings, engine, sandboxes, layered):
+    new_id = _build_host_image(layered, "held")
+    async with Client(build_server(store_settings, engine)) as client:
+        held = await call(
+            client, "exec", {"sandbox": sandboxes["p1"], "command": HOLD_LOCKS, "user": "root", "background": True}
+        )
+        try:
+            await call(client, "job_output", {"sandbox": sandboxes["p1"], "job_id": held["job_id"], "wait_s": 10})
+            loaded = await call(client, "load_image", {"sandbox": sandboxes["p2"], "image": layered, "timeout_s": 20})
+        finally:
+            await call(client, "stop_job", {"sandbox": sandboxes["p1"], "job_id": held["job_id"]})
+    # Half the timeout for the store, then a copy of its own in the time left: never the keeper's 120 s.
+    assert loaded["image_id"] == new_id and not loaded["shared"] and loaded["bytes_transferred"] > 0, loaded
+    assert loaded["duration_s"] < 20 + 5, loaded
+    owned = ownership.owner_labels(store_settings.scope)
+    assert engine.list_containers({**owned, ownership.KIND: KEEPER_KIND}) == []  # the cut-short keeper is gone

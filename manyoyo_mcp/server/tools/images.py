@@ -27,7 +27,7 @@ def add_load_image(app: "App") -> None:
         Only images the operator allows can be copied; they become usable as build bases and by run_container.
         In a podman sandbox the image comes from a read-only store shared by the server's podman sandboxes
         (`shared`: true): it takes no space in this sandbox, and the first load of an image pays for all. Such
-        an image cannot be removed from inside (podman rmi refuses it); tag it to give it a name of your own.
+        an image cannot be removed from inside (podman rmi refuses it).
         """
         loading = images.load_image(app.sandboxes.images, target, image, app.timeout(timeout_s))
         return await app.sandboxes.on_engine(target, loading)
