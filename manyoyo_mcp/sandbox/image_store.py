@@ -125,7 +125,7 @@ class ImageStore:
                     return dataclasses.replace(found[0], bytes_sent=sent), True
             if found is not None:
                 return found
-        left = max(1.0, deadline - anyio.current_time())
+        left = max(1.0, round(deadline - anyio.current_time(), 1))
         return await copy_image(self.service.engine, ref, sandbox.id, sandbox.engine, left), False
 
     async def _fill(self, ref: str, timeout_s: float) -> int:
