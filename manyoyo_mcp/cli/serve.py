@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 
 from manyoyo_mcp import __version__
 from manyoyo_mcp.config.layers import USER_FILE
@@ -45,5 +46,12 @@ def serve_command(args: argparse.Namespace) -> int:
     startup.done("server modules")
     for notice in loaded.notices:
         logging.getLogger("manyoyo_mcp").warning("configuration: %s", notice)
-    build_server(settings, startup=startup).run()
+    # SIGTERM (how `timeout`, process managers and MCP hosts stop a server) ends it as Ctrl-C does:
+    # the event loop cancels what runs, so calls end with their cleanup (a keeper, a half-made
+    # sandbox removed) and the server's stop is recorded, instead of the process just ending.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: os.kill(os.getpid(), signal.SIGINT))
+    try:
+        build_server(settings, startup=startup).run()
+    except KeyboardInterrupt:  # SIGINT or SIGTERM, after the cleanup above: no traceback for it
+        return 0
     return 0

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -11,6 +13,9 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
+
+from manyoyo_mcp.sandbox import ownership
+from manyoyo_mcp.sandbox.image_store import KEEPER_KIND
 
 from ..conftest import SANDBOX_IMAGE
 from ..helpers import call, tool_error
@@ -120,3 +125,34 @@ async def test_the_server_starts_without_an_engine_and_says_how_to_start_one(sco
         message = await tool_error(client, "create_sandbox", {})
     assert "create_sandbox" in tools
     assert "Cannot reach the Docker engine" in message and "dockerd" in message
+
+
+async def test_sigterm_ends_the_server_as_its_client_closing_would_cleanup_and_records_included(scope, engine):
+    """SIGTERM (how `timeout` and process managers stop a server) mid-load_image: the store keeper
+    the load made is removed, the call's outcome and the server's stop are recorded."""
+    name = f"term-{secrets.token_hex(2)}"
+    params = server_params(scope, MANYOYO_LOADABLE_IMAGES="manyoyo-base:trixie")
+    async with Client(params) as client:
+        await call(client, "create_sandbox", {"name": name, "engine": "podman"})
+    keepers = {**ownership.owner_labels(scope), ownership.KIND: KEEPER_KIND}
+    try:
+        async with Client(params) as client:
+            pid = server_pid(scope)
+            async with anyio.create_task_group() as group:
+                group.start_soon(client.call_tool, "load_image", {"sandbox": name, "image": "manyoyo-base:trixie"})
+                with anyio.fail_after(60):
+                    while not engine.list_containers(keepers):
+                        await anyio.sleep(0.2)
+                os.kill(pid, signal.SIGTERM)
+    except Exception:
+        pass
+    with anyio.fail_after(30):
+        while engine.list_containers(keepers) or Path(f"/proc/{pid}").exists():
+            await anyio.sleep(0.2)
+    records = [json.loads(line) for f in sorted(Path(AUDIT_DIR).glob("*.jsonl")) for line in f.read_text().splitlines()]
+    ours = [r for r in records if r.get("scope", scope) == scope]
+    assert ours[-1]["event"] == "server_stop", ours[-3:]
+    loads = {r["call"] for r in ours if r.get("tool") == "load_image"}
+    assert loads and all(any(r.get("call") == c and r["event"] == "outcome" for r in ours) for c in loads)
+    async with Client(server_params(scope)) as client:
+        await call(client, "remove_sandbox", {"sandbox": name})
